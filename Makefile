@@ -1,0 +1,36 @@
+# Everything runs from the project's own virtual environment, created on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install lint typecheck imports test demo bench crds clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check controller tests
+
+typecheck: install
+	$(BIN)/mypy --strict controller
+
+imports: install
+	$(BIN)/lint-imports
+
+# pytest exits 5 when it collects nothing; make treats any non-zero exit as failure, so an empty run fails.
+test: lint typecheck imports
+	$(BIN)/pytest
+
+demo: install
+	$(BIN)/scaleset-image demo
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

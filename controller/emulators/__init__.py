@@ -1,0 +1,1 @@
+"""Loopback emulators of the external systems the operator talks to (test and demo infrastructure)."""

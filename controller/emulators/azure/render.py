@@ -1,0 +1,188 @@
+"""JSON shapes of scale sets, scale-set VMs and instance views, as Microsoft.Compute returns them.
+
+Fields newer than the request's api-version are left out (see ``api_versions.FIELD_INTRODUCED``), so an
+old client sees what an old Azure (or Azure Stack Hub) would send.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .api_versions import FIELD_INTRODUCED, field_visible
+from .world import Instance, ScaleSet, World
+
+_PROVISIONING_DISPLAY = {
+    "succeeded": "Provisioning succeeded",
+    "updating": "Updating",
+    "creating": "Creating",
+    "failed": "Provisioning failed",
+    "deleting": "Deleting",
+}
+_POWER_DISPLAY = {
+    "running": "VM running",
+    "stopped": "VM stopped",
+    "starting": "VM starting",
+    "deallocated": "VM deallocated",
+}
+_HEALTH_DISPLAY = {
+    "healthy": "The VM is reporting healthy",
+    "unhealthy": "The VM is reporting unhealthy",
+    "initializing": "The VM health is initializing",
+    "unknown": "The VM health is unknown",
+}
+
+
+def strip_unsupported(obj: Any, api_version: str) -> Any:
+    """Drop, recursively, every key that the api-version does not know yet."""
+    if isinstance(obj, dict):
+        return {
+            k: strip_unsupported(v, api_version)
+            for k, v in obj.items()
+            if k not in FIELD_INTRODUCED or field_visible(k, api_version)
+        }
+    if isinstance(obj, list):
+        return [strip_unsupported(v, api_version) for v in obj]
+    return obj
+
+
+def scale_set_json(world: World, ss: ScaleSet, api_version: str) -> dict[str, Any]:
+    body = copy.deepcopy(ss.resource)
+    props = body["properties"]
+    props["provisioningState"] = ss.provisioning_state
+    props["uniqueId"] = ss.unique_id
+    props["timeCreated"] = world.iso(ss.time_created)
+    body["sku"]["capacity"] = (
+        len(ss.live_instances()) if ss.provisioning_state == "Succeeded" else body["sku"].get("capacity", 0)
+    )
+    out = {
+        "id": ss.resource_id,
+        "name": ss.spec.name,
+        "type": "Microsoft.Compute/virtualMachineScaleSets",
+        "location": ss.spec.location,
+        "etag": f'"{ss.etag}"',
+        **{k: v for k, v in body.items() if k not in ("location",)},
+    }
+    return dict(strip_unsupported(out, api_version))
+
+
+def _status(code: str, display: str, level: str = "Info", time: str | None = None) -> dict[str, Any]:
+    status: dict[str, Any] = {"code": code, "level": level, "displayStatus": display}
+    if time:
+        status["time"] = time
+    return status
+
+
+def instance_view_json(world: World, ss: ScaleSet, inst: Instance, *, power_only: bool = False) -> dict[str, Any]:
+    prov_code = "ProvisioningState/" + inst.provisioning
+    if inst.provisioning == "failed":
+        prov_code += "/OSProvisioningTimedOut"
+    statuses = [
+        _status(
+            prov_code,
+            _PROVISIONING_DISPLAY.get(inst.provisioning, inst.provisioning),
+            "Error" if inst.provisioning == "failed" else "Info",
+            world.iso(inst.state_time),
+        ),
+        _status("PowerState/" + inst.power, _POWER_DISPLAY.get(inst.power, inst.power)),
+    ]
+    if power_only:
+        statuses = [s for s in statuses if s["code"].startswith("PowerState")]
+    view: dict[str, Any] = {
+        "platformUpdateDomain": inst.reported_update_domain,
+        "platformFaultDomain": inst.fault_domain,
+        "computerName": computer_name(ss, inst),
+        "osName": "ubuntu",
+        "statuses": statuses,
+    }
+    if inst.health is not None:
+        level = "Warning" if inst.health == "unhealthy" else "Info"
+        view["vmHealth"] = {"status": _status("HealthState/" + inst.health, _HEALTH_DISPLAY[inst.health], level)}
+    return view
+
+
+def computer_name(ss: ScaleSet, inst: Instance) -> str:
+    prefix = ss.resource["properties"]["virtualMachineProfile"].get("osProfile", {}).get("computerNamePrefix", "vm")
+    n, digits = int(inst.instance_id), ""
+    for _ in range(6):
+        n, r = divmod(n, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
+    return f"{prefix}{digits}"
+
+
+def vm_json(
+    world: World, ss: ScaleSet, inst: Instance, api_version: str, *, expand: bool, power_only: bool = False
+) -> dict[str, Any]:
+    image_ref = copy.deepcopy(inst.image.reference)
+    if inst.image.exact_version:
+        image_ref["exactVersion"] = inst.image.exact_version
+    storage: dict[str, Any] = {
+        "osDisk": {
+            "osType": "Linux",
+            "name": f"{ss.spec.name}_{inst.instance_id}_OsDisk",
+            "createOption": "FromImage",
+            "caching": "ReadWrite",
+        }
+    }
+    if inst.image.vhd_uri:
+        storage["osDisk"]["image"] = {"uri": inst.image.vhd_uri}
+    else:
+        storage["imageReference"] = image_ref
+    provisioning = {
+        "succeeded": "Succeeded",
+        "failed": "Failed",
+        "creating": "Creating",
+        "updating": "Updating",
+        "deleting": "Deleting",
+    }.get(inst.provisioning, "Succeeded")
+    props: dict[str, Any] = {
+        "latestModelApplied": inst.model_generation == ss.model_generation,
+        "modelDefinitionApplied": "VirtualMachineScaleSet",
+        "vmId": inst.vm_id,
+        "provisioningState": provisioning,
+        "hardwareProfile": {"vmSize": ss.resource["sku"].get("name", "Standard_D2s_v3")},
+        "storageProfile": storage,
+        "osProfile": {"computerName": computer_name(ss, inst), "adminUsername": "azureuser"},
+        "networkProfile": {"networkInterfaces": []},
+    }
+    if expand:
+        props["instanceView"] = instance_view_json(world, ss, inst, power_only=power_only)
+    out: dict[str, Any] = {
+        "name": f"{ss.spec.name}_{inst.instance_id}",
+        "id": f"{ss.resource_id}/virtualMachines/{inst.instance_id}",
+        "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
+        "location": ss.spec.location,
+        "instanceId": inst.instance_id,
+        "sku": {"name": ss.resource["sku"].get("name", "Standard_D2s_v3"), "tier": "Standard"},
+        "properties": props,
+    }
+    if inst.zone is not None:
+        out["zones"] = [inst.zone]
+    return dict(strip_unsupported(out, api_version))
+
+
+def scale_set_instance_view_json(world: World, ss: ScaleSet) -> dict[str, Any]:
+    counts: dict[str, int] = {}
+    health_counts: dict[str, int] = {}
+    for inst in ss.live_instances():
+        code = "ProvisioningState/" + inst.provisioning
+        counts[code] = counts.get(code, 0) + 1
+        if inst.health is not None:
+            health_counts["HealthState/" + inst.health] = health_counts.get("HealthState/" + inst.health, 0) + 1
+    out: dict[str, Any] = {
+        "virtualMachine": {"statusesSummary": [{"code": c, "count": n} for c, n in sorted(counts.items())]},
+        "statuses": [
+            _status(
+                "ProvisioningState/" + ss.provisioning_state.lower(),
+                _PROVISIONING_DISPLAY.get(ss.provisioning_state.lower(), ss.provisioning_state),
+            )
+        ],
+    }
+    if ss.has_health_extension:
+        out["extensions"] = [
+            {
+                "name": "HealthExtension",
+                "statusesSummary": [{"code": c, "count": n} for c, n in sorted(health_counts.items())],
+            }
+        ]
+    return out

@@ -1,0 +1,894 @@
+"""The emulator's HTTP face: the ARM/Microsoft.Compute routes, and the ``/_emulator/`` control API.
+
+Every ARM request goes through the same steps, in the order ARM applies them: advance the simulation to
+now, record the request in the audit, apply an injected fault if one matches, route, authenticate
+(``Authorization: Bearer``), check ``api-version`` against what the route's resource provider publishes,
+charge throttling, then handle. Errors at any step answer in ARM's error format.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from .api_versions import FIELD_INTRODUCED, ApiFamily, field_visible, supported_versions
+from .clock import Clock
+from .errors import ArmError, invalid_parameter
+from .faults import FaultBook, FaultRule
+from .render import scale_set_instance_view_json, scale_set_json, vm_json
+from .scenario import Scenario, ScenarioError, parse_scenario
+from .throttle import Throttler
+from .world import Operation, ScaleSet, World, version_key
+
+Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
+
+_SUB = r"/subscriptions/(?P<sub>[^/]+)"
+_RG = _SUB + r"/resourceGroups/(?P<rg>[^/]+)"
+_VMSS = _RG + r"/providers/Microsoft\.Compute/virtualMachineScaleSets/(?P<name>[^/]+)"
+_IMAGES = (
+    _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/publishers/(?P<pub>[^/]+)"
+    r"/artifacttypes/vmimage/offers/(?P<offer>[^/]+)/skus/(?P<sku>[^/]+)/versions"
+)
+_GALLERY_IMAGE = _RG + r"/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/]+)/images/(?P<image>[^/]+)"
+
+
+@dataclass
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    operation: str
+    family: ApiFamily
+    handler_name: str
+
+
+def _route(method: str, path: str, operation: str, handler: str, family: ApiFamily = "compute") -> Route:
+    return Route(method, re.compile(f"^{path}/?$", re.IGNORECASE), operation, family, handler)
+
+
+ROUTES: list[Route] = [
+    _route("GET", _VMSS, "VirtualMachineScaleSets_Get", "get_scale_set"),
+    _route("PUT", _VMSS, "VirtualMachineScaleSets_CreateOrUpdate", "put_scale_set"),
+    _route("PATCH", _VMSS, "VirtualMachineScaleSets_Update", "patch_scale_set"),
+    _route(
+        "GET",
+        _RG + r"/providers/Microsoft\.Compute/virtualMachineScaleSets",
+        "VirtualMachineScaleSets_List",
+        "list_scale_sets",
+    ),
+    _route(
+        "GET",
+        _SUB + r"/providers/Microsoft\.Compute/virtualMachineScaleSets",
+        "VirtualMachineScaleSets_ListAll",
+        "list_scale_sets",
+    ),
+    _route("GET", _VMSS + "/instanceView", "VirtualMachineScaleSets_GetInstanceView", "scale_set_instance_view"),
+    _route("POST", _VMSS + "/manualupgrade", "VirtualMachineScaleSets_UpdateInstances", "manual_upgrade"),
+    _route("POST", _VMSS + "/reimage", "VirtualMachineScaleSets_Reimage", "reimage_scale_set"),
+    _route("GET", _VMSS + "/virtualMachines", "VirtualMachineScaleSetVMs_List", "list_vms"),
+    _route("GET", _VMSS + r"/virtualMachines/(?P<iid>[^/]+)", "VirtualMachineScaleSetVMs_Get", "get_vm"),
+    _route(
+        "GET",
+        _VMSS + r"/virtualMachines/(?P<iid>[^/]+)/instanceView",
+        "VirtualMachineScaleSetVMs_GetInstanceView",
+        "get_vm_instance_view",
+    ),
+    _route(
+        "POST", _VMSS + r"/virtualMachines/(?P<iid>[^/]+)/reimage", "VirtualMachineScaleSetVMs_Reimage", "reimage_vm"
+    ),
+    _route(
+        "GET", _VMSS + "/rollingUpgrades/latest", "VirtualMachineScaleSetRollingUpgrades_GetLatest", "rolling_latest"
+    ),
+    _route("POST", _VMSS + "/rollingUpgrades/cancel", "VirtualMachineScaleSetRollingUpgrades_Cancel", "rolling_cancel"),
+    _route(
+        "POST", _VMSS + "/osRollingUpgrade", "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade", "rolling_start_os"
+    ),
+    _route("GET", _IMAGES, "VirtualMachineImages_List", "list_marketplace_versions"),
+    _route("GET", _IMAGES + r"/(?P<version>[^/]+)", "VirtualMachineImages_Get", "get_marketplace_version"),
+    _route(
+        "GET",
+        _GALLERY_IMAGE + "/versions",
+        "GalleryImageVersions_ListByGalleryImage",
+        "list_gallery_versions",
+        "gallery",
+    ),
+    _route(
+        "GET",
+        _GALLERY_IMAGE + r"/versions/(?P<version>[^/]+)",
+        "GalleryImageVersions_Get",
+        "get_gallery_version",
+        "gallery",
+    ),
+    _route("GET", _RG + r"/providers/Microsoft\.Compute/images/(?P<image>[^/]+)", "Images_Get", "get_managed_image"),
+    _route(
+        "GET",
+        _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
+        "Operations_GetStatus",
+        "operation_status",
+    ),
+]
+
+_READ_ONLY_PATHS = (
+    ("id",),
+    ("name",),
+    ("type",),
+    ("etag",),
+    ("properties", "provisioningState"),
+    ("properties", "uniqueId"),
+    ("properties", "timeCreated"),
+    ("properties", "virtualMachineProfile", "storageProfile", "imageReference", "exactVersion"),
+)
+
+
+@dataclass
+class Call:
+    """One ARM request being served."""
+
+    request: web.Request
+    route: Route
+    params: dict[str, str]
+    api_version: str
+    body: Any
+    audit: dict[str, Any]
+    now: float
+
+    @property
+    def base(self) -> str:
+        return str(self.request.url.origin())
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(status=status, text=json.dumps(data), content_type="application/json", headers=headers or {})
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7386 merge patch, as ARM applies PATCH bodies."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    result = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_patch(result.get(key), value)
+    return result
+
+
+def _drop_read_only(body: dict[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    for path in _READ_ONLY_PATHS:
+        node: Any = body
+        for part in path[:-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return body
+
+
+def _unknown_members(obj: Any, api_version: str, path: str = "") -> list[str]:
+    """Paths of fields the api-version does not define (the Compute RP refuses those)."""
+    found: list[str] = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            here = f"{path}.{key}" if path else key
+            if key in FIELD_INTRODUCED and not field_visible(key, api_version):
+                found.append(here)
+            found.extend(_unknown_members(value, api_version, here))
+    elif isinstance(obj, list):
+        for i, value in enumerate(obj):
+            found.extend(_unknown_members(value, api_version, f"{path}[{i}]"))
+    return found
+
+
+class AzureEmulator:
+    """An aiohttp application serving the emulated ARM API over a :class:`World`."""
+
+    def __init__(self, scenario: Scenario, *, profile: str = "azure", time_scale: float = 1.0) -> None:
+        if profile not in ("azure", "azurestack"):
+            raise ValueError("profile must be 'azure' or 'azurestack'")
+        self.profile = profile
+        self.clock = Clock(time_scale)
+        self.initial_scenario = scenario
+        self.faults = FaultBook()
+        self._load(scenario)
+        self.app = web.Application(client_max_size=16 * 1024 * 1024)
+        self.app.router.add_route("*", "/_emulator/{tail:.*}", self._control)
+        self.app.router.add_route("GET", "/metadata/endpoints", self._metadata_endpoints)
+        self.app.router.add_route("*", "/{tail:.*}", self._arm)
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    def _load(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.world = World(scenario, self.clock, profile=self.profile)
+        self.throttler = Throttler(scenario.throttling)
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Listen on ``host:port`` (0 picks a free port) and return the base URL."""
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if not sockets:
+            raise RuntimeError(f"the emulator could not listen on {host}:{port}")
+        bound = sockets[0].getsockname()
+        shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
+        self.url = f"http://{shown}:{bound[1]}"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # ------------------------------------------------------------- ARM path
+    async def _arm(self, request: web.Request) -> web.StreamResponse:
+        now = self.world.advance()
+        api_version = request.query.get("api-version", "")
+        body: Any = None
+        raw = await request.read()
+        body_error: ArmError | None = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body_error = ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
+        audit: dict[str, Any] = {
+            "type": "request",
+            "time": round(now, 6),
+            "method": request.method,
+            "path": request.path,
+            "apiVersion": api_version or None,
+            "status": None,
+            "body": body,
+            "operation": None,
+        }
+        self.world.record(audit)
+        request_id = str(uuid.uuid4())
+        headers = {"x-ms-request-id": request_id, "x-ms-correlation-request-id": request_id}
+        if "x-ms-client-request-id" in request.headers:
+            headers["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
+        try:
+            fault = self.faults.take(request.method, request.path)
+            if fault is not None:
+                audit["fault"] = fault.to_json()
+                if fault.delay:
+                    await asyncio.sleep(fault.delay)
+                if fault.drop:
+                    audit["status"] = 0
+                    if request.transport is not None:
+                        request.transport.close()
+                    raise asyncio.CancelledError  # aiohttp ends the request without answering
+                if fault.status is not None:
+                    extra = {"Retry-After": str(fault.retry_after)} if fault.retry_after is not None else {}
+                    raise ArmError(fault.status, fault.code, fault.message, headers=extra)
+                now = self.world.advance()
+            route, params = self._match(request.method, request.path)
+            audit["operation"] = route.operation
+            self._authenticate(request)
+            self._check_api_version(route, api_version)
+            if body_error is not None:
+                raise body_error
+            subscription = params.get("sub", "")
+            headers.update(self.throttler.check(subscription, request.method != "GET", route.operation))
+            call = Call(request, route, params, api_version, body, audit, now)
+            handler: Handler = getattr(self, "_h_" + route.handler_name)
+            response = await handler(call)
+        except ArmError as err:
+            response = _json(err.body(), err.status, err.headers)
+            audit["errorCode"] = err.code
+        for key, value in headers.items():
+            response.headers.setdefault(key, value)
+        audit["status"] = response.status
+        return response
+
+    def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
+        path_matched = False
+        for route in ROUTES:
+            m = route.pattern.match(path)
+            if m is None:
+                continue
+            path_matched = True
+            if route.method == method:
+                return route, {k: v for k, v in m.groupdict().items() if v is not None}
+        if path_matched:
+            raise ArmError(405, "MethodNotAllowed", f"The requested resource does not support http method '{method}'.")
+        raise ArmError(404, "NotFound", f"No HTTP resource was found that matches the request URI '{path}'.")
+
+    @staticmethod
+    def _authenticate(request: web.Request) -> None:
+        header = request.headers.get("Authorization")
+        challenge = {
+            "WWW-Authenticate": 'Bearer authorization_uri="https://login.windows.net/", error="invalid_token", '
+            "error_description=\"The authentication failed because of missing 'Authorization' header.\""
+        }
+        if not header:
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+                headers=challenge,
+            )
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ArmError(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is provided in an invalid format.",
+                headers=challenge,
+            )
+
+    def _check_api_version(self, route: Route, api_version: str) -> None:
+        if not api_version:
+            raise ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+        if not re.match(r"^\d{4}-\d{2}-\d{2}(-preview)?$", api_version):
+            raise ArmError(
+                400,
+                "InvalidApiVersionParameter",
+                f"The api-version '{api_version}' is invalid. The supported versions are "
+                f"'{','.join(reversed(supported_versions(route.family, self.profile)))}'.",
+            )
+        supported = supported_versions(route.family, self.profile)
+        if api_version not in supported:
+            kind = "galleries" if route.family == "gallery" else "virtualMachineScaleSets"
+            raise ArmError(
+                400,
+                "NoRegisteredProviderFound",
+                f"No registered resource provider found for location '{self.scenario.location}' and API "
+                f"version '{api_version}' for type '{kind}'. The supported api-versions are "
+                f"'{', '.join(reversed(supported))}'. The supported locations are "
+                f"'{self.scenario.location}'.",
+            )
+
+    # ----------------------------------------------------- LRO plumbing
+    def _lro_headers(self, call: Call, op: Operation, *, with_location: bool) -> dict[str, str]:
+        path = (
+            f"/subscriptions/{op.subscription_id}/providers/Microsoft.Compute/locations/{op.location}"
+            f"/operations/{op.id}"
+        )
+        headers = {"Azure-AsyncOperation": f"{call.base}{path}?p={op.id}&api-version={call.api_version}"}
+        if with_location:
+            headers["Location"] = f"{call.base}{path}?p={op.id}&monitor=true&api-version={call.api_version}"
+        retry = self.scenario.timing.retry_after_seconds
+        if retry is not None:
+            headers["Retry-After"] = str(retry)
+        call.audit["operationId"] = op.id
+        return headers
+
+    def _accepted(self, call: Call, op: Operation) -> web.Response:
+        return web.Response(status=202, headers=self._lro_headers(call, op, with_location=True))
+
+    async def _h_operation_status(self, call: Call) -> web.Response:
+        op = self.world.operations.get(call.params["op"])
+        if op is None or op.subscription_id != call.params["sub"]:
+            raise ArmError(404, "NotFound", f"The operation '{call.params['op']}' was not found.")
+        if call.request.query.get("monitor") == "true":
+            if op.status == "InProgress":
+                headers = {"Location": str(call.request.url)}
+                if self.scenario.timing.retry_after_seconds is not None:
+                    headers["Retry-After"] = str(self.scenario.timing.retry_after_seconds)
+                return web.Response(status=202, headers=headers)
+            if op.status == "Succeeded":
+                return web.Response(status=200)
+            error = op.error or {"code": "OperationFailed", "message": "The operation failed."}
+            return _json({"error": error}, 500 if op.status == "Failed" else 409)
+        body: dict[str, Any] = {"name": op.id, "status": op.status, "startTime": self.world.iso(op.started)}
+        if op.ended is not None:
+            body["endTime"] = self.world.iso(op.ended)
+        if op.error:
+            body["error"] = op.error
+        return _json(body)
+
+    # ------------------------------------------------------------ scale sets
+    def _scale_set(self, call: Call) -> ScaleSet:
+        return self.world.get_scale_set(call.params["sub"], call.params["rg"], call.params["name"])
+
+    async def _h_get_scale_set(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        return _json(scale_set_json(self.world, ss, call.api_version))
+
+    async def _h_list_scale_sets(self, call: Call) -> web.Response:
+        sub, rg = call.params["sub"], call.params.get("rg")
+        if rg is not None:
+            self.world.check_resource_group(sub, rg)
+        items = [
+            scale_set_json(self.world, ss, call.api_version)
+            for ss in self.world.scale_sets.values()
+            if ss.spec.subscription_id == sub and (rg is None or ss.spec.resource_group.lower() == rg.lower())
+        ]
+        return _json({"value": items})
+
+    async def _h_scale_set_instance_view(self, call: Call) -> web.Response:
+        return _json(scale_set_instance_view_json(self.world, self._scale_set(call)))
+
+    def _check_preconditions(self, call: Call, existing: ScaleSet | None) -> None:
+        if_match = call.request.headers.get("If-Match")
+        if_none_match = call.request.headers.get("If-None-Match")
+        if if_match is not None:
+            current = f'"{existing.etag}"' if existing else None
+            if current is None or (if_match != "*" and if_match != current):
+                raise ArmError(412, "PreconditionFailed", f"The specified precondition 'If-Match = {if_match}' failed.")
+        if (
+            if_none_match is not None
+            and existing is not None
+            and (if_none_match == "*" or if_none_match == f'"{existing.etag}"')
+        ):
+            raise ArmError(
+                412, "PreconditionFailed", f"The specified precondition 'If-None-Match = {if_none_match}' failed."
+            )
+
+    def _validate_model_body(self, call: Call, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
+        unknown = _unknown_members(body, call.api_version)
+        if unknown:
+            path = unknown[0]
+            member = path.rsplit(".", 1)[-1]
+            owner = path.split(".")[-2] if "." in path else "VirtualMachineScaleSet"
+            raise ArmError(
+                400,
+                "InvalidRequestFormat",
+                "Cannot parse the request.",
+                details=[
+                    {
+                        "code": "InvalidJson",
+                        "message": f"Could not find member '{member}' on object of type '{owner}'. Path '{path}'.",
+                    }
+                ],
+            )
+        body = _drop_read_only(body)
+        props = body.get("properties") or {}
+        ref = (((props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference")) or {}
+        if ref.get("id") and any(ref.get(k) for k in ("publisher", "offer", "sku")):
+            raise invalid_parameter(
+                "Parameter 'imageReference' cannot have both 'id' and 'publisher/offer/sku'.", "imageReference"
+            )
+        mode = (props.get("upgradePolicy") or {}).get("mode")
+        if mode is not None and mode not in ("Automatic", "Manual", "Rolling"):
+            raise invalid_parameter(
+                f"The value '{mode}' of parameter 'upgradePolicy.mode' is invalid.", "upgradePolicy.mode"
+            )
+        capacity = (body.get("sku") or {}).get("capacity")
+        if capacity is not None and (not isinstance(capacity, int) or capacity < 0 or capacity > 1000):
+            raise invalid_parameter("The value of parameter 'sku.capacity' is out of range (0..1000).", "sku.capacity")
+        return dict(body)
+
+    async def _h_put_scale_set(self, call: Call) -> web.Response:
+        sub, rg, name = call.params["sub"], call.params["rg"], call.params["name"]
+        self.world.check_resource_group(sub, rg)
+        existing = self.world.scale_sets.get((sub, rg.lower(), name.lower()))
+        self._check_preconditions(call, existing)
+        body = self._validate_model_body(call, call.body)
+        if existing is None:
+            ss, op = self.world.create_scale_set(sub, rg, name, body, call.now)
+            status = 201
+        else:
+            ss = existing
+            if str(body.get("location", ss.spec.location)).replace(" ", "").lower() != ss.spec.location.lower():
+                raise invalid_parameter("Changing property 'location' is not allowed.", "location")
+            new = copy.deepcopy(ss.resource)
+            for key in ("sku", "properties", "zones", "tags", "identity", "plan"):
+                if key in body:
+                    new[key] = body[key]
+            if "virtualMachineProfile" not in new["properties"]:
+                raise invalid_parameter(
+                    "Required parameter 'virtualMachineProfile' is missing (null).", "properties.virtualMachineProfile"
+                )
+            op = self.world.new_operation("PutVirtualMachineScaleSet", ss, call.now)
+            self.world.apply_model(ss, new, call.now, op)
+            status = 200
+        return _json(
+            scale_set_json(self.world, ss, call.api_version), status, self._lro_headers(call, op, with_location=False)
+        )
+
+    async def _h_patch_scale_set(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        self._check_preconditions(call, ss)
+        patch = self._validate_model_body(call, call.body)
+        patch.pop("location", None)
+        new = _merge_patch(ss.resource, patch)
+        op = self.world.new_operation("PatchVirtualMachineScaleSet", ss, call.now)
+        self.world.apply_model(ss, new, call.now, op)
+        return _json(
+            scale_set_json(self.world, ss, call.api_version), 200, self._lro_headers(call, op, with_location=False)
+        )
+
+    def _instance_ids(self, call: Call, ss: ScaleSet, *, required: bool) -> list[str]:
+        body = call.body if isinstance(call.body, dict) else {}
+        ids = body.get("instanceIds")
+        if ids is None:
+            if required:
+                raise invalid_parameter("Required parameter 'instanceIds' is missing (null).", "instanceIds")
+            return [i.instance_id for i in ss.live_instances()]
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
+            raise invalid_parameter("The value of parameter 'instanceIds' is invalid.", "instanceIds")
+        if ids == ["*"]:
+            return [i.instance_id for i in ss.live_instances()]
+        missing = [i for i in ids if i not in ss.instances or ss.instances[i].state == "Deleted"]
+        if missing:
+            raise ArmError(
+                404,
+                "NotFound",
+                f"The entity was not found. Instance ids {missing} do not exist in '{ss.spec.name}'.",
+                target="instanceIds",
+            )
+        return list(dict.fromkeys(ids))
+
+    async def _h_manual_upgrade(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        ids = self._instance_ids(call, ss, required=True)
+        op = self.world.new_operation("UpdateInstances", ss, call.now, instance_ids=ids)
+        self.world.start_instance_upgrades(ss, ids, call.now, op)
+        return self._accepted(call, op)
+
+    async def _h_reimage_scale_set(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        ids = self._instance_ids(call, ss, required=False)
+        op = self.world.new_operation("ReimageInstances", ss, call.now, instance_ids=ids)
+        self.world.start_instance_upgrades(ss, ids, call.now, op, reimage=True)
+        return self._accepted(call, op)
+
+    # ----------------------------------------------------------- VMs
+    async def _h_list_vms(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        query = call.request.query
+        expand = query.get("$expand", "")
+        select = query.get("$select", "")
+        for name, value in (("$expand", expand), ("$select", select)):
+            if value and value not in ("instanceView", "instanceView/statuses"):
+                raise invalid_parameter(f"The value '{value}' of parameter '{name}' is invalid.", name)
+        want_view = bool(expand or select)
+        flt = query.get("$filter", "").strip()
+        power_only = False
+        latest_filter: bool | None = None
+        if flt:
+            m = re.fullmatch(r"properties/latestModelApplied\s+eq\s+(true|false)", flt, re.IGNORECASE)
+            p = re.fullmatch(
+                r"startswith\(\s*instanceView/statuses/code\s*,\s*'PowerState'\s*\)\s+eq\s+true", flt, re.IGNORECASE
+            )
+            if m:
+                latest_filter = m.group(1).lower() == "true"
+            elif p:
+                power_only, want_view = True, True
+            else:
+                raise invalid_parameter(f"The value '{flt}' of parameter '$filter' is invalid.", "$filter")
+        instances = ss.live_instances()
+        if latest_filter is not None:
+            instances = [i for i in instances if (i.model_generation == ss.model_generation) == latest_filter]
+        try:
+            start = int(query.get("$skiptoken", "0"))
+        except ValueError as exc:
+            raise invalid_parameter("The value of parameter '$skiptoken' is invalid.", "$skiptoken") from exc
+        page = self.scenario.page_size
+        chunk = instances[start : start + page]
+        out: dict[str, Any] = {
+            "value": [
+                vm_json(self.world, ss, i, call.api_version, expand=want_view, power_only=power_only) for i in chunk
+            ]
+        }
+        if start + page < len(instances):
+            next_query = {k: v for k, v in query.items() if k != "$skiptoken"}
+            next_query["$skiptoken"] = str(start + page)
+            out["nextLink"] = str(call.request.url.origin().join(call.request.rel_url.with_query(next_query)))
+        return _json(out)
+
+    async def _h_get_vm(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        inst = self.world.get_instance(ss, call.params["iid"])
+        expand = call.request.query.get("$expand", "") == "instanceView"
+        return _json(vm_json(self.world, ss, inst, call.api_version, expand=expand))
+
+    async def _h_get_vm_instance_view(self, call: Call) -> web.Response:
+        from .render import instance_view_json
+
+        ss = self._scale_set(call)
+        inst = self.world.get_instance(ss, call.params["iid"])
+        return _json(instance_view_json(self.world, ss, inst))
+
+    async def _h_reimage_vm(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        iid = call.params["iid"]
+        self.world.get_instance(ss, iid)
+        op = self.world.new_operation("ReimageVM", ss, call.now, instance_ids=[iid])
+        self.world.start_instance_upgrades(ss, [iid], call.now, op, reimage=True)
+        return self._accepted(call, op)
+
+    # ------------------------------------------------------ rolling upgrades
+    async def _h_rolling_latest(self, call: Call) -> web.Response:
+        return _json(self.world.rolling_status(self._scale_set(call)))
+
+    async def _h_rolling_cancel(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        self.world.cancel_rolling_upgrade(ss, call.now)
+        op = self.world.new_operation("CancelRollingUpgrade", ss, call.now)
+        self.world.at(call.now + 0.05, lambda t: self.world.finish_operation(op, t))
+        return self._accepted(call, op)
+
+    async def _h_rolling_start_os(self, call: Call) -> web.Response:
+        ss = self._scale_set(call)
+        op = self.world.new_operation("StartOSUpgrade", ss, call.now)
+        self.world.start_os_upgrade(ss, call.now, op)
+        return self._accepted(call, op)
+
+    # --------------------------------------------------------------- images
+    async def _h_list_marketplace_versions(self, call: Call) -> web.Response:
+        p = call.params
+        key = (p["loc"].lower(), p["pub"].lower(), p["offer"].lower(), p["sku"].lower())
+        versions = self.world.marketplace.get(key)
+        if versions is None:
+            raise ArmError(
+                404,
+                "NotFound",
+                f"Artifact: VMImage was not found. (publisher {p['pub']}, offer "
+                f"{p['offer']}, sku {p['sku']} in {p['loc']})",
+            )
+        ordered = list(versions)
+        orderby = call.request.query.get("$orderby", "")
+        if orderby:
+            if orderby.lower() not in ("name", "name asc", "name desc"):
+                raise invalid_parameter(f"The value '{orderby}' of parameter '$orderby' is invalid.", "$orderby")
+            ordered.sort(reverse=orderby.lower().endswith("desc"))  # ARM sorts names as strings
+        top = call.request.query.get("$top")
+        if top is not None:
+            ordered = ordered[: max(0, int(top))]
+        return _json([self._marketplace_item(p, v) for v in ordered])
+
+    def _marketplace_item(self, p: dict[str, str], version: str) -> dict[str, Any]:
+        return {
+            "location": p["loc"],
+            "name": version,
+            "id": f"/Subscriptions/{p['sub']}/Providers/Microsoft.Compute/Locations/{p['loc']}/Publishers/{p['pub']}"
+            f"/ArtifactTypes/VMImage/Offers/{p['offer']}/Skus/{p['sku']}/Versions/{version}",
+        }
+
+    async def _h_get_marketplace_version(self, call: Call) -> web.Response:
+        p = call.params
+        key = (p["loc"].lower(), p["pub"].lower(), p["offer"].lower(), p["sku"].lower())
+        versions = self.world.marketplace.get(key) or []
+        version = p["version"]
+        if version.lower() == "latest" and versions:
+            version = max(versions, key=version_key)
+        if version not in versions:
+            raise ArmError(404, "NotFound", f"Artifact: VMImage was not found. (version {p['version']})")
+        item = self._marketplace_item(p, version)
+        item["properties"] = {
+            "osImage": {"operatingSystem": "Linux"},
+            "dataDiskImages": [],
+            "hyperVGeneration": "V1",
+            "architecture": "x64",
+        }
+        return _json(item)
+
+    def _gallery(self, call: Call) -> Any:
+        p = call.params
+        image_id = (
+            f"/subscriptions/{p['sub']}/resourceGroups/{p['rg']}/providers/Microsoft.Compute/galleries/"
+            f"{p['gallery']}/images/{p['image']}"
+        )
+        self.world.check_resource_group(p["sub"], p["rg"])
+        gallery = self.world.galleries.get(image_id.lower())
+        if gallery is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Compute/galleries/{p['gallery']}/images/"
+                f"{p['image']}' under resource group '{p['rg']}' was not found.",
+            )
+        return gallery
+
+    def _gallery_version_json(self, gallery: Any, version: str) -> dict[str, Any]:
+        return {
+            "id": f"{gallery.image_id}/versions/{version}",
+            "name": version,
+            "type": "Microsoft.Compute/galleries/images/versions",
+            "location": gallery.regions[0] if gallery.regions else self.scenario.location,
+            "properties": {
+                "publishingProfile": {
+                    "targetRegions": [{"name": r, "regionalReplicaCount": 1} for r in gallery.regions],
+                    "excludeFromLatest": version in gallery.exclude_from_latest,
+                    "replicaCount": 1,
+                },
+                "provisioningState": "Succeeded",
+                "storageProfile": {"osDiskImage": {"hostCaching": "ReadWrite", "sizeInGB": 30}},
+            },
+        }
+
+    async def _h_list_gallery_versions(self, call: Call) -> web.Response:
+        gallery = self._gallery(call)
+        return _json({"value": [self._gallery_version_json(gallery, v) for v in gallery.versions]})
+
+    async def _h_get_gallery_version(self, call: Call) -> web.Response:
+        gallery = self._gallery(call)
+        version = call.params["version"]
+        if version not in gallery.versions:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Compute/galleries/{call.params['gallery']}"
+                f"/images/{call.params['image']}/versions/{version}' was not found.",
+            )
+        return _json(self._gallery_version_json(gallery, version))
+
+    async def _h_get_managed_image(self, call: Call) -> web.Response:
+        p = call.params
+        image_id = f"/subscriptions/{p['sub']}/resourceGroups/{p['rg']}/providers/Microsoft.Compute/images/{p['image']}"
+        self.world.check_resource_group(p["sub"], p["rg"])
+        if image_id.lower() not in self.world.managed_images:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Compute/images/{p['image']}' under resource group '{p['rg']}' was not found.",
+            )
+        return _json(
+            {
+                "id": image_id,
+                "name": p["image"],
+                "type": "Microsoft.Compute/images",
+                "location": self.scenario.location,
+                "properties": {
+                    "provisioningState": "Succeeded",
+                    "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized"}},
+                    "hyperVGeneration": "V1",
+                },
+            }
+        )
+
+    # ---------------------------------------------------- discovery metadata
+    async def _metadata_endpoints(self, request: web.Request) -> web.Response:
+        if not request.query.get("api-version"):
+            error = ArmError(
+                400,
+                "MissingApiVersionParameter",
+                "The api-version query parameter (?api-version=) is required for all requests.",
+            )
+            return _json(error.body(), 400)
+        base = str(request.url.origin())
+        audience = f"{base}/" if self.profile == "azurestack" else "https://management.core.windows.net/"
+        login = (
+            "https://adfs.local.azurestack.external/adfs/"
+            if self.profile == "azurestack"
+            else ("https://login.microsoftonline.com/")
+        )
+        return _json(
+            {
+                "galleryEndpoint": f"{base}/gallery/",
+                "graphEndpoint": "https://graph.local.azurestack.external/"
+                if self.profile == "azurestack"
+                else "https://graph.windows.net/",
+                "portalEndpoint": f"{base}/portal/",
+                "authentication": {"loginEndpoint": login, "audiences": [audience]},
+            }
+        )
+
+    # ---------------------------------------------------------- control API
+    async def _control(self, request: web.Request) -> web.StreamResponse:
+        peer = request.remote or ""
+        if peer not in ("127.0.0.1", "::1", "") and not peer.startswith("127."):
+            return _json({"error": "the control API answers loopback clients only"}, 403)
+        tail = request.match_info["tail"].strip("/")
+        try:
+            return await self._control_dispatch(request, tail)
+        except (ValueError, KeyError, TypeError, ScenarioError) as exc:
+            return _json({"error": str(exc)}, 400)
+        except ArmError as err:
+            return _json(err.body(), err.status)
+
+    async def _control_body(self, request: web.Request) -> Any:
+        raw = await request.text()
+        if not raw.strip():
+            return {}
+        if request.content_type == "application/json":
+            return json.loads(raw)
+        return yaml.safe_load(raw)
+
+    async def _control_dispatch(self, request: web.Request, tail: str) -> web.StreamResponse:
+        method = request.method
+        now = self.world.advance()
+        if tail == "audit" and method == "GET":
+            since = int(request.query.get("since", "0"))
+            return _json({"events": self.world.audit[since:], "next": len(self.world.audit)})
+        if tail == "state" and method == "GET":
+            return _json(self.world.snapshot())
+        if tail == "scenario" and method in ("POST", "PUT"):
+            self.faults.clear()
+            self._load(parse_scenario(await self._control_body(request)))
+            return _json({"loaded": True, "scaleSets": len(self.world.scale_sets)})
+        if tail == "reset" and method == "POST":
+            self.faults.clear()
+            self._load(self.initial_scenario)
+            return _json({"reset": True})
+        if tail == "faults":
+            if method == "POST":
+                rule = FaultRule.from_json(await self._control_body(request))
+                self.faults.add(rule)
+                return _json(rule.to_json(), 201)
+            if method == "GET":
+                return _json({"faults": [r.to_json() for r in self.faults.rules]})
+            if method == "DELETE":
+                self.faults.clear()
+                return _json({"cleared": True})
+        if tail == "time-scale":
+            if method in ("PUT", "POST"):
+                body = await self._control_body(request)
+                self.clock.set_scale(float(body["scale"]))
+            return _json({"scale": self.clock.scale, "now": self.clock.now()})
+        if tail == "instances/fail" and method == "POST":
+            body = await self._control_body(request)
+            ss = self.world.get_scale_set(body["subscriptionId"], body["resourceGroup"], body["scaleSet"])
+            effect = str(body.get("effect", "failed"))
+            if effect not in ("failed", "unhealthy"):
+                raise ValueError("effect must be 'failed' or 'unhealthy'")
+            self.world.force_instance_effect(ss, str(body["instanceId"]), effect)
+            return _json({"armed": True})
+        if tail == "instances/health" and method == "POST":
+            body = await self._control_body(request)
+            ss = self.world.get_scale_set(body["subscriptionId"], body["resourceGroup"], body["scaleSet"])
+            self.world.set_health(ss, str(body["instanceId"]), str(body["health"]), now)
+            return _json({"health": body["health"]})
+        if tail == "operations" and method == "GET":
+            return _json({"operations": [self._op_json(op) for op in self.world.operations.values()]})
+        if tail == "operations/preempt" and method == "POST":
+            body = await self._control_body(request)
+            if "operationId" in body:
+                ops = [self.world.preempt(str(body["operationId"]), now)]
+            else:
+                ss = self.world.get_scale_set(body["subscriptionId"], body["resourceGroup"], body["scaleSet"])
+                ops = [
+                    self.world.preempt(op.id, now)
+                    for op in list(self.world.operations.values())
+                    if op.resource_id == ss.resource_id and op.status == "InProgress"
+                ]
+            return _json({"preempted": [op.id for op in ops]})
+        if tail == "images/marketplace" and method in ("POST", "DELETE"):
+            body = await self._control_body(request)
+            args = (
+                str(body.get("location", self.scenario.location)),
+                str(body["publisher"]),
+                str(body["offer"]),
+                str(body["sku"]),
+                str(body["version"]),
+            )
+            if method == "POST":
+                self.world.add_marketplace_version(*args)
+                return _json({"added": args[-1]})
+            return _json({"removed": self.world.remove_marketplace_version(*args)})
+        if tail == "images/bad" and method == "POST":
+            body = await self._control_body(request)
+            self.world.bad_versions[str(body["version"])] = str(body.get("effect", "unhealthy"))
+            return _json({"bad": sorted(self.world.bad_versions)})
+        if tail == "throttling":
+            if method in ("POST", "PUT"):
+                body = await self._control_body(request)
+                if "enabled" in body:
+                    self.throttler.config.enabled = bool(body["enabled"])
+                if body.get("reset"):
+                    self.throttler.buckets.clear()
+                    self.throttler.windows.clear()
+            return _json({"enabled": self.throttler.config.enabled, "throttled": self.throttler.throttled})
+        return _json({"error": f"no control endpoint {method} /_emulator/{tail}"}, 404)
+
+    def _op_json(self, op: Operation) -> dict[str, Any]:
+        return {
+            "id": op.id,
+            "name": op.name,
+            "status": op.status,
+            "resourceId": op.resource_id,
+            "startTime": op.started,
+            "endTime": op.ended,
+            "instanceIds": op.instance_ids,
+            "error": op.error,
+        }
