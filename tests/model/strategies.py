@@ -1,0 +1,155 @@
+"""Hypothesis strategies for valid model objects, derived from the model's own field metadata."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from hypothesis import strategies as st
+
+from controller import model
+from controller.model import FieldInfo, Model
+
+from . import samples
+
+_TIMES = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+
+
+def _string(info: FieldInfo) -> st.SearchStrategy[str]:
+    spec = info.spec
+    text = st.from_regex(spec.pattern, fullmatch=True) if spec.pattern is not None else st.text(max_size=40)
+    low, high = spec.min_length or 0, spec.max_length
+    text = text.filter(lambda value: len(value) >= low and (high is None or len(value) <= high))
+    checks = [rule.check for rule in spec.rules if rule.check is not None]
+    return text.filter(lambda value: _passes(checks, value))
+
+
+def _passes(checks: list[Any], value: Any) -> bool:
+    try:
+        return all(check(value) for check in checks)
+    except model.ModelError:
+        return False
+
+
+def _value(info: FieldInfo, hint: Any) -> st.SearchStrategy[Any]:
+    spec = info.spec
+    if model.is_model(hint):
+        return strategy_for(hint)
+    if model.is_enum(hint):
+        return st.sampled_from(list(hint))
+    if hint is datetime:
+        return _TIMES
+    if hint is bool:
+        return st.booleans()
+    if hint is int:
+        return st.integers(min_value=spec.minimum, max_value=spec.maximum if spec.maximum is not None else 10**9)
+    if hint is str:
+        return _string(info)
+    if hint is model.INT_OR_STRING:
+        return st.integers(min_value=spec.minimum, max_value=10**6) | _string(info)
+    item = model.tuple_item(hint)
+    if item is not None:
+        elements = _value(info, item) if not model.is_model(item) else strategy_for(item)
+        if item is str:
+            elements = st.text(min_size=1, max_size=8)
+        if spec.list_type == "map":
+            wire_to_name = {field.wire: field.name for field in model.model_fields(item)}
+            keys = [wire_to_name[key] for key in spec.list_map_keys]
+            lists = st.lists(elements, max_size=4, unique_by=lambda e: tuple(getattr(e, k) for k in keys))
+        else:
+            lists = st.lists(elements, max_size=4, unique=spec.list_type == "set")
+        return lists.map(tuple)
+    if model.is_mapping(hint):
+        return st.fixed_dictionaries(
+            {"name": st.from_regex("^[a-z][a-z0-9-]{0,20}$", fullmatch=True)},
+            optional={"generation": st.integers(min_value=1, max_value=10**6)},
+        )
+    raise TypeError(f"no strategy for {hint!r}")
+
+
+def _marketplace(version: st.SearchStrategy[str]) -> st.SearchStrategy[model.MarketplaceImage]:
+    name = st.from_regex(model.MARKETPLACE_NAME_PATTERN, fullmatch=True).filter(lambda v: len(v) <= 128)
+    return st.builds(model.MarketplaceImage, publisher=name, offer=name, sku=name, version=version)
+
+
+_EXACT = st.from_regex("^[0-9]{1,4}\\.[0-9]{1,4}\\.[0-9]{1,10}$", fullmatch=True)
+
+
+def _images(pinned: bool) -> st.SearchStrategy[model.ImageSource]:
+    """Exactly one source, as the model demands (a generic strategy would mostly miss that)."""
+    gallery = st.from_regex(model.GALLERY_IMAGE_ID_PATTERN, fullmatch=True).filter(lambda v: len(v) <= 1024)
+    if pinned:
+        gallery = gallery.filter(lambda v: "/versions/" in v.lower())
+    return st.one_of(
+        st.builds(model.ImageSource, marketplace=_marketplace(_EXACT if pinned else _EXACT | st.just("latest"))),
+        st.builds(model.ImageSource, gallery_image_version_id=gallery),
+        st.builds(
+            model.ImageSource,
+            managed_image_id=st.from_regex(model.MANAGED_IMAGE_ID_PATTERN, fullmatch=True).filter(
+                lambda v: len(v) <= 1024
+            ),
+        ),
+        st.builds(
+            model.ImageSource,
+            vhd_uri=st.from_regex(model.VHD_URI_PATTERN, fullmatch=True).filter(lambda v: len(v) <= 2048),
+        ),
+    )
+
+
+def _rollouts() -> st.SearchStrategy[model.RolloutSpec]:
+    generic = _generic(model.RolloutSpec, skip={"domain_kind", "batch_size"})
+    batch = st.integers(min_value=1, max_value=1000) | st.from_regex(model.POSITIVE_PERCENT_PATTERN, fullmatch=True)
+    coupled = st.one_of(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "domain_kind": st.sampled_from(
+                    [model.DomainKind.UPDATE_DOMAIN, model.DomainKind.FAULT_DOMAIN, model.DomainKind.ZONE]
+                )
+            },
+        ),
+        st.fixed_dictionaries({"domain_kind": st.just(model.DomainKind.BATCH), "batch_size": batch}),
+    )
+    return st.tuples(generic, coupled).map(lambda parts: model.RolloutSpec(**parts[0], **parts[1]))
+
+
+def _resolved() -> st.SearchStrategy[model.ResolvedImage]:
+    return st.builds(
+        model.ResolvedImage,
+        image=_images(pinned=True),
+        generation=st.integers(min_value=0, max_value=10**9),
+        resolved_at=st.none() | _TIMES,
+    )
+
+
+def _generic(cls: type[Model], skip: frozenset[str] | set[str] = frozenset()) -> st.SearchStrategy[dict[str, Any]]:
+    required: dict[str, st.SearchStrategy[Any]] = {}
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for info in model.model_fields(cls):
+        if info.derived or info.name in skip:
+            continue
+        (required if info.required else optional)[info.name] = _value(info, info.hint)
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+_OVERRIDES: dict[type[Model], st.SearchStrategy[Any]] = {}
+
+
+def strategy_for(cls: type[Model]) -> st.SearchStrategy[Any]:
+    """Valid instances of ``cls``; fields left out take their defaults."""
+    if not _OVERRIDES:
+        _OVERRIDES.update(
+            {
+                model.ImageSource: _images(pinned=False),
+                model.RolloutSpec: _rollouts(),
+                model.ResolvedImage: _resolved(),
+            }
+        )
+    if cls in _OVERRIDES:
+        return _OVERRIDES[cls]
+    return st.deferred(lambda: _generic(cls).map(lambda kwargs: cls(**kwargs)))
+
+
+def resources() -> st.SearchStrategy[model.ScaleSetImage]:
+    return strategy_for(model.ScaleSetImage)
+
+
+__all__ = ["resources", "samples", "strategy_for"]

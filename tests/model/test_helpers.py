@@ -1,0 +1,384 @@
+"""Durations, counts, timestamps, conditions, image summaries and the named constants."""
+
+import enum
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+import celpy
+import pytest
+from celpy.adapter import json_to_cel
+from hypothesis import given
+from hypothesis import strategies as st
+
+from controller import model
+from controller.model import ModelError, parse_duration, resolve_count
+
+from . import samples
+from .schema_check import root_schema
+
+# One table for the schema pattern, the Python parser and CEL's duration(): what users write.
+GOOD_DURATIONS = [
+    ("30s", 30.0),
+    ("5m", 300.0),
+    ("1h30m", 5400.0),
+    ("1.5h", 5400.0),
+    ("500ms", 0.5),
+    ("0s", 0.0),
+    ("2h45m", 9900.0),
+    ("1m30.5s", 90.5),
+    ("1h1h", 7200.0),
+    ("30m1h", 5400.0),
+    ("10us", 0.00001),
+    ("250ns", 0.00000025),
+    ("2562047h", 2562047 * 3600.0),
+]
+BAD_DURATIONS = [
+    "5 minutes",
+    "",
+    "5",
+    "0",
+    "-5m",
+    "+5m",
+    "1d",
+    "1w",
+    "1h 30m",
+    " 5m",
+    "5m ",
+    "5m\n",
+    "5M",
+    "30S",
+    "1.5",
+    "h",
+    ".5h",
+    "5.h",
+    "1h-30m",
+    "P1D",
+    "PT5M",
+    "1µs",
+]
+
+
+@pytest.mark.parametrize(("text", "seconds"), GOOD_DURATIONS)
+def test_good_durations(text: str, seconds: float) -> None:
+    assert re.search(model.DURATION_PATTERN, text)
+    assert parse_duration(text) == pytest.approx(seconds, rel=1e-12)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [(t, s) for t, s in GOOD_DURATIONS if s >= 1e-3])
+def test_cel_reads_durations_as_python_does(text: str, seconds: float) -> None:
+    env = celpy.Environment()
+    value = env.program(env.compile("duration(self)")).evaluate({"self": json_to_cel(text)})
+    assert value == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", BAD_DURATIONS)
+def test_bad_durations(text: str) -> None:
+    # fullmatch, because Go's `$` (what the API server runs) never matches before a final newline.
+    assert re.fullmatch(model.DURATION_PATTERN, text) is None
+    with pytest.raises(ModelError, match="invalid duration"):
+        parse_duration(text)
+
+
+def test_durations_beyond_go_range_are_refused() -> None:
+    with pytest.raises(ModelError, match="292 years"):
+        parse_duration("2562048h")
+
+
+def test_the_crd_uses_the_duration_pattern() -> None:
+    rollout = root_schema()["properties"]["spec"]["properties"]["rollout"]["properties"]
+    assert rollout["pauseBetweenDomains"]["pattern"] == model.DURATION_PATTERN
+    assert rollout["domainTimeout"]["pattern"] == model.DURATION_PATTERN
+
+
+RESOLVE = [
+    # value, total, round_up, expected
+    (0, 10, False, 0),
+    (3, 10, False, 3),
+    (3, 2, False, 3),  # counts are not capped
+    ("0%", 10, False, 0),
+    ("20%", 10, False, 2),
+    ("25%", 10, False, 2),
+    ("25%", 10, True, 3),
+    ("20%", 3, False, 0),  # a small scale set: 20% of 3 allows no unhealthy instance
+    ("20%", 3, True, 1),
+    ("33%", 10, False, 3),
+    ("33%", 10, True, 4),
+    ("100%", 7, False, 7),
+    ("100%", 7, True, 7),
+    ("50%", 0, False, 0),
+    ("50%", 0, True, 0),
+    ("1%", 1000, False, 10),
+    ("1%", 1001, True, 11),
+]
+
+
+@pytest.mark.parametrize(("value", "total", "round_up", "expected"), RESOLVE)
+def test_resolve_count(value: int | str, total: int, round_up: bool, expected: int) -> None:
+    assert resolve_count(value, total, round_up=round_up) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "total"),
+    [("120%", 10), ("101%", 10), (-1, 10), ("abc", 10), ("20", 10), (True, 10), ("12.5%", 10), ("-5%", 10), (3, -1)],
+)
+def test_resolve_count_rejects(value: int | str, total: int) -> None:
+    with pytest.raises(ModelError):
+        resolve_count(value, total)
+
+
+@pytest.mark.parametrize(
+    ("value", "total", "expected"),
+    [("1%", 3, 1), (10, 3, 3), ("50%", 0, 1), ("50%", 5, 3), (2, 5, 2), ("100%", 5, 5)],
+)
+def test_batch_size_rounds_up_at_least_one_at_most_total(value: int | str, total: int, expected: int) -> None:
+    assert model.batch_size(value, total) == expected
+
+
+def test_rollout_helpers() -> None:
+    rollout = model.RolloutSpec(
+        domain_kind=model.DomainKind.BATCH, batch_size="10%", pause_between_domains="1m30s", domain_timeout="1h"
+    )
+    assert (rollout.pause_between_domains_seconds, rollout.domain_timeout_seconds) == (90.0, 3600.0)
+    assert rollout.batch_size_for(25) == 3
+    assert rollout.unhealthy_budget(12) == 2  # default 20%, rounded down
+    with pytest.raises(ModelError):
+        model.RolloutSpec().batch_size_for(10)
+
+
+@given(st.integers(min_value=0, max_value=100), st.integers(min_value=0, max_value=10_000))
+def test_percent_resolution_brackets_the_exact_share(percent: int, total: int) -> None:
+    down = resolve_count(f"{percent}%", total)
+    up = resolve_count(f"{percent}%", total, round_up=True)
+    assert down <= percent * total / 100 <= up
+    assert up - down in (0, 1)
+    assert re.fullmatch(model.PERCENT_PATTERN, f"{percent}%")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2024-05-01T12:00:00Z", datetime(2024, 5, 1, 12, tzinfo=UTC)),
+        ("2024-05-01T12:00:00.5Z", datetime(2024, 5, 1, 12, 0, 0, 500000, tzinfo=UTC)),
+        ("2024-05-01T12:00:00.123456789Z", datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)),
+        ("2024-05-01T14:00:00+02:00", datetime(2024, 5, 1, 12, tzinfo=UTC)),
+    ],
+)
+def test_parse_timestamp(text: str, expected: datetime) -> None:
+    assert model.parse_timestamp(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["2024-05-01", "2024-05-01 12:00:00Z", "2024-05-01T12:00:00", "yesterday", "2024-13-01T00:00:00Z"]
+)
+def test_parse_timestamp_rejects(text: str) -> None:
+    with pytest.raises(ModelError):
+        model.parse_timestamp(text)
+
+
+def test_format_timestamp() -> None:
+    assert (
+        model.format_timestamp(datetime(2024, 5, 1, 14, tzinfo=timezone(timedelta(hours=2)))) == "2024-05-01T12:00:00Z"
+    )
+    assert model.format_timestamp(datetime(2024, 5, 1, 12, 0, 0, 1, tzinfo=UTC)) == "2024-05-01T12:00:00.000001Z"
+    with pytest.raises(ModelError):
+        model.format_timestamp(datetime(2024, 5, 1))  # a naive time, on purpose
+
+
+T0 = datetime(2024, 5, 2, 9, tzinfo=UTC)
+T1 = T0 + timedelta(minutes=5)
+
+
+def cond(type_: str, status: model.ConditionStatus, reason: str, at: datetime) -> model.Condition:
+    return model.Condition(type=type_, status=status, reason=reason, message="", last_transition_time=at)
+
+
+def test_set_condition_keeps_transition_time_when_status_is_unchanged() -> None:
+    ready = cond("Ready", model.ConditionStatus.FALSE, "RolloutInProgress", T0)
+    stalled = cond("Stalled", model.ConditionStatus.FALSE, "RolloutInProgress", T0)
+    updated = model.set_condition([ready, stalled], cond("Ready", model.ConditionStatus.FALSE, "VerifyingDomain", T1))
+    assert [c.type for c in updated] == ["Ready", "Stalled"]
+    assert updated[0].reason == "VerifyingDomain"
+    assert updated[0].last_transition_time == T0
+
+
+def test_set_condition_moves_transition_time_when_status_changes_and_appends_new_types() -> None:
+    ready = cond("Ready", model.ConditionStatus.FALSE, "RolloutInProgress", T0)
+    updated = model.set_condition([ready], cond("Ready", model.ConditionStatus.TRUE, "RolloutSucceeded", T1))
+    assert updated[0].last_transition_time == T1
+    more = model.set_condition(updated, cond("Stalled", model.ConditionStatus.FALSE, "RolloutSucceeded", T1))
+    assert [c.type for c in more] == ["Ready", "Stalled"]
+
+
+def test_status_condition_and_domain_lookups() -> None:
+    status = model.ScaleSetImageStatus.from_dict(samples.MID_ROLLOUT_STATUS)
+    ready = status.condition(model.ConditionType.READY)
+    assert ready is not None
+    assert ready.status is model.ConditionStatus.FALSE
+    assert status.condition("Nope") is None
+    domain = status.domain("2")
+    assert domain is not None
+    assert domain.state is model.DomainState.UPGRADING
+    later = status.with_condition(cond("Ready", model.ConditionStatus.TRUE, "RolloutSucceeded", T1))
+    assert later.condition("Ready") == cond("Ready", model.ConditionStatus.TRUE, "RolloutSucceeded", T1)
+    assert later.domain_progress == status.domain_progress
+
+
+@pytest.mark.parametrize(
+    ("image", "summary", "pinned"),
+    [
+        ({"marketplace": {"publisher": "P", "offer": "O", "sku": "S", "version": "1.2.3"}}, "P:O:S:1.2.3", True),
+        ({"marketplace": {"publisher": "P", "offer": "O", "sku": "S", "version": "latest"}}, "P:O:S:latest", False),
+        ({"galleryImageVersionId": samples.GALLERY_IMAGE}, "corp_gallery/ubuntu-hardened:latest", False),
+        (
+            {"galleryImageVersionId": samples.GALLERY_IMAGE.replace("/images/", "/Images/") + "/Versions/2.0.1"},
+            "corp_gallery/ubuntu-hardened:2.0.1",
+            True,
+        ),
+        ({"managedImageId": samples.MANAGED_IMAGE}, "web-2024", True),
+        ({"vhdUri": samples.VHD}, "web-2024-05.vhd", True),
+    ],
+)
+def test_image_summary_and_pinning(image: dict[str, object], summary: str, pinned: bool) -> None:
+    source = model.ImageSource.from_dict(image)
+    assert source.summary() == summary
+    assert source.is_pinned is pinned
+
+
+def test_image_kind() -> None:
+    assert model.ImageSource.from_dict({"vhdUri": samples.VHD}).kind is model.ImageSourceKind.VHD
+    assert (
+        model.ImageSource.from_dict({"managedImageId": samples.MANAGED_IMAGE}).kind
+        is model.ImageSourceKind.MANAGED_IMAGE
+    )
+
+
+def test_phases_are_the_five_of_the_issue() -> None:
+    assert [p.value for p in model.Phase] == ["Pending", "Progressing", "Paused", "Succeeded", "Failed"]
+
+
+def test_condition_types() -> None:
+    assert {c.value for c in model.ConditionType} == {
+        "Ready",
+        "Reconciling",
+        "Stalled",
+        "ImageAvailable",
+        "ScaleSetFound",
+        "UpgradePolicyCompatible",
+    }
+    for value in model.ConditionType:
+        assert re.fullmatch(model.CONDITION_TYPE_PATTERN, value)
+
+
+@pytest.mark.parametrize("names", [model.Reason, model.EventReason], ids=["Reason", "EventReason"])
+def test_reasons_are_camel_case_and_unique(names: type[enum.StrEnum]) -> None:
+    values = [member.value for member in names]
+    assert len(values) == len(set(values))
+    for value in values:
+        assert re.fullmatch(model.CONDITION_REASON_PATTERN, value)
+        assert re.fullmatch("[A-Z][A-Za-z]+", value), value
+
+
+def test_identity_constants() -> None:
+    assert (model.GROUP, model.VERSION, model.KIND, model.PLURAL, model.SINGULAR) == (
+        "imagerollout.dev",
+        "v1alpha1",
+        "ScaleSetImage",
+        "scalesetimages",
+        "scalesetimage",
+    )
+    assert model.API_VERSION == "imagerollout.dev/v1alpha1"
+    assert model.SHORT_NAMES == ("ssi",)
+    assert "all" not in model.CATEGORIES
+    assert re.fullmatch(model.CLOUD_NAME_PATTERN, model.DEFAULT_CLOUD)
+
+
+ARM = "https://management.azure.com/"
+STACK = "https://management.local.azurestack.external"
+
+
+def operation_polling(url: str) -> model.Operation | None:
+    try:
+        return model.Operation(kind=model.OperationKind.MANUAL_UPGRADE, started_at=T0, azure_async_operation=url)
+    except ModelError:
+        return None  # the schema pattern already refuses it
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint", "trusted"),
+    [
+        ("https://management.azure.com/subscriptions/x/operations/1?api-version=2024-07-01", ARM, True),
+        ("https://MANAGEMENT.azure.com/operations/1", ARM, True),
+        ("https://management.azure.com:443/operations/1", ARM, True),
+        (f"{STACK}/subscriptions/x/operations/1", STACK, True),
+        (f"{STACK}/subscriptions/x/operations/1", ARM, False),
+        ("https://management.azure.com.evil.example/operations/1", ARM, False),
+        ("https://evil.example/?next=https://management.azure.com/", ARM, False),
+        ("https://management.azure.com:8443/operations/1", ARM, False),
+        ("https://management.azure.com@evil.example/", ARM, False),
+        ("http://management.azure.com/operations/1", ARM, False),
+    ],
+)
+def test_only_operation_urls_on_the_arm_endpoint_are_trusted(url: str, endpoint: str, trusted: bool) -> None:
+    operation = operation_polling(url)
+    polled = operation.trusted_poll_url(endpoint) if operation is not None else None
+    assert polled == (url if trusted else None)
+
+
+def test_no_operation_url_nothing_to_poll() -> None:
+    operation = model.Operation(kind=model.OperationKind.MODEL_UPDATE, started_at=T0)
+    assert operation.trusted_poll_url(ARM) is None
+
+
+def azure_token(request_url: str | None, **headers: str) -> str:
+    """A continuation token in azure-core's own encoding, as its pollers produce and read them."""
+    from azure.core.polling._utils import _encode_continuation_token
+
+    request = None if request_url is None else {"method": "PATCH", "url": request_url, "headers": {}}
+    response = {"status_code": 202, "headers": headers, "content": ""}
+    token: str = _encode_continuation_token({"request": request, "response": response, "context": {}})
+    return token
+
+
+VMSS_URL = (
+    f"{ARM}subscriptions/{samples.SUBSCRIPTION}/resourceGroups/web-rg"
+    "/providers/Microsoft.Compute/virtualMachineScaleSets/web-vmss"
+)
+
+
+@pytest.mark.parametrize(
+    ("token", "trusted"),
+    [
+        (azure_token(VMSS_URL), True),
+        (azure_token(VMSS_URL, **{"Azure-AsyncOperation": f"{ARM}operations/1", "Location": f"{ARM}results/1"}), True),
+        (azure_token(VMSS_URL, **{"Azure-AsyncOperation": "https://evil.example/operations/1"}), False),
+        (azure_token(VMSS_URL, location="https://management.azure.com.evil.example/x"), False),
+        (azure_token("https://evil.example/vmss", **{"Azure-AsyncOperation": f"{ARM}operations/1"}), False),
+        (azure_token(None), False),  # nothing to check against: not trusted
+        ("bm90IGpzb24=", False),  # base64 of "not json"
+        ("gASVAAAAAAAAAACMBHBpY2tsZZQu", False),  # an old pickle-format token
+    ],
+)
+def test_only_continuation_tokens_polling_the_arm_endpoint_are_trusted(token: str, trusted: bool) -> None:
+    operation = model.Operation(kind=model.OperationKind.MODEL_UPDATE, started_at=T0, continuation_token=token)
+    assert operation.trusted_continuation_token(ARM) == (token if trusted else None)
+
+
+def test_continuation_tokens_must_be_base64() -> None:
+    with pytest.raises(ModelError, match="continuationToken"):
+        model.Operation.from_dict(
+            {"kind": "ModelUpdate", "startedAt": "2024-05-02T09:00:00Z", "continuationToken": "not base64!"}
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "endpoint", "same"),
+    [
+        ("http://127.0.0.1:8080/ops/1", "http://127.0.0.1:8080", True),  # a loopback emulator profile
+        ("http://127.0.0.1:8081/ops/1", "http://127.0.0.1:8080", False),
+        ("https://127.0.0.1:8080/ops/1", "http://127.0.0.1:8080", False),
+        ("ftp://management.azure.com/x", "https://management.azure.com", False),
+        ("https://management.azure.com:notaport/x", "https://management.azure.com", False),
+    ],
+)
+def test_same_endpoint(url: str, endpoint: str, same: bool) -> None:
+    assert model.same_endpoint(url, endpoint) is same
