@@ -32,5 +32,9 @@ test: lint typecheck imports
 demo: install
 	$(BIN)/scaleset-image demo
 
+# Regenerate the CRD from controller/model.py (a test fails when the committed file is stale).
+crds: install
+	$(BIN)/python -m controller.crd --write
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

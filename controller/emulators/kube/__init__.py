@@ -1,0 +1,31 @@
+"""An emulated Kubernetes API server for tests and the demo (kmock's emulator with real semantics).
+
+The real operator runs against it unchanged: it serves API discovery, the project's CRDs (with
+schema validation, pruning, defaults and CEL rules), a status subresource kept apart from spec
+writes, resourceVersion/generation/uid bookkeeping, 409/422 refusals worded like the API server's,
+finalizer-held deletion, resumable watch streams, namespaces, and the Events an operator posts.
+
+Typical use::
+
+    async with await start_kube_emulator(crd_paths=[Path("crds")]) as kube:
+        ...  # point kopf at kube.url; read kube.get_object(...) and kube.events()
+
+See ``_emulator`` for what is and is not emulated.
+"""
+
+from controller.emulators.kube._emulator import KubeEmulator
+from controller.emulators.kube._models import load_crd_documents
+from controller.emulators.kube._schema import SchemaError, StructuralSchema
+from controller.emulators.kube._server import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
+from controller.emulators.kube._status import KubeApiError
+
+__all__ = [
+    "KubeApiError",
+    "KubeEmulator",
+    "RunningKubeEmulator",
+    "SchemaError",
+    "StructuralSchema",
+    "load_crd_documents",
+    "start_kube_emulator",
+    "write_kubeconfig",
+]

@@ -1,0 +1,34 @@
+"""Fixtures for the Kubernetes API emulator tests: a served emulator with a test CRD, and a plain HTTP client.
+
+The tests talk HTTP to the emulator the way any client (kopf, kubectl) would, so that what they check
+is the wire behaviour, not the emulator's internals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator
+
+from .support import CRD_FILE, Api
+
+
+@pytest.fixture
+async def kube() -> AsyncIterator[RunningKubeEmulator]:
+    """The emulator on a free loopback port, serving the test CRD read from YAML."""
+    running = await start_kube_emulator(crd_paths=[CRD_FILE])
+    try:
+        yield running
+    finally:
+        await running.stop()
+    assert running.errors == [], "the emulator failed internally while serving"
+
+
+@pytest.fixture
+async def api(kube: RunningKubeEmulator) -> AsyncIterator[Api]:
+    """A plain HTTP client pointed at the emulator."""
+    async with aiohttp.ClientSession(base_url=kube.url) as session:
+        yield Api(session)
