@@ -233,10 +233,12 @@ class AzureEmulator:
 
     # ------------------------------------------------------------- ARM path
     async def _arm(self, request: web.Request) -> web.StreamResponse:
-        now = self.world.advance()
         api_version = request.query.get("api-version", "")
         body: Any = None
         raw = await request.read()
+        # Advance only after the last await before recording, so no other request can record later events
+        # in between and break the audit's time order.
+        now = self.world.advance()
         body_error: ArmError | None = None
         if raw:
             try:
@@ -666,7 +668,7 @@ class AzureEmulator:
             raise ArmError(404, "NotFound", f"Artifact: VMImage was not found. (version {p['version']})")
         item = self._marketplace_item(p, version)
         item["properties"] = {
-            "osImage": {"operatingSystem": "Linux"},
+            "osDiskImage": {"operatingSystem": "Linux"},
             "dataDiskImages": [],
             "hyperVGeneration": "V1",
             "architecture": "x64",
@@ -780,6 +782,7 @@ class AzureEmulator:
         if peer not in ("127.0.0.1", "::1", "") and not peer.startswith("127."):
             return _json({"error": "the control API answers loopback clients only"}, 403)
         tail = request.match_info["tail"].strip("/")
+        await request.read()  # buffered now, so the handlers' reads cannot yield after they take the time
         try:
             return await self._control_dispatch(request, tail)
         except (ValueError, KeyError, TypeError, ScenarioError) as exc:

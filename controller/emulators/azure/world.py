@@ -471,7 +471,9 @@ class World:
         self.operations[op.id] = op
         return op
 
-    def finish_operation(self, op: Operation, now: float, error: dict[str, Any] | None = None) -> None:
+    def finish_operation(
+        self, op: Operation, now: float, error: dict[str, Any] | None = None, *, canceled: bool = False
+    ) -> None:
         if op.status != "InProgress":
             return
         op.ended = now
@@ -482,7 +484,7 @@ class World:
                 "details": op.failures,
             }
         op.error = error
-        op.status = "Failed" if error else "Succeeded"
+        op.status = "Canceled" if canceled else "Failed" if error else "Succeeded"
 
     def _operation_unit_done(self, op: Operation | None, now: float, failure: dict[str, Any] | None) -> None:
         if op is None:
@@ -504,6 +506,7 @@ class World:
                 "code": "OperationPreempted",
                 "message": "Operation execution has been preempted by a more recent operation.",
             },
+            canceled=True,
         )
         return op
 
@@ -832,6 +835,8 @@ class World:
         return lambda t, failure: done(t, failure, instance_id)
 
     def _rolling_after_batch(self, ss: ScaleSet, ru: RollingUpgrade, now: float) -> None:
+        if ru.code != "RollingForward":  # cancelled while the batch settled
+            return
         upgraded = [ss.instances[i] for i in ru.successful | ru.failed if i in ss.instances]
         bad = [i for i in upgraded if i.state == "Failed" or i.health == "unhealthy"]
         for inst in bad:
@@ -850,6 +855,9 @@ class World:
                     "are unhealthy.",
                 },
             )
+            return
+        if ru.cancel_requested:  # the batch in flight has finished: stop now, not after the pause
+            self._rolling_end(ss, ru, "Cancelled", now)
             return
         pause = parse_iso_duration(ru.policy.pause_time_between_batches)
         self.at(now + pause, lambda t: self._rolling_next_batch(ss, ru, t))

@@ -1,0 +1,1 @@
+"""Conformance tests: the real Azure SDK against the Azure Compute emulator."""
