@@ -7,6 +7,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from controller.config import CloudProfile, ConfigError, OperatorConfig, load_config
+
 
 def _emulator(args: argparse.Namespace) -> int:
     from controller.emulators.azure import ScenarioError, load_scenario_file, parse_scenario, run_emulator
@@ -23,6 +25,75 @@ def _emulator(args: argparse.Namespace) -> int:
         run_emulator(scenario, host=args.host, port=args.port, profile=args.profile, time_scale=args.time_scale)
     )
     return 0
+
+
+def _configure_logging(log_format: str, verbose: bool) -> None:
+    import kopf
+
+    kopf.configure(
+        verbose=verbose,
+        log_format=kopf.LogFormat.JSON if log_format == "json" else kopf.LogFormat.FULL,
+    )
+
+
+def _load_config(path: str | None) -> OperatorConfig | None:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"scaleset-image: {exc}", file=sys.stderr)
+        return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    from controller.operator import OperatorContext, run_operator
+
+    config = _load_config(args.config)
+    if config is None:
+        return 2
+    _configure_logging(args.log_format, args.verbose)
+    metrics = None
+    if args.metrics_port is not None:
+        from controller.metrics import OperatorMetrics
+
+        metrics = OperatorMetrics()
+        metrics.serve(args.metrics_port, args.metrics_host)
+    ctx = OperatorContext(config=config, tick=args.tick)
+    if metrics is not None:
+        metrics.attach(ctx)
+    namespaces = [] if args.all_namespaces else list(args.namespace or [])
+    if not namespaces and not args.all_namespaces:
+        print("scaleset-image run: give --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
+        return 2
+    asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness))
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from controller.azure_api import AzureComputeGateway
+    from controller.dryrun import load_manifests, plan_manifest
+
+    config = _load_config(args.config)
+    if config is None:
+        return 2
+    docs = load_manifests(args.file)
+    if not docs:
+        print(f"scaleset-image plan: no ScaleSetImage in {args.file}", file=sys.stderr)
+        return 2
+
+    async def go() -> bool:
+        gateways: dict[str, AzureComputeGateway] = {}
+
+        def gateway_for(profile: CloudProfile) -> AzureComputeGateway:
+            return gateways.setdefault(profile.name, AzureComputeGateway(profile))
+
+        try:
+            results = [await plan_manifest(doc, config, gateway_for, sys.stdout) for doc in docs]
+        finally:
+            for gateway in gateways.values():
+                await gateway.close()
+        return all(results)
+
+    return 0 if asyncio.run(go()) else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +117,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="scenario seconds per real second (10 runs a 2 s upgrade in 0.2 s)",
     )
     emu.set_defaults(func=_emulator)
+
+    run = sub.add_parser("run", help="run the operator (kopf) against the cluster in kubeconfig or in-cluster")
+    run.add_argument("-n", "--namespace", action="append", help="namespace to watch (repeatable)")
+    run.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace")
+    run.add_argument("--config", help="operator configuration file (cloud profiles); default: public Azure")
+    run.add_argument("--metrics-port", type=int, help="serve Prometheus metrics on this port")
+    run.add_argument("--metrics-host", default="0.0.0.0", help="address for the metrics server")
+    run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    run.add_argument("--log-format", choices=["text", "json"], default="text")
+    run.add_argument("--tick", type=float, default=1.0, help="how often each resource is checked (seconds)")
+    run.add_argument("-v", "--verbose", action="store_true")
+    run.set_defaults(func=_run)
+
+    plan = sub.add_parser("plan", help="dry run: show what the operator would do for a manifest")
+    plan.add_argument("-f", "--file", required=True, help="YAML file with ScaleSetImage resources")
+    plan.add_argument("--config", help="operator configuration file (cloud profiles)")
+    plan.set_defaults(func=_plan)
     return parser
 
 

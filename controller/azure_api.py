@@ -1,0 +1,457 @@
+"""The one module that talks to Azure: azure-mgmt-compute (aio) behind a narrow, typed interface.
+
+Everything above this module sees plain dataclasses (:class:`ObservedScaleSet`, :class:`OperationState`)
+and :class:`AzureCallError`, never SDK models or exceptions. Long-running operations are never awaited
+here: a call starts the operation and returns the SDK's continuation token, which the caller keeps in
+``.status``; :meth:`ComputeGateway.poll` later asks Azure once how that operation is doing. That is what
+lets a rollout survive an operator restart in the middle of an operation.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from azure.core import MatchConditions
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import (
+    AzureError,
+    HttpResponseError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.mgmt.compute.aio import ComputeManagementClient
+
+from .config import CloudProfile, static_token
+from .observed import (
+    GalleryVersion,
+    ObservedInstance,
+    ObservedScaleSet,
+    OperationKind,
+    OperationState,
+    RollingProgress,
+    ScaleSetRef,
+)
+
+ErrorKind = Literal["NotFound", "PreconditionFailed", "Throttled", "Transient", "Rejected"]
+
+
+class AzureCallError(Exception):
+    """An Azure call that failed, classified so the caller can decide: retry, report, or stop."""
+
+    def __init__(self, kind: ErrorKind, code: str, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+RequestHook = Callable[[str, str, int, float, dict[str, str]], None]
+"""Called after every Azure HTTP answer: (method, url path, status, seconds, response headers)."""
+
+
+class _PlainHttpForLoopback(SansIOHTTPPolicy[Any, Any]):
+    """Let the bearer token go over http: only ever installed for an allowHttp (loopback) profile."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context["enforce_https"] = False
+
+
+class _ApiVersionPin(SansIOHTTPPolicy[Any, Any]):
+    """Rewrite ``api-version`` on every request (nextLink pages and LRO polls included)."""
+
+    def __init__(self, api_version: str) -> None:
+        self._api_version = api_version
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        if "api-version=" in http.url:
+            base, _, query = http.url.partition("?")
+            parts = [p for p in query.split("&") if not p.startswith("api-version=")]
+            parts.append(f"api-version={self._api_version}")
+            http.url = base + "?" + "&".join(parts)
+
+
+class _RequestRecorder(SansIOHTTPPolicy[Any, Any]):
+    def __init__(self, hook: RequestHook) -> None:
+        self._hook = hook
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context["scaleset_image_started"] = time.monotonic()
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        started = request.context.get("scaleset_image_started", time.monotonic())
+        http = response.http_response
+        path = request.http_request.url.split("?", 1)[0]
+        self._hook(
+            request.http_request.method,
+            path,
+            http.status_code,
+            time.monotonic() - started,
+            {k.lower(): v for k, v in http.headers.items() if k.lower().startswith(("x-ms-ratelimit", "retry-after"))},
+        )
+
+
+class _StaticToken:
+    """An async credential that returns a fixed token (emulator profiles only)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> _StaticToken:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _classify(exc: AzureError) -> AzureCallError:
+    if isinstance(exc, ResourceNotFoundError):
+        return AzureCallError("NotFound", _code(exc, "NotFound"), _message(exc))
+    if isinstance(exc, ResourceModifiedError):
+        return AzureCallError("PreconditionFailed", _code(exc, "PreconditionFailed"), _message(exc))
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code or 0
+        retry_after = None
+        response: Any = exc.response
+        if response is not None:
+            header = response.headers.get("Retry-After")
+            if header and header.isdigit():
+                retry_after = float(header)
+        if status == 429:
+            return AzureCallError("Throttled", _code(exc, "TooManyRequests"), _message(exc), retry_after=retry_after)
+        if status >= 500 or status in (408, 0):
+            return AzureCallError("Transient", _code(exc, f"HTTP{status}"), _message(exc), retry_after=retry_after)
+        if status == 409 and _code(exc, "") in ("OperationNotAllowed", "Conflict"):
+            return AzureCallError("Transient", _code(exc, "Conflict"), _message(exc))
+        return AzureCallError("Rejected", _code(exc, f"HTTP{status}"), _message(exc))
+    if isinstance(exc, ServiceRequestError | ServiceResponseError):
+        return AzureCallError("Transient", type(exc).__name__, str(exc))
+    return AzureCallError("Transient", type(exc).__name__, str(exc))
+
+
+def _code(exc: AzureError, default: str) -> str:
+    error = getattr(exc, "error", None)
+    code = getattr(error, "code", None)
+    return str(code) if code else default
+
+
+def _message(exc: AzureError) -> str:
+    error = getattr(exc, "error", None)
+    message = getattr(error, "message", None)
+    return str(message) if message else str(exc).splitlines()[0]
+
+
+def _instance_view_fields(view: Any) -> tuple[int, int, str, str | None, str | None]:
+    statuses = list(getattr(view, "statuses", None) or [])
+    provisioning, power = "unknown", None
+    for status in statuses:
+        code = str(status.code or "")
+        if code.startswith("ProvisioningState/"):
+            provisioning = code.split("/")[1].lower()
+        elif code.startswith("PowerState/"):
+            power = code.split("/", 1)[1].lower()
+    health = None
+    vm_health = getattr(view, "vm_health", None)
+    if vm_health is not None and vm_health.status is not None and vm_health.status.code:
+        health = str(vm_health.status.code).split("/", 1)[-1].lower()
+    return (
+        int(getattr(view, "platform_update_domain", 0) or 0),
+        int(getattr(view, "platform_fault_domain", 0) or 0),
+        provisioning,
+        power,
+        health,
+    )
+
+
+class ComputeGateway(Protocol):
+    """What the operator needs from Azure; :class:`AzureComputeGateway` is the real one."""
+
+    async def observe(self, ref: ScaleSetRef) -> ObservedScaleSet | None: ...
+    async def marketplace_versions(
+        self, sub: str, location: str, publisher: str, offer: str, sku: str
+    ) -> list[str] | None: ...
+    async def gallery_versions(self, image_id: str) -> list[GalleryVersion] | None: ...
+    async def managed_image_exists(self, image_id: str) -> bool: ...
+    async def update_model_image(
+        self, ref: ScaleSetRef, image_reference: dict[str, str] | None, vhd_uri: str | None, etag: str | None
+    ) -> str: ...
+    async def manual_upgrade(self, ref: ScaleSetRef, instance_ids: list[str]) -> str: ...
+    async def poll(self, ref: ScaleSetRef, kind: OperationKind, token: str) -> OperationState: ...
+    async def rolling_progress(self, ref: ScaleSetRef) -> RollingProgress | None: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class AzureComputeGateway:
+    """Builds one aio ComputeManagementClient per subscription for a cloud profile."""
+
+    profile: CloudProfile
+    request_hook: RequestHook | None = None
+    polling_interval: float = 5.0
+    _credential: Any = None
+    _clients: dict[str, ComputeManagementClient] = field(default_factory=dict)
+
+    def _client(self, subscription_id: str) -> ComputeManagementClient:
+        client = self._clients.get(subscription_id)
+        if client is not None:
+            return client
+        if self._credential is None:
+            if self.profile.credential == "static-token":
+                self._credential = _StaticToken(static_token(self.profile))
+            else:
+                from azure.identity.aio import DefaultAzureCredential
+
+                self._credential = DefaultAzureCredential()
+        policies: list[Any] = []
+        if self.profile.allow_http:
+            policies.append(_PlainHttpForLoopback())
+        if self.profile.api_version:
+            policies.append(_ApiVersionPin(self.profile.api_version))
+        if self.request_hook is not None:
+            policies.append(_RequestRecorder(self.request_hook))
+        client = ComputeManagementClient(
+            self._credential,
+            subscription_id,
+            base_url=self.profile.arm_endpoint,
+            credential_scopes=[self.profile.credential_scope],
+            per_call_policies=policies,
+            polling_interval=self.polling_interval,
+        )
+        self._clients[subscription_id] = client
+        return client
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()
+        if self._credential is not None:
+            await self._credential.close()
+            self._credential = None
+
+    async def observe(self, ref: ScaleSetRef) -> ObservedScaleSet | None:
+        """The scale set model and all its instances: one GET and one paged, instance-view listing."""
+        client = self._client(ref.subscription_id)
+        try:
+            vmss = await client.virtual_machine_scale_sets.get(ref.resource_group, ref.name)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        instances: list[ObservedInstance] = []
+        try:
+            async for vm in client.virtual_machine_scale_set_vms.list(
+                ref.resource_group, ref.name, expand="instanceView"
+            ):
+                ud, fd, provisioning, power, health = _instance_view_fields(vm.instance_view)
+                image = vm.storage_profile.image_reference if vm.storage_profile else None
+                instances.append(
+                    ObservedInstance(
+                        instance_id=str(vm.instance_id),
+                        update_domain=ud,
+                        fault_domain=fd,
+                        zone=vm.zones[0] if vm.zones else None,
+                        latest_model=bool(vm.latest_model_applied),
+                        image_version=getattr(image, "exact_version", None) if image else None,
+                        provisioning=provisioning,
+                        power=power,
+                        health=health,
+                    )
+                )
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        profile = vmss.virtual_machine_profile
+        storage = profile.storage_profile if profile else None
+        ref_model = storage.image_reference if storage else None
+        image_reference: dict[str, str] = {}
+        if ref_model is not None:
+            for attr, wire in (
+                ("publisher", "publisher"),
+                ("offer", "offer"),
+                ("sku", "sku"),
+                ("version", "version"),
+                ("id", "id"),
+            ):
+                value = getattr(ref_model, attr, None)
+                if value:
+                    image_reference[wire] = str(value)
+        vhd = None
+        if storage is not None and storage.os_disk is not None and storage.os_disk.image is not None:
+            vhd = storage.os_disk.image.uri
+        extensions = (profile.extension_profile.extensions or []) if profile and profile.extension_profile else []
+        has_health = any(
+            str((e.properties.type if e.properties else None) or "").startswith("ApplicationHealth") for e in extensions
+        )
+        mode = _enum_text(vmss.upgrade_policy.mode) if vmss.upgrade_policy and vmss.upgrade_policy.mode else "Manual"
+        return ObservedScaleSet(
+            ref=ref,
+            location=str(vmss.location),
+            etag=vmss.etag,
+            upgrade_mode=str(mode),
+            image_reference=image_reference,
+            vhd_uri=vhd,
+            has_health_extension=has_health,
+            capacity=int(vmss.sku.capacity or 0) if vmss.sku else len(instances),
+            provisioning_state=str(vmss.provisioning_state or "Unknown"),
+            instances=tuple(sorted(instances, key=lambda i: int(i.instance_id) if i.instance_id.isdigit() else 0)),
+        )
+
+    async def marketplace_versions(
+        self, sub: str, location: str, publisher: str, offer: str, sku: str
+    ) -> list[str] | None:
+        try:
+            items = await self._client(sub).virtual_machine_images.list(location, publisher, offer, sku)
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        return [str(i.name) for i in items]
+
+    async def gallery_versions(self, image_id: str) -> list[GalleryVersion] | None:
+        parts = image_id.strip("/").split("/")
+        # subscriptions/{s}/resourceGroups/{rg}/providers/Microsoft.Compute/galleries/{g}/images/{i}
+        try:
+            sub, rg, gallery, image = parts[1], parts[3], parts[7], parts[9]
+        except IndexError as exc:
+            raise AzureCallError("Rejected", "InvalidImageId", f"{image_id} is not a gallery image id") from exc
+        out: list[GalleryVersion] = []
+        try:
+            async for v in self._client(sub).gallery_image_versions.list_by_gallery_image(rg, gallery, image):
+                publishing = v.publishing_profile
+                regions = tuple(str(r.name) for r in (publishing.target_regions or [])) if publishing else ()
+                exclude = bool(publishing.exclude_from_latest) if publishing else False
+                out.append(GalleryVersion(name=str(v.name), exclude_from_latest=exclude, regions=regions))
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        return out
+
+    async def managed_image_exists(self, image_id: str) -> bool:
+        parts = image_id.strip("/").split("/")
+        try:
+            sub, rg, name = parts[1], parts[3], parts[7]
+        except IndexError as exc:
+            raise AzureCallError("Rejected", "InvalidImageId", f"{image_id} is not a managed image id") from exc
+        try:
+            await self._client(sub).images.get(rg, name)
+        except ResourceNotFoundError:
+            return False
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        return True
+
+    async def update_model_image(
+        self, ref: ScaleSetRef, image_reference: dict[str, str] | None, vhd_uri: str | None, etag: str | None
+    ) -> str:
+        """PATCH only the image in the scale set model, guarded by If-Match; return the operation's token."""
+        storage: dict[str, Any] = {}
+        if vhd_uri is not None:
+            storage["osDisk"] = {"image": {"uri": vhd_uri}}
+        else:
+            ref_body: dict[str, Any] = dict(image_reference or {})
+            # A merge patch: clear the fields of the other image kind so the two never mix.
+            for key in ("publisher", "offer", "sku", "version", "id"):
+                ref_body.setdefault(key, None)
+            storage["imageReference"] = ref_body
+        body = {"properties": {"virtualMachineProfile": {"storageProfile": storage}}}
+        kwargs: dict[str, Any] = {}
+        if etag:
+            kwargs = {"etag": etag, "match_condition": MatchConditions.IfNotModified}
+        try:
+            # Raw dicts go out unchanged (wire names), which a merge patch with nulls needs.
+            operations: Any = self._client(ref.subscription_id).virtual_machine_scale_sets
+            poller = await operations.begin_update(ref.resource_group, ref.name, body, **kwargs)
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        return str(poller.continuation_token())
+
+    async def manual_upgrade(self, ref: ScaleSetRef, instance_ids: list[str]) -> str:
+        """One ``manualupgrade`` call for these instances; return the operation's token."""
+        try:
+            poller = await self._client(ref.subscription_id).virtual_machine_scale_sets.begin_update_instances(
+                ref.resource_group, ref.name, {"instanceIds": list(instance_ids)}
+            )
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        return str(poller.continuation_token())
+
+    async def poll(self, ref: ScaleSetRef, kind: OperationKind, token: str) -> OperationState:
+        """Ask Azure once how an operation started earlier (maybe by another process) is doing."""
+        operations: Any = self._client(ref.subscription_id).virtual_machine_scale_sets
+        begin = operations.begin_update if kind == "ModelUpdate" else operations.begin_update_instances
+        try:
+            poller = await begin(ref.resource_group, ref.name, None, continuation_token=token)
+            method = poller.polling_method()
+            await method.update_status()
+            status = str(method.status())
+        except HttpResponseError as exc:
+            classified = _classify(exc)
+            if classified.kind in ("Transient", "Throttled"):
+                raise classified from exc
+            return OperationState("Failed", classified.code, classified.message)
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        except ValueError as exc:  # a token this SDK version cannot read
+            raise AzureCallError("Rejected", "InvalidContinuationToken", str(exc)) from exc
+        normalized = status.lower()
+        if normalized == "succeeded":
+            return OperationState("Succeeded")
+        if normalized in ("failed", "canceled", "cancelled"):
+            error = getattr(getattr(method, "_pipeline_response", None), "http_response", None)
+            code, message = _monitor_error(error)
+            return OperationState("Failed" if normalized == "failed" else "Canceled", code, message)
+        return OperationState("InProgress")
+
+    async def rolling_progress(self, ref: ScaleSetRef) -> RollingProgress | None:
+        try:
+            status = await self._client(ref.subscription_id).virtual_machine_scale_set_rolling_upgrades.get_latest(
+                ref.resource_group, ref.name
+            )
+        except ResourceNotFoundError:
+            return None
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        running = status.running_status
+        progress = status.progress
+        error = status.error
+        return RollingProgress(
+            code=_enum_text(running.code) if running and running.code else "Unknown",
+            successful=int(progress.successful_instance_count or 0) if progress else 0,
+            failed=int(progress.failed_instance_count or 0) if progress else 0,
+            in_progress=int(progress.in_progress_instance_count or 0) if progress else 0,
+            pending=int(progress.pending_instance_count or 0) if progress else 0,
+            error_code=str(error.code) if error and error.code else None,
+            error_message=str(error.message) if error and error.message else None,
+        )
+
+
+def _enum_text(value: Any) -> str:
+    """The wire text of an SDK enum member (``str()`` of one gives ``UpgradeMode.AUTOMATIC``)."""
+    return str(getattr(value, "value", value))
+
+
+def _monitor_error(http_response: Any) -> tuple[str | None, str | None]:
+    if http_response is None:
+        return None, None
+    try:
+        body = http_response.json()
+    except Exception:  # any unreadable body means "no detail"
+        return None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    return error.get("code"), error.get("message")

@@ -1,0 +1,150 @@
+"""Operator configuration: the cloud profiles a ScaleSetImage may name, and loop timings.
+
+A resource names a cloud profile (``spec.scaleSet.cloud``); only this file, owned by whoever installs the
+operator, says where that profile's ARM endpoint is. So a resource can never send the operator's Azure
+token to an endpoint of its choosing. Azure Stack Hub profiles add the credential audience and the
+api-version its Microsoft.Compute speaks (``2020-06-01`` for the 2020-09-01-hybrid profile).
+
+Example::
+
+    defaultCloud: azure-public
+    clouds:
+      azure-public: {}                       # public Azure, DefaultAzureCredential
+      stack-west:
+        armEndpoint: https://management.west.azurestack.contoso.com
+        credentialScope: https://management.adfs.azurestack.contoso.com/.default
+        apiVersion: "2020-06-01"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+import yaml
+
+PUBLIC_CLOUD = "azure-public"
+PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
+PUBLIC_SCOPE = "https://management.azure.com/.default"
+CredentialKind = Literal["default", "static-token"]
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+
+
+class ConfigError(ValueError):
+    """The operator configuration is invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class CloudProfile:
+    name: str
+    arm_endpoint: str = PUBLIC_ARM_ENDPOINT
+    credential_scope: str = PUBLIC_SCOPE
+    api_version: str | None = None
+    credential: CredentialKind = "default"
+    static_token_env: str | None = None
+    allow_http: bool = False
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise ConfigError(f"clouds.{self.name}: a profile name is lowercase letters, digits and '-'")
+        url = urlparse(self.arm_endpoint)
+        if url.scheme not in ("https", "http") or not url.netloc:
+            raise ConfigError(f"clouds.{self.name}.armEndpoint: {self.arm_endpoint!r} is not an absolute URL")
+        if url.scheme == "http" and not (self.allow_http and _is_loopback(url.hostname or "")):
+            raise ConfigError(
+                f"clouds.{self.name}.armEndpoint: plain http is allowed only for a loopback emulator "
+                "(set allowHttp: true)"
+            )
+        if self.api_version is not None and not _API_VERSION.match(self.api_version):
+            raise ConfigError(f"clouds.{self.name}.apiVersion: {self.api_version!r} is not an api-version")
+        if self.credential == "static-token" and not self.static_token_env:
+            raise ConfigError(f"clouds.{self.name}: credential static-token needs staticTokenEnv")
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    clouds: dict[str, CloudProfile] = field(default_factory=lambda: {PUBLIC_CLOUD: CloudProfile(PUBLIC_CLOUD)})
+    default_cloud: str = PUBLIC_CLOUD
+    # How often a rollout in flight is observed again (seconds). Each observation is two Azure reads.
+    poll_interval: float = 10.0
+    # How often a settled resource is checked for drift (seconds).
+    resync_interval: float = 300.0
+
+    def cloud(self, name: str | None) -> CloudProfile | None:
+        return self.clouds.get(name or self.default_cloud)
+
+
+def parse_config(data: dict[str, Any]) -> OperatorConfig:
+    if not isinstance(data, dict):
+        raise ConfigError("the configuration must be a mapping")
+    clouds: dict[str, CloudProfile] = {}
+    raw_clouds = data.get("clouds") or {PUBLIC_CLOUD: {}}
+    if not isinstance(raw_clouds, dict):
+        raise ConfigError("clouds: expected a mapping of profile name to settings")
+    for name, raw in raw_clouds.items():
+        raw = raw or {}
+        if not isinstance(raw, dict):
+            raise ConfigError(f"clouds.{name}: expected a mapping")
+        unknown = set(raw) - {
+            "armEndpoint",
+            "credentialScope",
+            "apiVersion",
+            "credential",
+            "staticTokenEnv",
+            "allowHttp",
+        }
+        if unknown:
+            raise ConfigError(f"clouds.{name}: unknown keys {sorted(unknown)}")
+        credential = raw.get("credential", "default")
+        if credential not in ("default", "static-token"):
+            raise ConfigError(f"clouds.{name}.credential: must be 'default' or 'static-token'")
+        endpoint = str(raw.get("armEndpoint", PUBLIC_ARM_ENDPOINT)).rstrip("/")
+        clouds[str(name)] = CloudProfile(
+            name=str(name),
+            arm_endpoint=endpoint,
+            credential_scope=str(raw.get("credentialScope", PUBLIC_SCOPE)),
+            api_version=str(raw["apiVersion"]) if raw.get("apiVersion") else None,
+            credential=credential,
+            static_token_env=raw.get("staticTokenEnv"),
+            allow_http=bool(raw.get("allowHttp", False)),
+        )
+    default = str(data.get("defaultCloud", PUBLIC_CLOUD if PUBLIC_CLOUD in clouds else next(iter(clouds))))
+    if default not in clouds:
+        raise ConfigError(f"defaultCloud: {default!r} is not one of the profiles {sorted(clouds)}")
+    try:
+        poll = float(data.get("pollInterval", 10.0))
+        resync = float(data.get("resyncInterval", 300.0))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"pollInterval/resyncInterval: {exc}") from exc
+    if poll <= 0 or resync <= 0:
+        raise ConfigError("pollInterval and resyncInterval must be > 0")
+    return OperatorConfig(clouds=clouds, default_cloud=default, poll_interval=poll, resync_interval=resync)
+
+
+def load_config(path: str | Path | None) -> OperatorConfig:
+    """Read the configuration file; no file means public Azure only."""
+    if path is None:
+        return OperatorConfig()
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read operator configuration {path}: {exc}") from exc
+    return parse_config(data)
+
+
+def static_token(profile: CloudProfile) -> str:
+    """The token a static-token profile sends (only meant for emulators)."""
+    assert profile.static_token_env is not None
+    value = os.environ.get(profile.static_token_env, "")
+    if not value:
+        raise ConfigError(f"clouds.{profile.name}: environment variable {profile.static_token_env} is empty")
+    return value

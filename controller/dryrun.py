@@ -1,0 +1,80 @@
+"""``scaleset-image plan``: what the operator would do for a manifest, without changing anything.
+
+It reads the scale set and its instances, resolves the image, and lays out the domains in the order the
+operator would walk them, marking which instances already run the target. Only Azure reads are made.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from .azure_api import AzureCallError, ComputeGateway
+from .config import OperatorConfig
+from .model import KIND, ModelError, ScaleSetImageSpec
+from .observed import ScaleSetRef
+from .operator import image_facts
+from .planner import ImageProblem, layout_domains, model_matches, resolve_image
+
+
+def load_manifests(path: str | Path) -> list[dict[str, Any]]:
+    """Every ScaleSetImage document in a YAML file (other kinds are ignored)."""
+    documents = yaml.safe_load_all(Path(path).read_text(encoding="utf-8"))
+    return [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
+
+
+async def plan_manifest(doc: dict[str, Any], config: OperatorConfig, gateway_for: Any, out: TextIO) -> bool:
+    """Print the plan for one resource; False when it cannot be planned (the reason is printed)."""
+    name = (doc.get("metadata") or {}).get("name", "<unnamed>")
+    try:
+        spec = ScaleSetImageSpec.from_dict(doc.get("spec") or {})
+    except ModelError as exc:
+        print(f"{name}: invalid spec: {exc}", file=out)
+        return False
+    profile = config.cloud(spec.scale_set.cloud)
+    if profile is None:
+        print(f"{name}: cloud profile {spec.scale_set.cloud!r} is not in the operator configuration", file=out)
+        return False
+    gateway: ComputeGateway = gateway_for(profile)
+    ref = ScaleSetRef(spec.scale_set.subscription_id, spec.scale_set.resource_group, spec.scale_set.name)
+    try:
+        observed = await gateway.observe(ref)
+        if observed is None:
+            print(f"{name}: scale set {ref} not found", file=out)
+            return False
+        facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
+    except AzureCallError as exc:
+        print(f"{name}: Azure error {exc.code}: {exc.message}", file=out)
+        return False
+    resolved = resolve_image(spec.image, facts, observed.location)
+    print(
+        f"{name}: scale set {ref.name} ({observed.capacity} instances, {observed.location}, "
+        f"upgrade policy {observed.upgrade_mode})",
+        file=out,
+    )
+    if isinstance(resolved, ImageProblem):
+        print(f"  image: NOT AVAILABLE: {resolved.message}", file=out)
+        return False
+    print(
+        f"  image: {resolved.summary()} (model {'already matches' if model_matches(observed, resolved) else 'changes'}"
+        f"; model now: {observed.image_reference or observed.vhd_uri})",
+        file=out,
+    )
+    if observed.upgrade_mode == "Automatic":
+        print("  refused: upgrade policy Automatic would take every instance down at once", file=out)
+        return False
+    kind, reason, layout = layout_domains(spec.rollout.domain_kind, spec.rollout.batch_size, observed.instances)
+    print(f"  domains: {len(layout)} by {kind}" + (f" ({reason})" if reason else ""), file=out)
+    already = model_matches(observed, resolved)
+    by_id = {i.instance_id: i for i in observed.instances}
+    for index, (domain, ids) in enumerate(layout, 1):
+        done = [i for i in ids if already and by_id[i].latest_model]
+        todo = [i for i in ids if i not in done]
+        print(
+            f"  {index}. {domain}: upgrade {', '.join(todo) or '-'}"
+            + (f"; already on target: {', '.join(done)}" if done else ""),
+            file=out,
+        )
+    return True

@@ -1,0 +1,127 @@
+"""Rollouts that go wrong, end to end: bad image, rollback, missing image, Automatic policy, Azure faults.
+
+Aspects: a bad image stops at the first domain (Failed/Stalled, later domains untouched); onFailure
+Rollback puts the old image back on the model and on the upgraded domain; a missing image changes
+nothing in Azure and says what to download; Automatic policy is refused; 429 bursts and 5xx answers
+during the rollout are ridden out without breaking the one-domain-at-a-time rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from controller.emulators.azure.faults import FaultRule
+
+from .harness import BAD, NEW, OLD, resource, running_system, scenario
+
+pytestmark = pytest.mark.slow
+
+
+async def test_bad_image_stops_at_the_first_domain() -> None:
+    async with running_system(scenario()) as system:
+        await system.start_operator()
+        await system.create(resource(version=BAD, maxUnhealthyInstances=0))
+        await system.wait_for(lambda: system.status().get("phase") == "Failed", what="Failed")
+        status = system.status()
+        assert [d["state"] for d in status["domains"]] == ["Failed", "Pending", "Pending", "Pending", "Pending"]
+        stalled = system.condition("Stalled")
+        assert stalled["status"] == "True"
+        assert stalled["reason"] == "TooManyUnhealthyInstances"
+        assert "ud-0" in stalled["message"]
+        assert system.upgrades() == [["0", "5"]]
+        running = {e["instanceId"]: e["imageVersion"] for e in system.audit() if e["type"] == "instance"}
+        assert set(running) == {"0", "5"}, "only the first domain's instances were touched"
+        wanted = {"DomainStarted", "DomainFailed", "RolloutFailed"}
+        await system.wait_for(
+            lambda: wanted <= {e.get("reason") for e in system.kube.events(involved_name="web")},
+            within=10,
+            what="events",
+        )
+        await asyncio.sleep(1.0)
+        assert system.upgrades() == [["0", "5"]], "a failed rollout stays stopped"
+
+
+async def test_rollback_restores_the_previous_image_on_the_upgraded_domain() -> None:
+    async with running_system(scenario()) as system:
+        await system.start_operator()
+        await system.create(resource(version=BAD, maxUnhealthyInstances=0, onFailure="Rollback"))
+        await system.wait_for(
+            lambda: (system.status().get("rollback") or {}).get("finishedAt"), what="rollback finished"
+        )
+        status = system.status()
+        assert status["phase"] == "Failed"
+        assert status["domains"][0]["state"] == "RolledBack"
+        assert system.condition("Stalled")["reason"] == "RolledBack"
+        model = system.azure.world.scale_sets[next(iter(system.azure.world.scale_sets))]
+        assert model.image_reference["version"] == OLD
+        final = {}
+        for e in system.audit():
+            if e["type"] == "instance":
+                final[e["instanceId"]] = e
+        assert final["0"]["imageVersion"] == OLD
+        assert final["5"]["imageVersion"] == OLD
+        assert final["0"]["healthy"] is True
+        assert system.upgrades() == [["0", "5"], ["0", "5"]]
+        wanted = {"RollbackStarted", "RollbackSucceeded"}
+        await system.wait_for(lambda: wanted <= {e.get("reason") for e in system.kube.events()}, within=10)
+
+
+async def test_missing_image_changes_nothing_in_azure() -> None:
+    async with running_system(scenario()) as system:
+        await system.start_operator()
+        await system.create(resource(version="16.04.209912310"))
+        await system.wait_for(lambda: system.condition("ImageAvailable").get("status") == "False", what="condition")
+        message = system.condition("ImageAvailable")["message"]
+        assert "download version 16.04.209912310 in Marketplace management" in message
+        assert system.condition("Stalled")["status"] == "True"
+        await asyncio.sleep(0.5)
+        assert [e for e in system.audit() if e["type"] == "request" and e["method"] != "GET"] == []
+
+
+async def test_automatic_policy_is_refused() -> None:
+    async with running_system(scenario(upgradePolicy="Automatic")) as system:
+        await system.start_operator()
+        await system.create(resource())
+        await system.wait_for(lambda: system.condition("UpgradePolicyCompatible").get("status") == "False")
+        assert system.condition("Stalled")["status"] == "True"
+        assert [e for e in system.audit() if e["type"] == "request" and e["method"] != "GET"] == []
+
+
+async def test_throttling_bursts_and_server_errors_are_ridden_out() -> None:
+    async with running_system(scenario()) as system:
+        faults = system.azure.faults
+        faults.add(
+            FaultRule.from_json(
+                {
+                    "method": "GET",
+                    "path": "/virtualMachines$",
+                    "count": 4,
+                    "status": 429,
+                    "code": "TooManyRequests",
+                    "retryAfter": 1,
+                }
+            )
+        )
+        faults.add(FaultRule.from_json({"method": "POST", "path": "/manualupgrade$", "count": 2, "status": 500}))
+        faults.add(
+            FaultRule.from_json(
+                {
+                    "method": "PATCH",
+                    "path": "virtualMachineScaleSets/[^/]+$",
+                    "count": 1,
+                    "status": 503,
+                    "code": "ServiceUnavailable",
+                }
+            )
+        )
+        await system.start_operator()
+        await system.create(resource())
+        await system.wait_for(lambda: system.status().get("phase") == "Succeeded", within=90, what="Succeeded")
+        hit = [e for e in system.audit() if e["type"] == "request" and "fault" in e]
+        assert len(hit) == 7, "every injected fault was met"
+        assert [sorted(ids, key=int) for ids in system.upgrades()] == [[str(d), str(d + 5)] for d in range(5)]
+        final = {e["instanceId"]: e["imageVersion"] for e in system.audit() if e["type"] == "instance"}
+        assert set(final.values()) == {NEW}
+        assert len(final) == 10

@@ -1,0 +1,77 @@
+"""Builders for planner inputs: specs, observed scale sets and instances, in a few readable lines."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from controller.model import ScaleSetImageSpec
+from controller.observed import ObservedInstance, ObservedScaleSet, ScaleSetRef
+
+NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
+SUB = "00000000-0000-0000-0000-000000000001"
+OLD = "16.04.201801010"
+NEW = "16.04.201807060"
+VERSIONS = ("16.04.201801010", "16.04.201807060", "16.04.201811010")
+
+
+def spec(version: str = NEW, **rollout: Any) -> ScaleSetImageSpec:
+    return ScaleSetImageSpec.from_dict(
+        {
+            "scaleSet": {"subscriptionId": SUB, "resourceGroup": "rg-web", "name": "vmss-web"},
+            "image": {"marketplace": {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS",
+                                      "version": version}},
+            "rollout": rollout,
+        }
+    )  # fmt: skip
+
+
+def instances(
+    count: int = 10, uds: int = 5, fds: int = 5, *, latest: bool = False, health: str | None = "healthy",
+    ud_zero: bool = False, fd_zero: bool = False,
+) -> tuple[ObservedInstance, ...]:  # fmt: skip
+    return tuple(
+        ObservedInstance(
+            instance_id=str(i),
+            update_domain=0 if ud_zero else i % uds,
+            fault_domain=0 if fd_zero else i % fds,
+            zone=None,
+            latest_model=latest,
+            image_version=NEW if latest else OLD,
+            provisioning="succeeded",
+            power="running",
+            health=health,
+        )
+        for i in range(count)
+    )
+
+
+def scale_set(
+    version: str = OLD, insts: tuple[ObservedInstance, ...] | None = None, mode: str = "Manual", health: bool = True
+) -> ObservedScaleSet:
+    insts = instances() if insts is None else insts
+    return ObservedScaleSet(
+        ref=ScaleSetRef(SUB, "rg-web", "vmss-web"),
+        location="westeurope",
+        etag='"3"',
+        upgrade_mode=mode,
+        image_reference={"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS", "version": version},
+        vhd_uri=None,
+        has_health_extension=health,
+        capacity=len(insts),
+        provisioning_state="Succeeded",
+        instances=insts,
+    )
+
+
+def with_instances(ss: ObservedScaleSet, changes: dict[str, dict[str, Any]]) -> ObservedScaleSet:
+    """A copy of ``ss`` with some instances' fields changed, by instance id."""
+    new = tuple(
+        dataclasses.replace(i, **changes[i.instance_id]) if i.instance_id in changes else i for i in ss.instances
+    )
+    return dataclasses.replace(ss, instances=new)
+
+
+def later(seconds: float) -> datetime:
+    return NOW + timedelta(seconds=seconds)
