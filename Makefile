@@ -30,7 +30,7 @@ test: lint typecheck imports
 	$(BIN)/pytest
 
 demo: install
-	$(BIN)/scaleset-image demo
+	$(BIN)/scaleset-image demo --until-settled
 
 # Regenerate the CRD from controller/model.py (a test fails when the committed file is stale).
 crds: install

@@ -96,6 +96,24 @@ def _plan(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(go()) else 1
 
 
+def _demo(args: argparse.Namespace) -> int:
+    from controller.demo import DemoOptions, run_demo
+
+    options = DemoOptions(
+        scenario=args.scenario,
+        manifests=list(args.manifests or []),
+        until_settled=args.until_settled,
+        timeout=args.timeout,
+        report=args.report,
+        audit=args.audit,
+        metrics_port=args.metrics_port,
+        ui=not args.no_ui,
+        time_scale=args.time_scale,
+        kubeconfig=args.kubeconfig,
+    )
+    return run_demo(options)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaleset-image", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -134,6 +152,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("-f", "--file", required=True, help="YAML file with ScaleSetImage resources")
     plan.add_argument("--config", help="operator configuration file (cloud profiles)")
     plan.set_defaults(func=_plan)
+
+    demo = sub.add_parser("demo", help="the operator on the embedded emulators, walking update domains live")
+    demo.add_argument("--scenario", help="Azure emulator scenario (default: the built-in demo world)")
+    demo.add_argument("--manifests", nargs="+", help="ScaleSetImage files or folders (default: built-in examples)")
+    demo.add_argument("--until-settled", action="store_true", help="exit once every resource has settled")
+    demo.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
+    demo.add_argument("--report", help="write a JSON report: final status, domain upgrades, Azure requests")
+    demo.add_argument("--audit", help="write the Azure emulator's full audit log (JSON)")
+    demo.add_argument("--metrics-port", type=int, help="serve the operator's metrics on this port")
+    demo.add_argument("--no-ui", action="store_true", help="print one line per event instead of the live view")
+    demo.add_argument("--time-scale", type=float, default=10.0, help="emulated seconds per real second (10)")
+    demo.add_argument("--kubeconfig", help="where to write the kubeconfig for the demo's Kubernetes API")
+    demo.set_defaults(func=_demo)
     return parser
 
 

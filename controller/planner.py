@@ -506,11 +506,20 @@ def status_changed(d: _Draft, type_: ConditionType) -> bool:
 
 def _count_instances(d: _Draft, observed: ObservedScaleSet) -> None:
     verdicts = [_verdict(i, observed.has_health_extension) for i in observed.instances]
-    updated = sum(1 for i in observed.instances if i.latest_model and not _busy(i))
+    target = d.status.target
+    if target is None:
+        updated = 0
+    elif target.image.marketplace is not None and not model_matches(observed, target.image):
+        # The model names another image (a rollback, or drift): count what really runs the target.
+        updated = sum(1 for i in observed.instances if i.image_version == target.image.marketplace.version)
+    elif not model_matches(observed, target.image):
+        updated = 0
+    else:
+        updated = sum(1 for i in observed.instances if i.latest_model and not _busy(i))
     d.update(
         instances=InstanceCounts(
             total=len(observed.instances),
-            updated=updated if d.status.target is not None else 0,
+            updated=updated,
             healthy=verdicts.count("healthy")
             + sum(
                 1

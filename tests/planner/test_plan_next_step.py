@@ -397,3 +397,13 @@ def test_instances_running_the_exact_target_are_not_touched_after_a_model_rewrit
     plan = step(spec(), started(), ss)
     assert plan.status.domains[0].state == DomainState.SKIPPED
     assert plan.action == UpgradeInstances("ud-1", ("1", "6"))
+
+
+def test_updated_counts_instances_on_the_target_not_on_a_rolled_back_model() -> None:
+    # The model names the old image again (rollback): instances 0 and 5 still run the target.
+    status = started()
+    ss = with_instances(scale_set(OLD), {"0": {"image_version": NEW}, "5": {"image_version": NEW}})
+    s = dataclasses.replace(status, phase=Phase.FAILED)
+    plan = step(spec(), s, ss, now=later(1))
+    assert plan.status.instances.updated == 2
+    assert plan.status.instances.total == 10
