@@ -114,6 +114,12 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(options)
 
 
+def _status(args: argparse.Namespace) -> int:
+    from controller.status_view import show
+
+    return show(args.name, args.namespace, watch=args.watch, kubeconfig=args.kubeconfig, interval=args.interval)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaleset-image", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +171,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--time-scale", type=float, default=10.0, help="emulated seconds per real second (10)")
     demo.add_argument("--kubeconfig", help="where to write the kubeconfig for the demo's Kubernetes API")
     demo.set_defaults(func=_demo)
+
+    status = sub.add_parser("status", help="draw the rollout grid of ScaleSetImage resources")
+    status.add_argument("name", nargs="?", help="one resource (default: all in the namespace, or everywhere)")
+    status.add_argument("-n", "--namespace", help="namespace (default: all namespaces; 'default' with a name)")
+    status.add_argument("-w", "--watch", action="store_true", help="redraw until interrupted")
+    status.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch")
+    status.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    status.set_defaults(func=_status)
     return parser
 
 
