@@ -1216,6 +1216,16 @@ def _continuation_token_urls(token: str) -> list[str] | None:
     return urls if all(isinstance(url, str) for url in urls) else None
 
 
+def continuation_token_operation_id(token: str) -> str | None:
+    """Azure's operation id (the last segment of ``.../operations/<id>``) inside an SDK continuation token."""
+    for url in _continuation_token_urls(token) or []:
+        path = urlsplit(url).path.rstrip("/")
+        head, _, tail = path.rpartition("/")
+        if head.lower().endswith("/operations") and tail:
+            return tail[:256]
+    return None
+
+
 def same_endpoint(url: str, endpoint: str) -> bool:
     """Whether ``url`` is on the same scheme, host and port as ``endpoint`` (and carries no user info)."""
     try:

@@ -112,6 +112,33 @@ def merge_patch(old: Any, new: Any) -> Any:
     return patch
 
 
+def log_decision(
+    namespace: str,
+    name: str,
+    reason: str,
+    message: str,
+    *,
+    domain: str | None = None,
+    operation_id: str | None = None,
+    instance_ids: list[str] | None = None,
+    warning: bool = False,
+) -> None:
+    """One log line per decision: readable as text, and with fields for JSON logs (--log-format json)."""
+    fields: dict[str, Any] = {"resource": f"{namespace}/{name}", "reason": reason, "domain": domain}
+    if operation_id:
+        fields["azureOperationId"] = operation_id
+    if instance_ids:
+        fields["instanceIds"] = instance_ids
+    logger.log(
+        logging.WARNING if warning else logging.INFO,
+        "%s %s: %s",
+        fields["resource"],
+        reason,
+        message,
+        extra={"decision": fields},
+    )
+
+
 def merge_apply(target: Any, patch: Any) -> Any:
     """Apply an RFC 7386 merge patch to a copy of ``target``."""
     if not isinstance(patch, dict):
@@ -240,8 +267,12 @@ async def reconcile(
     plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     new_status = plan.status
     requeue = plan.requeue_after if plan.requeue_after is not None else timings.resync_interval
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
     for event in plan.events:
         post_event(str(event.reason), event.message, event.warning)
+        log_decision(
+            namespace, name, str(event.reason), event.message, domain=new_status.current_domain, warning=event.warning
+        )
     if plan.action is not None:
         ref = ScaleSetRef(spec.scale_set.subscription_id, spec.scale_set.resource_group, spec.scale_set.name)
         try:
@@ -253,7 +284,18 @@ async def reconcile(
                     ref, plan.action.image_reference, plan.action.vhd_uri, plan.action.etag
                 )
             new_status = record_operation(new_status, plan.action, token, _now())
-            post_event("AzureOperationStarted", _describe(plan.action), False)
+            op = new_status.operation
+            operation_id = op.id if op is not None else None
+            post_event("AzureOperationStarted", f"{_describe(plan.action)}, Azure operation {operation_id}", False)
+            log_decision(
+                namespace,
+                name,
+                "AzureOperationStarted",
+                _describe(plan.action),
+                domain=new_status.current_domain,
+                operation_id=operation_id,
+                instance_ids=list(op.instance_ids) if op is not None else [],
+            )
             requeue = min(requeue, timings.poll_interval)
         except AzureCallError as exc:
             new_status = _after_failed_call(new_status, plan, exc, generation)
@@ -262,7 +304,11 @@ async def reconcile(
                 if exc.retry_after
                 else (0.0 if exc.kind == "PreconditionFailed" else timings.poll_interval)
             )
-            post_event("AzureOperationFailed", f"{_describe(plan.action)} failed: {exc.code}: {exc.message}", True)
+            failure = f"{_describe(plan.action)} failed: {exc.code}: {exc.message}"
+            post_event("AzureOperationFailed", failure, True)
+            log_decision(
+                namespace, name, "AzureOperationFailed", failure, domain=new_status.current_domain, warning=True
+            )
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
 
 
@@ -327,7 +373,6 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
-            logger.info("decision", extra={"resource": f"{namespace}/{name}", "reason": reason, "detail": message})
 
         result = "ok"
         try:

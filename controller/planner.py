@@ -45,6 +45,7 @@ from .model import (
     ScaleSetImageStatus,
     UpgradeMode,
     batch_size,
+    continuation_token_operation_id,
 )
 from .observed import GalleryVersion, ObservedInstance, ObservedScaleSet, OperationState, RollingProgress
 
@@ -899,14 +900,16 @@ def _summarize(d: _Draft) -> None:
 
 def record_operation(status: ScaleSetImageStatus, action: Action, token: str, now: datetime) -> ScaleSetImageStatus:
     """The status after ``action`` was started in Azure: the operation is in flight under ``token``."""
+    operation_id = continuation_token_operation_id(token)
     if isinstance(action, UpgradeInstances):
         op = Operation(
             kind=OperationKind.MANUAL_UPGRADE,
+            id=operation_id,
             domain=action.domain,
             instance_ids=action.instance_ids,
             started_at=now,
             continuation_token=token,
         )
     else:
-        op = Operation(kind=action.kind, started_at=now, continuation_token=token)
+        op = Operation(kind=action.kind, id=operation_id, started_at=now, continuation_token=token)
     return dataclasses.replace(status, operation=op)

@@ -53,6 +53,12 @@ async def test_five_domain_rollout_walks_one_domain_at_a_time_in_order() -> None
         final = {e["instanceId"]: e for e in events}
         assert all(e["imageVersion"] == NEW and e["healthy"] for e in final.values())
 
+        # Each manualupgrade's Azure operation id is the one the operator reported.
+        started = [e.get("message", "") for e in system.kube.events() if e.get("reason") == "AzureOperationStarted"]
+        upgrade_ops = [e["operationId"] for e in system.requests("POST", "/manualupgrade")]
+        assert upgrade_ops
+        assert all(any(op in message for message in started) for op in upgrade_ops)
+
         # Settled: no further Azure writes.
         writes = len([e for e in system.audit() if e["type"] == "request" and e["method"] != "GET"])
         await asyncio.sleep(1.0)
