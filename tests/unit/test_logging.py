@@ -14,9 +14,7 @@ from controller.operator import log_decision
 def test_decision_log_line_is_json_with_its_fields() -> None:
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(
-        kopf.make_formatter(log_format=kopf.LogFormat.JSON) if hasattr(kopf, "make_formatter") else _formatter()
-    )
+    handler.setFormatter(_formatter())
     logger = logging.getLogger("scaleset_image.operator")
     logger.addHandler(handler)
     old_level = logger.level
