@@ -410,6 +410,14 @@ def _deep(value: Any) -> Any:
     return value
 
 
+def _default_login(registry: kopf.OperatorRegistry) -> None:
+    """In-cluster service account first, then the kubeconfig (kopf's own client; no kubernetes library)."""
+
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
 async def run_operator(
     ctx: OperatorContext,
     *,
@@ -423,6 +431,8 @@ async def run_operator(
     registry = build_registry(ctx)
     if extra is not None:
         extra(registry)
+    else:
+        _default_login(registry)
     try:
         await kopf.operator(
             registry=registry,
