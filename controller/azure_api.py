@@ -9,6 +9,7 @@ lets a rollout survive an operator restart in the middle of an operation.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,6 +182,8 @@ class ComputeGateway(Protocol):
     """What the operator needs from Azure; :class:`AzureComputeGateway` is the real one."""
 
     async def observe(self, ref: ScaleSetRef) -> ObservedScaleSet | None: ...
+    async def get_model(self, ref: ScaleSetRef) -> ObservedScaleSet | None: ...
+    async def list_instances(self, ref: ScaleSetRef) -> tuple[ObservedInstance, ...]: ...
     async def marketplace_versions(
         self, sub: str, location: str, publisher: str, offer: str, sku: str
     ) -> list[str] | None: ...
@@ -244,13 +247,14 @@ class AzureComputeGateway:
 
     async def observe(self, ref: ScaleSetRef) -> ObservedScaleSet | None:
         """The scale set model and all its instances: one GET and one paged, instance-view listing."""
-        client = self._client(ref.subscription_id)
-        try:
-            vmss = await client.virtual_machine_scale_sets.get(ref.resource_group, ref.name)
-        except ResourceNotFoundError:
+        model = await self.get_model(ref)
+        if model is None:
             return None
-        except AzureError as exc:
-            raise _classify(exc) from exc
+        return dataclasses.replace(model, instances=await self.list_instances(ref))
+
+    async def list_instances(self, ref: ScaleSetRef) -> tuple[ObservedInstance, ...]:
+        """Every instance with its instance view, in one paged listing (no per-instance GETs)."""
+        client = self._client(ref.subscription_id)
         instances: list[ObservedInstance] = []
         try:
             async for vm in client.virtual_machine_scale_set_vms.list(
@@ -271,6 +275,17 @@ class AzureComputeGateway:
                         health=health,
                     )
                 )
+        except AzureError as exc:
+            raise _classify(exc) from exc
+        return tuple(sorted(instances, key=lambda i: int(i.instance_id) if i.instance_id.isdigit() else 0))
+
+    async def get_model(self, ref: ScaleSetRef) -> ObservedScaleSet | None:
+        """The scale set model alone (one GET); ``instances`` is left empty."""
+        client = self._client(ref.subscription_id)
+        try:
+            vmss = await client.virtual_machine_scale_sets.get(ref.resource_group, ref.name)
+        except ResourceNotFoundError:
+            return None
         except AzureError as exc:
             raise _classify(exc) from exc
         profile = vmss.virtual_machine_profile
@@ -304,9 +319,8 @@ class AzureComputeGateway:
             image_reference=image_reference,
             vhd_uri=vhd,
             has_health_extension=has_health,
-            capacity=int(vmss.sku.capacity or 0) if vmss.sku else len(instances),
+            capacity=int(vmss.sku.capacity or 0) if vmss.sku else 0,
             provisioning_state=str(vmss.provisioning_state or "Unknown"),
-            instances=tuple(sorted(instances, key=lambda i: int(i.instance_id) if i.instance_id.isdigit() else 0)),
         )
 
     async def marketplace_versions(

@@ -36,7 +36,7 @@ from .model import (
     ScaleSetImageSpec,
     ScaleSetImageStatus,
 )
-from .observed import OperationKind, OperationState, ScaleSetRef
+from .observed import ObservedScaleSet, OperationKind, OperationState, ScaleSetRef
 from .planner import (
     ImageFacts,
     Observation,
@@ -66,6 +66,7 @@ class OperatorContext:
     forget_hook: Callable[[str, str], None] | None = None
     _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
+    seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
 
     def gateway(self, profile: CloudProfile) -> ComputeGateway:
         gateway = self._gateways.get(profile.name)
@@ -93,6 +94,7 @@ class OperatorContext:
 
     def forget(self, namespace: str, name: str) -> None:
         self._due.pop((namespace, name), None)
+        self.seen.pop((namespace, name), None)
         if self.forget_hook is not None:
             self.forget_hook(namespace, name)
 
@@ -176,7 +178,7 @@ def _stalled(status: ScaleSetImageStatus, reason: Reason, message: str, generati
     return dataclasses.replace(status, observed_generation=generation)
 
 
-def _needsimage_facts(spec: ScaleSetImageSpec, status: ScaleSetImageStatus) -> bool:
+def _needs_image_facts(spec: ScaleSetImageSpec, status: ScaleSetImageStatus) -> bool:
     target = status.target
     if target is None or not same_declaration(spec.image, target.image):
         return True
@@ -200,18 +202,34 @@ async def image_facts(gateway: ComputeGateway, image: ImageSource, sub: str, loc
     return ImageFacts()
 
 
+@dataclass
+class SeenScaleSet:
+    """The last scale set read for a resource, kept in memory to skip reads that cannot change a decision."""
+
+    scale_set: ObservedScaleSet
+    read_at: float
+
+
 async def observe(
-    gateway: ComputeGateway, spec: ScaleSetImageSpec, status: ScaleSetImageStatus, arm_endpoint: str
-) -> Observation:
-    """Everything the planner needs from Azure for one pass, with as few calls as the state allows."""
+    gateway: ComputeGateway,
+    spec: ScaleSetImageSpec,
+    status: ScaleSetImageStatus,
+    arm_endpoint: str,
+    seen: SeenScaleSet | None = None,
+    max_age: float = 300.0,
+) -> tuple[Observation, SeenScaleSet | None]:
+    """Everything the planner needs from Azure for one pass, with as few calls as the state allows.
+
+    - An operation in flight is polled first; while it runs, nothing else is read (one request).
+    - In the middle of a walk the model cannot have changed by our hand, so the model GET is skipped and
+      only the instances are listed; drift is still caught when the cached model is ``max_age`` old.
+    - Otherwise (starting, settled, after a model write): the model and the instances.
+    The cache is an optimization only: after a restart the first pass reads everything.
+    """
     ref = ScaleSetRef(spec.scale_set.subscription_id, spec.scale_set.resource_group, spec.scale_set.name)
+    now = time.monotonic()
+    fresh = seen is not None and now - seen.read_at < max_age
     try:
-        observed = await gateway.observe(ref)
-        if observed is None:
-            return Observation(scale_set=None)
-        facts = ImageFacts()
-        if _needsimage_facts(spec, status):
-            facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
         operation = None
         op = status.operation
         # status is writable by others: a token is polled only if all its URLs are on our ARM endpoint.
@@ -219,18 +237,34 @@ async def observe(
         if op is not None and token is not None:
             kind: OperationKind = "ModelUpdate" if op.kind in ("ModelUpdate", "Rollback") else "ManualUpgrade"
             operation = await gateway.poll(ref, kind, token)
+            if operation.status == "InProgress" and fresh and seen is not None:
+                return Observation(scale_set=seen.scale_set, operation=operation), seen
         elif op is not None:
             # No token, or one naming another host: never poll it; the instances tell what happened.
             operation = OperationState("Succeeded")
+        mid_walk = (
+            status.phase == Phase.PROGRESSING
+            and status.target is not None
+            and (op is None or op.kind == "ManualUpgrade")
+        )
+        if fresh and mid_walk and seen is not None:
+            observed = dataclasses.replace(seen.scale_set, instances=await gateway.list_instances(ref))
+            seen = SeenScaleSet(observed, seen.read_at)
+        else:
+            found = await gateway.observe(ref)
+            if found is None:
+                return Observation(scale_set=None), None
+            observed, seen = found, SeenScaleSet(found, now)
+        facts = ImageFacts()
+        if _needs_image_facts(spec, status):
+            facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
         rolling = None
         if observed.upgrade_mode == "Rolling" and status.target is not None:
             rolling = await gateway.rolling_progress(ref)
-        return Observation(scale_set=observed, image=facts, operation=operation, rolling=rolling)
+        return Observation(scale_set=observed, image=facts, operation=operation, rolling=rolling), seen
     except AzureCallError as exc:
-        return Observation(
-            scale_set=None,
-            azure_error=ErrorStatus(message=exc.message[:2000], code=exc.code, observed_at=_now()),
-        )
+        error = ErrorStatus(message=exc.message[:2000], code=exc.code, observed_at=_now())
+        return Observation(scale_set=None, azure_error=error), seen
 
 
 async def reconcile(
@@ -263,7 +297,14 @@ async def reconcile(
         return merge_patch(old_status_dict, new.to_dict()), ctx.config.resync_interval
     gateway = ctx.gateway(profile)
     timings = Timings(poll_interval=ctx.config.poll_interval, resync_interval=ctx.config.resync_interval)
-    observation = await observe(gateway, spec, status, profile.arm_endpoint)
+    key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+    observation, seen = await observe(
+        gateway, spec, status, profile.arm_endpoint, ctx.seen.get(key), ctx.config.resync_interval
+    )
+    if seen is None:
+        ctx.seen.pop(key, None)
+    else:
+        ctx.seen[key] = seen
     plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     new_status = plan.status
     requeue = plan.requeue_after if plan.requeue_after is not None else timings.resync_interval

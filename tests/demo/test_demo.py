@@ -56,7 +56,7 @@ def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
             lines.append(line)
             if line.startswith("kubeconfig:") and not listed:
                 deadline = time.monotonic() + 20
-                while not listed and time.monotonic() < deadline:
+                while len(listed) < len(EXPECTED_PHASES) and time.monotonic() < deadline:
                     listed = _kubeconfig_lists_resources(kubeconfig)
                     time.sleep(0.2)
         code = proc.wait(timeout=300)
