@@ -26,9 +26,10 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import SansIOHTTPPolicy
+from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 from azure.mgmt.compute.aio import ComputeManagementClient
 
+from .budget import BudgetConfig, SubscriptionBudget, classify
 from .config import CloudProfile, static_token
 from .observed import (
     GalleryVersion,
@@ -98,6 +99,23 @@ class _RequestRecorder(SansIOHTTPPolicy[Any, Any]):
             time.monotonic() - started,
             {k.lower(): v for k, v in http.headers.items() if k.lower().startswith(("x-ms-ratelimit", "retry-after"))},
         )
+
+
+class _SpendBudget(AsyncHTTPPolicy[Any, Any]):
+    """Wait for the subscription's budget before each request; tell it what Azure answered."""
+
+    def __init__(self, budget: SubscriptionBudget) -> None:
+        super().__init__()
+        self._budget = budget
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        http = request.http_request
+        request_class = classify(http.method, http.url.split("?", 1)[0])
+        await self._budget.acquire(request_class)
+        response = await self.next.send(request)
+        headers = {k.lower(): v for k, v in response.http_response.headers.items()}
+        self._budget.observe(request_class, response.http_response.status_code, headers)
+        return response
 
 
 class _StaticToken:
@@ -205,6 +223,8 @@ class AzureComputeGateway:
     profile: CloudProfile
     request_hook: RequestHook | None = None
     polling_interval: float = 5.0
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    budgets: dict[str, SubscriptionBudget] = field(default_factory=dict)
     _credential: Any = None
     _clients: dict[str, ComputeManagementClient] = field(default_factory=dict)
 
@@ -226,6 +246,8 @@ class AzureComputeGateway:
             policies.append(_ApiVersionPin(self.profile.api_version))
         if self.request_hook is not None:
             policies.append(_RequestRecorder(self.request_hook))
+        budget = self.budgets.setdefault(subscription_id, SubscriptionBudget(self.budget))
+        policies.append(_SpendBudget(budget))
         client = ComputeManagementClient(
             self._credential,
             subscription_id,

@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from .budget import BudgetConfig, WindowLimit
+
 PUBLIC_CLOUD = "azure-public"
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_SCOPE = "https://management.azure.com/.default"
@@ -78,6 +80,8 @@ class OperatorConfig:
     poll_interval: float = 10.0
     # How often a settled resource is checked for drift (seconds).
     resync_interval: float = 300.0
+    # The operator's own per-subscription request budget, kept under Azure's throttling limits.
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
 
     def cloud(self, name: str | None) -> CloudProfile | None:
         return self.clouds.get(name or self.default_cloud)
@@ -127,7 +131,55 @@ def parse_config(data: dict[str, Any]) -> OperatorConfig:
         raise ConfigError(f"pollInterval/resyncInterval: {exc}") from exc
     if poll <= 0 or resync <= 0:
         raise ConfigError("pollInterval and resyncInterval must be > 0")
-    return OperatorConfig(clouds=clouds, default_cloud=default, poll_interval=poll, resync_interval=resync)
+    budget = _parse_budget(data.get("azureBudget") or {})
+    return OperatorConfig(
+        clouds=clouds, default_cloud=default, poll_interval=poll, resync_interval=resync, budget=budget
+    )
+
+
+def _parse_budget(raw: dict[str, Any]) -> BudgetConfig:
+    """``azureBudget``: enabled, readsPerSecond, readBurst, writesPerSecond, writeBurst, windows."""
+    if not isinstance(raw, dict):
+        raise ConfigError("azureBudget: expected a mapping")
+    unknown = set(raw) - {
+        "enabled",
+        "readsPerSecond",
+        "readBurst",
+        "writesPerSecond",
+        "writeBurst",
+        "reserve",
+        "windows",
+    }
+    if unknown:
+        raise ConfigError(f"azureBudget: unknown keys {sorted(unknown)}")
+    default = BudgetConfig()
+    try:
+        windows = default.windows
+        if "windows" in raw:
+            windows = tuple(
+                WindowLimit(applies_to=w["appliesTo"], limit=int(w["limit"]), window=float(w["windowSeconds"]))
+                for w in raw["windows"] or []
+            )
+            for w in windows:
+                if w.applies_to not in ("scale_set_get", "vm_list", "read", "write"):
+                    raise ConfigError(
+                        f"azureBudget.windows: appliesTo {w.applies_to!r} is not one of "
+                        "scale_set_get, vm_list, read, write"
+                    )
+        budget = BudgetConfig(
+            enabled=bool(raw.get("enabled", True)),
+            reads_per_second=float(raw.get("readsPerSecond", default.reads_per_second)),
+            read_burst=int(raw.get("readBurst", default.read_burst)),
+            writes_per_second=float(raw.get("writesPerSecond", default.writes_per_second)),
+            write_burst=int(raw.get("writeBurst", default.write_burst)),
+            reserve=int(raw.get("reserve", default.reserve)),
+            windows=windows,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"azureBudget: {exc}") from exc
+    if budget.reads_per_second <= 0 or budget.writes_per_second <= 0 or budget.read_burst < 1 or budget.write_burst < 1:
+        raise ConfigError("azureBudget: rates must be > 0 and bursts >= 1")
+    return budget
 
 
 def load_config(path: str | Path | None) -> OperatorConfig:

@@ -74,7 +74,7 @@ class OperatorContext:
             if self.gateway_factory is not None:
                 gateway = self.gateway_factory(profile)
             else:
-                gateway = AzureComputeGateway(profile, request_hook=self.request_hook)
+                gateway = AzureComputeGateway(profile, request_hook=self.request_hook, budget=self.config.budget)
             self._gateways[profile.name] = gateway
         return gateway
 

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import kopf
 
+from controller.budget import BudgetConfig
 from controller.config import CloudProfile, OperatorConfig
 from controller.emulators.azure import AzureEmulator, parse_scenario
 from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator
@@ -100,6 +101,7 @@ class System:
         self._operator: asyncio.Task[None] | None = None
         self._stop: asyncio.Event | None = None
         self.contexts: list[OperatorContext] = []
+        self.budget = BudgetConfig()
 
     def config(self) -> OperatorConfig:
         profile = CloudProfile(
@@ -109,7 +111,9 @@ class System:
             credential="static-token",
             static_token_env=TOKEN_ENV,
         )
-        return OperatorConfig(clouds={"azure-public": profile}, poll_interval=0.2, resync_interval=2.0)
+        return OperatorConfig(
+            clouds={"azure-public": profile}, poll_interval=0.2, resync_interval=2.0, budget=self.budget
+        )
 
     async def start_operator(self) -> OperatorContext:
         ctx = OperatorContext(config=self.config(), tick=0.05)

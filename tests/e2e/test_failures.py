@@ -12,6 +12,7 @@ import asyncio
 
 import pytest
 
+from controller.budget import BudgetConfig
 from controller.emulators.azure.faults import FaultRule
 
 from .harness import BAD, NEW, OLD, resource, running_system, scenario
@@ -125,3 +126,23 @@ async def test_throttling_bursts_and_server_errors_are_ridden_out() -> None:
         final = {e["instanceId"]: e["imageVersion"] for e in system.audit() if e["type"] == "instance"}
         assert set(final.values()) == {NEW}
         assert len(final) == 10
+
+
+async def test_operator_budget_keeps_a_rollout_under_tight_azure_limits() -> None:
+    tight = scenario()
+    tight["throttling"] = {
+        "enabled": True,
+        "reads": {"capacity": 15, "refillPerSecond": 3.0},
+        "writes": {"capacity": 5, "refillPerSecond": 1.0},
+        "computePolicies": [],
+    }
+    async with running_system(tight) as system:
+        system.budget = BudgetConfig(
+            reads_per_second=2.0, read_burst=10, writes_per_second=0.5, write_burst=3, windows=()
+        )
+        await system.start_operator()
+        await system.create(resource())
+        await system.wait_for(lambda: system.status().get("phase") == "Succeeded", within=120, what="Succeeded")
+        statuses = [e["status"] for e in system.audit() if e["type"] == "request"]
+        assert 429 not in statuses
+        assert system.azure.throttler.throttled == 0
