@@ -1,0 +1,87 @@
+{{/* Chart name, overridable. */}}
+{{- define "scaleset-image-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Fully qualified name: the release name, plus the chart name unless the release name contains it. */}}
+{{- define "scaleset-image-operator.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "scaleset-image-operator.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Labels on every object. */}}
+{{- define "scaleset-image-operator.labels" -}}
+helm.sh/chart: {{ include "scaleset-image-operator.chart" . }}
+{{ include "scaleset-image-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}
+
+{{/* Labels that select the operator's pod. */}}
+{{- define "scaleset-image-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "scaleset-image-operator.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: operator
+{{- end -}}
+
+{{- define "scaleset-image-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "scaleset-image-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "scaleset-image-operator.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s:%s@%s" .Values.image.repository $tag .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The operator configuration file (controller/config.py), from .Values.config. */}}
+{{- define "scaleset-image-operator.config" -}}
+{{- $config := .Values.config -}}
+{{- if not (hasKey $config.clouds $config.defaultCloud) -}}
+{{- fail (printf "config.defaultCloud %q is not one of the profiles in config.clouds (%s)" $config.defaultCloud (keys $config.clouds | sortAlpha | join ", ")) -}}
+{{- end -}}
+{{- $clouds := dict -}}
+{{- range $name, $profile := $config.clouds -}}
+{{- $_ := set $clouds $name (default (dict) $profile) -}}
+{{- end -}}
+{{- toYaml (dict "defaultCloud" $config.defaultCloud "clouds" $clouds "pollInterval" $config.pollInterval "resyncInterval" $config.resyncInterval) -}}
+{{- end -}}
+
+{{/* What the operator needs on ScaleSetImages and Events, wherever it watches them. */}}
+{{- define "scaleset-image-operator.resourceRules" -}}
+# List, watch and get ScaleSetImages; patch them for kopf's finalizer (imagerollout.dev/finalizer) and
+# its progress annotations (imagerollout.dev/*).
+- apiGroups: [imagerollout.dev]
+  resources: [scalesetimages]
+  verbs: [get, list, watch, patch]
+# The status subresource, where the operator writes all rollout state.
+- apiGroups: [imagerollout.dev]
+  resources: [scalesetimages/status]
+  verbs: [patch]
+# Events posted on each resource (kopf posts core/v1 Events).
+- apiGroups: [""]
+  resources: [events]
+  verbs: [create, patch]
+- apiGroups: [events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+{{- end -}}

@@ -1,0 +1,423 @@
+"""Shared helpers of the packaging tests: loading manifests, validating objects, a kustomize subset, policies.
+
+Validation: built-in kinds against the official schemas of one pinned Kubernetes version
+(``kubernetes-validate``, strict: unknown fields are errors); the CRD against apiextensions.k8s.io/v1 (also
+in kubernetes-validate); ScaleSetImage objects against the CRD's own openAPIV3Schema (with unknown fields
+refused, since the API server would silently prune them) and against the Python model, which enforces the
+CRD's CEL rules. Only the Prometheus Operator kinds (ServiceMonitor, PrometheusRule) and Flux kinds have no
+schema here; they get the structural checks in :func:`validate_object`.
+
+``kustomize_build`` renders the kustomize subset this repository uses (``resources`` and JSON 6902
+``patches`` with a ``target``) and refuses any other kustomization field, so it can never silently differ
+from ``kubectl kustomize``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import yaml
+
+from controller.cli import build_parser
+from controller.config import OperatorConfig, parse_config
+from controller.model import ScaleSetImage
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+CHART = ROOT / "helm" / "scaleset-image-operator"
+CRD_FILE = ROOT / "crds" / "scalesetimages.imagerollout.dev.yaml"
+# deploy/monitoring/ is written and tested with the monitoring work (tests/monitoring): not checked here.
+OWNED_ELSEWHERE = DEPLOY / "monitoring"
+KUBERNETES_VERSION = "1.32"
+# Kinds without a schema in kubernetes-validate; validate_object checks their structure instead.
+MONITORING_KINDS = {("monitoring.coreos.com", "ServiceMonitor"), ("monitoring.coreos.com", "PrometheusRule")}
+FLUX_GROUPS = {"source.toolkit.fluxcd.io", "kustomize.toolkit.fluxcd.io", "helm.toolkit.fluxcd.io"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition"}
+
+Obj = dict[str, Any]
+
+
+def load_docs(text: str) -> list[Any]:
+    """The non-empty YAML documents of ``text``."""
+    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+
+
+def load_file(path: Path) -> list[Any]:
+    return load_docs(path.read_text(encoding="utf-8"))
+
+
+def group_of(obj: Obj) -> str:
+    api_version = str(obj.get("apiVersion", ""))
+    return api_version.split("/")[0] if "/" in api_version else ""
+
+
+def describe(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    namespace = f"{meta['namespace']}/" if meta.get("namespace") else ""
+    return f"{obj.get('kind')} {namespace}{meta.get('name')}"
+
+
+# --- validation -------------------------------------------------------------------------------------------
+
+
+def _closed(schema: Any) -> Any:
+    """The CRD schema with unknown fields refused wherever the API server would prune them."""
+    if isinstance(schema, dict):
+        out = {key: _closed(value) for key, value in schema.items()}
+        if (
+            "properties" in out
+            and "additionalProperties" not in out
+            and not out.get("x-kubernetes-preserve-unknown-fields")
+        ):
+            out["additionalProperties"] = False
+        return out
+    if isinstance(schema, list):
+        return [_closed(item) for item in schema]
+    return schema
+
+
+def crd_schema() -> Obj:
+    crd = load_file(CRD_FILE)[0]
+    schema: Obj = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
+
+
+_CR_VALIDATOR = jsonschema.Draft202012Validator(_closed(crd_schema()))
+
+
+def scalesetimage_errors(obj: Obj) -> list[str]:
+    """Why the API server (schema) or the operator's model (CEL rules) would refuse this ScaleSetImage."""
+    errors = [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in _CR_VALIDATOR.iter_errors(obj)]
+    try:
+        ScaleSetImage.from_dict(obj)
+    except ValueError as exc:
+        errors.append(f"model: {exc}")
+    return errors
+
+
+def validate_object(obj: Obj) -> None:
+    """Raise AssertionError (or kubernetes-validate's ValidationError) when ``obj`` is not a valid object."""
+    assert isinstance(obj, dict), f"not a Kubernetes object: {obj!r:.80}"
+    for key in ("apiVersion", "kind", "metadata"):
+        assert key in obj, f"{describe(obj)}: no {key}"
+    assert obj["metadata"].get("name"), f"{describe(obj)}: no metadata.name"
+    group, kind = group_of(obj), obj["kind"]
+    if group == "imagerollout.dev":
+        errors = scalesetimage_errors(obj)
+        assert not errors, f"{describe(obj)}: {errors}"
+    elif (group, kind) in MONITORING_KINDS:
+        # Custom Prometheus Operator kinds: no schema is bundled; check the parts this project relies on.
+        spec = obj.get("spec")
+        assert isinstance(spec, dict), f"{describe(obj)}: no spec"
+        assert spec, f"{describe(obj)}: empty spec"
+        if kind == "ServiceMonitor":
+            assert spec["selector"]["matchLabels"], f"{describe(obj)}: selects nothing"
+            assert all(e.get("port") for e in spec["endpoints"]), f"{describe(obj)}: endpoint without a port"
+        else:
+            check_rule_groups(spec)
+    elif group in FLUX_GROUPS:
+        # Flux kinds: no schema is bundled; check the fields every Flux object needs.
+        spec = obj.get("spec") or {}
+        assert obj["apiVersion"] in (
+            "source.toolkit.fluxcd.io/v1",
+            "kustomize.toolkit.fluxcd.io/v1",
+            "helm.toolkit.fluxcd.io/v2",
+        ), f"{describe(obj)}: not a GA Flux API version"
+        assert re.fullmatch(r"([0-9]+(ms|s|m|h))+", str(spec.get("interval", ""))), f"{describe(obj)}: interval"
+    else:
+        # Built-in kinds and the CRD itself (apiextensions.k8s.io/v1): official schemas, unknown fields refused.
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+
+
+def check_rule_groups(spec: Obj) -> None:
+    """A Prometheus rule file's content (``groups``) as promtool would need it."""
+    groups = spec.get("groups")
+    assert isinstance(groups, list), "no rule groups"
+    assert groups, "no rule groups"
+    for group in groups:
+        assert group.get("name"), f"rule group without a name: {group}"
+        assert group.get("rules"), f"rule group {group['name']} has no rules"
+        for rule in group["rules"]:
+            assert bool(rule.get("alert")) != bool(rule.get("record")), f"rule needs alert xor record: {rule}"
+            assert str(rule.get("expr", "")).strip(), f"rule {rule} has no expr"
+            if "for" in rule:
+                assert re.fullmatch(r"([0-9]+(ms|s|m|h|d|w|y))+", str(rule["for"])), f"bad for: {rule}"
+
+
+# --- a kustomize subset ------------------------------------------------------------------------------------
+
+
+def _pointer(path: str) -> list[str]:
+    assert path.startswith("/"), f"not a JSON pointer: {path}"
+    return [part.replace("~1", "/").replace("~0", "~") for part in path[1:].split("/")]
+
+
+def apply_json6902(obj: Obj, operations: list[Obj]) -> Obj:
+    """Apply JSON 6902 add / replace / remove operations (what the overlays use) to a copy of ``obj``."""
+    out = copy.deepcopy(obj)
+    for op in operations:
+        *parents, last = _pointer(op["path"])
+        node: Any = out
+        for part in parents:
+            node = node[int(part)] if isinstance(node, list) else node[part]
+        if op["op"] == "remove":
+            assert (int(last) < len(node)) if isinstance(node, list) else (last in node), f"cannot remove {op}"
+            del node[int(last) if isinstance(node, list) else last]
+        elif op["op"] in ("add", "replace"):
+            value = copy.deepcopy(op["value"])
+            if isinstance(node, list):
+                if last == "-":
+                    node.append(value)
+                elif op["op"] == "add":
+                    node.insert(int(last), value)
+                else:
+                    node[int(last)] = value
+            else:
+                assert op["op"] == "add" or last in node, f"cannot replace a missing member: {op}"
+                node[last] = value
+        else:
+            raise AssertionError(f"unsupported JSON 6902 operation {op['op']}")
+    return out
+
+
+def _matches(obj: Obj, target: Obj) -> bool:
+    group, _, version = str(obj["apiVersion"]).rpartition("/")
+    wanted = {
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "namespace": obj["metadata"].get("namespace"),
+        "group": group,
+        "version": version,
+    }
+    return all(wanted[key] == value for key, value in target.items())
+
+
+KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources", "patches"}
+
+
+def kustomize_build(directory: Path) -> list[Obj]:
+    """The objects ``kubectl kustomize directory`` produces, for the subset of kustomize used here."""
+    kustomization = load_file(directory / "kustomization.yaml")[0]
+    unknown = set(kustomization) - KUSTOMIZATION_FIELDS
+    assert not unknown, f"{directory}: kustomization fields {sorted(unknown)} are not understood by this test"
+    assert kustomization["apiVersion"] == "kustomize.config.k8s.io/v1beta1"
+    assert kustomization["kind"] == "Kustomization"
+    objects: list[Obj] = []
+    for resource in kustomization.get("resources", []):
+        path = (directory / resource).resolve()
+        assert path.is_relative_to(directory.resolve()) or (path / "kustomization.yaml").is_file(), (
+            f"{directory}: {resource} is a file outside the kustomization root, which kustomize refuses"
+        )
+        objects.extend(kustomize_build(path) if path.is_dir() else load_file(path))
+    for patch in kustomization.get("patches", []):
+        assert set(patch) == {"path", "target"}, f"{directory}: patch {patch} is not a targeted patch file"
+        operations = load_file(directory / patch["path"])[0]
+        assert isinstance(operations, list), f"{patch['path']} is not a JSON 6902 patch"
+        hits = [i for i, obj in enumerate(objects) if _matches(obj, patch["target"])]
+        assert len(hits) == 1, f"{directory}: patch target {patch['target']} matches {len(hits)} objects"
+        patched = apply_json6902(objects[hits[0]], operations)
+        for key in ("annotations", "labels"):  # kustomize drops metadata maps a patch emptied
+            if patched["metadata"].get(key) == {}:
+                del patched["metadata"][key]
+        objects[hits[0]] = patched
+    keys = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys)), f"{directory}: duplicate objects {keys}"
+    return objects
+
+
+def kustomizations() -> list[Path]:
+    found = (p.parent for p in DEPLOY.rglob("kustomization.yaml"))
+    return sorted(d for d in found if not d.is_relative_to(OWNED_ELSEWHERE))
+
+
+# --- the operator's own view of its manifests -------------------------------------------------------------
+
+
+def only(objects: Iterable[Obj], kind: str) -> Obj:
+    matches = [o for o in objects if o["kind"] == kind]
+    assert len(matches) == 1, f"expected one {kind}, found {[describe(o) for o in matches]}"
+    return matches[0]
+
+
+def container_of(deployment: Obj) -> Obj:
+    containers = deployment["spec"]["template"]["spec"]["containers"]
+    assert len(containers) == 1, "the operator runs as a single container"
+    container: Obj = containers[0]
+    return container
+
+
+def run_args(deployment: Obj) -> Any:
+    """The container's arguments as ``scaleset-image run`` parses them (the image's entrypoint)."""
+    return build_parser().parse_args(["run", *container_of(deployment)["args"]])
+
+
+def mounted_config(objects: list[Obj]) -> OperatorConfig:
+    """The operator configuration the Deployment's --config points at, parsed as the operator parses it."""
+    deployment = only(objects, "Deployment")
+    args = run_args(deployment)
+    config_path = Path(args.config)
+    container = container_of(deployment)
+    mount = next(m for m in container["volumeMounts"] if Path(m["mountPath"]) == config_path.parent)
+    volumes = deployment["spec"]["template"]["spec"]["volumes"]
+    volume = next(v for v in volumes if v["name"] == mount["name"])
+    configmap = next(
+        o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"] == volume["configMap"]["name"]
+    )
+    return parse_config(yaml.safe_load(configmap["data"][config_path.name]))
+
+
+# --- policies ---------------------------------------------------------------------------------------------
+
+Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
+NAMESPACED_GRANTS: set[Grant] = {
+    *{("imagerollout.dev", "scalesetimages", v) for v in ("get", "list", "watch", "patch")},
+    ("imagerollout.dev", "scalesetimages/status", "patch"),
+    *{(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")},
+}
+DISCOVERY_GRANTS: set[Grant] = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}
+NAMESPACE_GRANTS: set[Grant] = {("", "namespaces", v) for v in ("list", "watch")}
+
+
+def grants(role: Obj) -> set[Grant]:
+    out: set[Grant] = set()
+    for rule in role.get("rules") or []:
+        assert "resourceNames" not in rule, f"{describe(role)}: {rule}"
+        assert "nonResourceURLs" not in rule, f"{describe(role)}: {rule}"
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    out.add((group, resource, verb))
+    return out
+
+
+def rbac_violations(objects: list[Obj], service_account: Obj, watched: list[str] | None) -> list[str]:
+    """Least privilege: the grants of every role bound to the operator, compared with what it uses.
+
+    ``watched`` None means all namespaces (ClusterRoles only); a list means Roles in exactly those namespaces
+    plus a ClusterRole for what is cluster-scoped.
+    """
+    problems: list[str] = []
+    roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
+    sa = (service_account["metadata"]["namespace"], service_account["metadata"]["name"])
+    cluster: set[Grant] = set()
+    per_namespace: dict[str, set[Grant]] = {}
+    for binding in (o for o in objects if o["kind"] in ("ClusterRoleBinding", "RoleBinding")):
+        subjects = {(s.get("namespace"), s["name"]) for s in binding["subjects"] if s["kind"] == "ServiceAccount"}
+        if sa not in subjects:
+            continue
+        ref = binding["roleRef"]
+        namespace = binding["metadata"].get("namespace") if ref["kind"] == "Role" else None
+        role = roles.get((ref["kind"], namespace, ref["name"]))
+        if role is None:
+            problems.append(f"{describe(binding)} refers to a missing {ref['kind']} {ref['name']}")
+            continue
+        for group, resource, verb in grants(role):
+            if "*" in (group, resource, verb):
+                problems.append(f"{describe(role)} uses a wildcard: {(group, resource, verb)}")
+            if resource in ("secrets", "configmaps", "pods", "nodes") or verb in ("escalate", "bind", "impersonate"):
+                problems.append(f"{describe(role)} grants {verb} on {resource}")
+        if binding["kind"] == "ClusterRoleBinding":
+            cluster |= grants(role)
+        else:
+            per_namespace.setdefault(binding["metadata"]["namespace"], set()).update(grants(role))
+    if watched is None:
+        expected_cluster, expected_namespaced = NAMESPACED_GRANTS | DISCOVERY_GRANTS, {}
+    else:
+        expected_cluster = DISCOVERY_GRANTS | NAMESPACE_GRANTS
+        expected_namespaced = {namespace: NAMESPACED_GRANTS for namespace in watched}
+    if cluster != expected_cluster:
+        missing, extra = sorted(expected_cluster - cluster), sorted(cluster - expected_cluster)
+        problems.append(f"cluster-wide grants: missing {missing}, extra {extra}")
+    if per_namespace != expected_namespaced:
+        problems.append(f"namespaced grants {per_namespace} differ from {expected_namespaced}")
+    return problems
+
+
+def pod_violations(deployment: Obj) -> list[str]:
+    """Restricted Pod Security Standard and the operator's own rules for its Deployment."""
+    problems: list[str] = []
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    pod_sc = pod.get("securityContext") or {}
+    if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
+        problems.append("must run one replica with the Recreate strategy (kopf standalone, no peering)")
+    for key in ("hostNetwork", "hostPID", "hostIPC"):
+        if pod.get(key):
+            problems.append(f"{key} is set")
+    if any("hostPath" in v for v in pod.get("volumes", [])):
+        problems.append("a hostPath volume is mounted")
+    if (pod_sc.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+        problems.append("seccompProfile is not RuntimeDefault")
+    for container in pod["containers"] + pod.get("initContainers", []):
+        sc = {**pod_sc, **(container.get("securityContext") or {})}
+        name = container["name"]
+        if sc.get("runAsNonRoot") is not True:
+            problems.append(f"{name}: runAsNonRoot is not true")
+        if sc.get("runAsUser") == 0:
+            problems.append(f"{name}: runs as UID 0")
+        if sc.get("allowPrivilegeEscalation") is not False:
+            problems.append(f"{name}: allowPrivilegeEscalation is not false")
+        if sc.get("privileged"):
+            problems.append(f"{name}: privileged")
+        if sc.get("readOnlyRootFilesystem") is not True:
+            problems.append(f"{name}: root filesystem is writable")
+        if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+            problems.append(f"{name}: capabilities are not all dropped")
+        if (sc.get("capabilities") or {}).get("add"):
+            problems.append(f"{name}: adds capabilities")
+        resources = container.get("resources") or {}
+        for section, key in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
+            if not (resources.get(section) or {}).get(key):
+                problems.append(f"{name}: no {section}.{key}")
+        image = str(container.get("image", ""))
+        tag = image.split("@")[0].rpartition(":")[2] if ":" in image.split("/")[-1] else ""
+        if not tag or tag == "latest":
+            problems.append(f"{name}: image {image!r} has no pinned tag")
+        if not container.get("livenessProbe"):
+            problems.append(f"{name}: no liveness probe")
+    return problems
+
+
+def wiring_violations(objects: list[Obj]) -> list[str]:
+    """The Deployment's arguments, ports, probe, config mount and Service agree with each other."""
+    problems: list[str] = []
+    deployment = only(objects, "Deployment")
+    args = run_args(deployment)
+    container = container_of(deployment)
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    if ports.get("metrics") != args.metrics_port:
+        problems.append(f"--metrics-port {args.metrics_port} is not the container port 'metrics' {ports}")
+    liveness = re.fullmatch(r"http://0\.0\.0\.0:(\d+)(/\S*)", args.liveness or "")
+    probe = container["livenessProbe"]["httpGet"]
+    probe_port = ports.get(probe["port"], probe["port"])
+    if liveness is None or int(liveness.group(1)) != probe_port or liveness.group(2) != probe["path"]:
+        problems.append(f"--liveness {args.liveness} is not what the probe checks ({probe})")
+    if bool(args.all_namespaces) == bool(args.namespace):
+        problems.append("give either --all-namespaces or --namespace, exactly one of them")
+    if args.log_format != "json":
+        problems.append("logs are not JSON")
+    service = only(objects, "Service")
+    selector = service["spec"]["selector"]
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    if not selector or any(labels.get(k) != v for k, v in selector.items()):
+        problems.append(f"the metrics Service selector {selector} does not select the pod {labels}")
+    if [p["targetPort"] for p in service["spec"]["ports"]] != ["metrics"]:
+        problems.append("the Service does not target the 'metrics' port")
+    account = only(objects, "ServiceAccount")
+    if deployment["spec"]["template"]["spec"].get("serviceAccountName") != account["metadata"]["name"]:
+        problems.append("the pod does not run as the operator's ServiceAccount")
+    try:
+        mounted_config(objects)
+    except (ValueError, StopIteration, KeyError) as exc:
+        problems.append(f"the mounted configuration is unusable: {exc!r}")
+    return problems
+
+
+def metric_names_in(text: str) -> set[str]:
+    return set(re.findall(r"\bscaleset_image_[a-z0-9_]+", text))

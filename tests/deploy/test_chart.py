@@ -1,0 +1,336 @@
+"""The Helm chart, rendered with Helm's own Go SDK (helm-python-sdk), offline.
+
+Covers: `helm lint --strict` for Kubernetes 1.32; rendering with default and non-default values; every
+rendered object valid for Kubernetes 1.32; least-privilege RBAC for all-namespace and per-namespace modes;
+the restricted pod policy; arguments, ports, probe and configuration agreeing with each other and with the
+operator's own CLI and config parser; the CRD identical to crds/; workload identity, service principal and
+monitoring switches; values.schema.json refusing bad values (in Helm and in jsonschema).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import helm_python
+import jsonschema
+import pytest
+import yaml
+from helm_python import HelmRenderError, HelmValuesError
+from prometheus_client.metrics_core import Metric
+
+from controller.metrics import OperatorMetrics
+
+from .conftest import NAMESPACE, Render
+from .support import (
+    CHART,
+    CRD_FILE,
+    KUBERNETES_VERSION,
+    check_rule_groups,
+    container_of,
+    metric_names_in,
+    mounted_config,
+    only,
+    pod_violations,
+    rbac_violations,
+    run_args,
+    validate_object,
+    wiring_violations,
+)
+
+CLIENT_ID = "5f8c7f7e-2f6a-4c3e-9d59-6c1b2a7e0b11"
+STACK = {
+    "armEndpoint": "https://management.west.azurestack.contoso.com",
+    "credentialScope": "https://management.adfs.azurestack.contoso.com/.default",
+    "apiVersion": "2020-06-01",
+}
+SCENARIOS: dict[str, dict[str, Any]] = {
+    "defaults": {},
+    "aks-namespaced-monitored": {
+        "image": {
+            "repository": "myregistry.azurecr.io/platform/scaleset-image-operator",
+            "tag": "0.1.0-rc.1",
+            "digest": "sha256:" + "ab" * 32,
+        },
+        "watchNamespaces": ["team-a", "team-b"],
+        "azure": {"workloadIdentity": {"clientId": CLIENT_ID}},
+        "serviceMonitor": {"enabled": True, "labels": {"release": "kube-prometheus-stack"}},
+        "prometheusRule": {"enabled": True},
+        "dashboard": {"enabled": True, "namespace": "monitoring", "annotations": {"grafana_folder": "Platform"}},
+        "resources": {"requests": {"cpu": "100m", "memory": "200Mi"}, "limits": {"memory": "512Mi"}},
+        "nodeSelector": {"agentpool": "system"},
+        "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+        "affinity": {
+            "nodeAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": {
+                    "nodeSelectorTerms": [
+                        {"matchExpressions": [{"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]}]}
+                    ]
+                }
+            }
+        },
+        "priorityClassName": "system-cluster-critical",
+        "podLabels": {"team": "platform"},
+        "verbose": True,
+    },
+    "azure-stack-hub": {
+        "fullnameOverride": "ssi",
+        "serviceAccount": {"name": "ssi-operator", "annotations": {"example.com/owner": "platform"}},
+        "config": {
+            "defaultCloud": "stack-west",
+            "clouds": {"azure-public": None, "stack-west": STACK},
+            "pollInterval": 20,
+        },
+        "azure": {
+            "servicePrincipal": {"existingSecret": "scaleset-image-azure-credentials"},
+            "authorityHost": "https://adfs.west.azurestack.contoso.com/",
+        },
+        "extraEnv": [{"name": "HTTPS_PROXY", "value": "http://proxy.contoso.com:3128"}],
+        "metrics": {"port": 9100},
+        "livenessPort": 8081,
+    },
+}
+
+
+def watched_namespaces(objects: list[dict[str, Any]]) -> list[str] | None:
+    args = run_args(only(objects, "Deployment"))
+    return None if args.all_namespaces else list(args.namespace)
+
+
+@pytest.mark.parametrize("values", [{}, SCENARIOS["aks-namespaced-monitored"]], ids=["defaults", "non-default"])
+def test_helm_lint_strict_is_clean(values: dict[str, Any]) -> None:
+    report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES_VERSION}.0")
+    assert report["total_charts_linted"] == 1
+    assert report["errors"] == []
+    # Severity 1 is informational ("icon is recommended"); warnings and errors fail.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_every_rendered_object_is_valid(render: Render, scenario: str) -> None:
+    objects = render(SCENARIOS[scenario])
+    assert {"Deployment", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Service"} <= {
+        o["kind"] for o in objects
+    }
+    for obj in objects:
+        validate_object(obj)
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_rbac_is_least_privilege_for_what_the_operator_watches(render: Render, scenario: str) -> None:
+    objects = render(SCENARIOS[scenario])
+    watched = watched_namespaces(objects)
+    assert rbac_violations(objects, only(objects, "ServiceAccount"), watched) == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_pod_meets_the_restricted_policy(render: Render, scenario: str) -> None:
+    assert pod_violations(only(render(SCENARIOS[scenario]), "Deployment")) == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_arguments_ports_probe_and_config_agree(render: Render, scenario: str) -> None:
+    assert wiring_violations(render(SCENARIOS[scenario])) == []
+
+
+def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(render: Render) -> None:
+    objects = render(SCENARIOS["aks-namespaced-monitored"])
+    assert watched_namespaces(objects) == ["team-a", "team-b"]
+    roles = sorted(o["metadata"]["namespace"] for o in objects if o["kind"] == "Role")
+    assert roles == ["team-a", "team-b"]
+    assert watched_namespaces(render({})) is None
+    assert [o for o in render({}) if o["kind"] in ("Role", "RoleBinding")] == []
+
+
+def test_chart_crd_is_identical_to_crds_directory(chart: helm_python.Chart) -> None:
+    crds = chart.crds
+    assert [c["filename"] for c in crds] == ["scaleset-image-operator/crds/scalesetimages.imagerollout.dev.yaml"]
+    assert crds[0]["data"] == CRD_FILE.read_text(encoding="utf-8")
+    assert (CHART / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+    validate_object(yaml.safe_load(crds[0]["data"]))
+
+
+def test_image_defaults_to_app_version_and_takes_a_digest(chart: helm_python.Chart, render: Render) -> None:
+    default = container_of(only(render({}), "Deployment"))["image"]
+    assert default == f"scaleset-image-operator:{chart.metadata['appVersion']}"
+    pinned = container_of(only(render(SCENARIOS["aks-namespaced-monitored"]), "Deployment"))["image"]
+    assert pinned == "myregistry.azurecr.io/platform/scaleset-image-operator:0.1.0-rc.1@sha256:" + "ab" * 32
+
+
+def test_workload_identity_annotates_the_service_account_and_labels_the_pod(render: Render) -> None:
+    for values, expected in ((SCENARIOS["aks-namespaced-monitored"], True), ({}, False)):
+        objects = render(values)
+        annotations = only(objects, "ServiceAccount")["metadata"].get("annotations") or {}
+        labels = only(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        assert (annotations.get("azure.workload.identity/client-id") == CLIENT_ID) is expected
+        assert (labels.get("azure.workload.identity/use") == "true") is expected
+
+
+def test_service_principal_comes_from_the_named_secret(render: Render) -> None:
+    objects = render(SCENARIOS["azure-stack-hub"])
+    env = {e["name"]: e for e in container_of(only(objects, "Deployment"))["env"]}
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "scaleset-image-azure-credentials", "key": name}
+    assert env["AZURE_AUTHORITY_HOST"]["value"] == "https://adfs.west.azurestack.contoso.com/"
+    assert env["HTTPS_PROXY"]["value"] == "http://proxy.contoso.com:3128"
+    assert "env" not in container_of(only(render({}), "Deployment"))
+
+
+def test_cloud_profiles_reach_the_operator_configuration(render: Render) -> None:
+    config = mounted_config(render(SCENARIOS["azure-stack-hub"]))
+    assert config.default_cloud == "stack-west"
+    assert set(config.clouds) == {"stack-west"}
+    stack = config.clouds["stack-west"]
+    assert (stack.arm_endpoint, stack.credential_scope, stack.api_version) == (
+        STACK["armEndpoint"],
+        STACK["credentialScope"],
+        "2020-06-01",
+    )
+    assert config.poll_interval == 20
+    assert mounted_config(render({})).default_cloud == "azure-public"
+
+
+def test_config_change_restarts_the_pod(render: Render) -> None:
+    def checksum(values: dict[str, Any]) -> str:
+        return str(only(render(values), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"])
+
+    assert checksum({}) == checksum({"logFormat": "json"})
+    assert checksum({}) != checksum({"config": {"pollInterval": 30}})
+
+
+def test_monitoring_objects_are_off_by_default(render: Render) -> None:
+    kinds = [o["kind"] for o in render({})]
+    assert "ServiceMonitor" not in kinds
+    assert "PrometheusRule" not in kinds
+    assert [o for o in render({}) if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard")] == []
+
+
+def test_monitoring_switches_render_servicemonitor_rules_and_dashboard(render: Render) -> None:
+    objects = render(SCENARIOS["aks-namespaced-monitored"])
+    service = only(objects, "Service")
+    monitor = only(objects, "ServiceMonitor")
+    assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
+    assert monitor["spec"]["namespaceSelector"] == {"matchNames": [NAMESPACE]}
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    assert all(service["metadata"]["labels"].get(k) == v for k, v in selected.items())
+    assert [e["port"] for e in monitor["spec"]["endpoints"]] == [p["name"] for p in service["spec"]["ports"]]
+
+    rule = only(objects, "PrometheusRule")
+    assert rule["spec"] == yaml.safe_load((CHART / "files" / "alerts.yaml").read_text(encoding="utf-8"))
+
+    dashboards = [o for o in objects if o["kind"] == "ConfigMap" and o["metadata"]["name"].endswith("-dashboard")]
+    assert len(dashboards) == 1
+    dashboard = dashboards[0]
+    assert dashboard["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard["metadata"]["namespace"] == "monitoring"
+    assert dashboard["metadata"]["annotations"] == {"grafana_folder": "Platform"}
+    (content,) = dashboard["data"].values()
+    assert json.loads(content) == json.loads((CHART / "files" / "dashboard.json").read_text(encoding="utf-8"))
+
+
+def _exposed_metric_names() -> set[str]:
+    """Every series name the operator's /metrics can expose (counters as _total, histograms as _bucket ...)."""
+    names: set[str] = set()
+    family: Metric
+    for family in OperatorMetrics().registry.collect():
+        suffixes = {
+            "counter": ["_total", "_created"],
+            "histogram": ["_bucket", "_sum", "_count", "_created"],
+            "info": ["_info"],
+        }.get(family.type, [""])
+        names.update(family.name + suffix for suffix in suffixes)
+    return names
+
+
+def test_alert_and_dashboard_files_are_well_formed_and_query_real_metrics() -> None:
+    alerts_text = (CHART / "files" / "alerts.yaml").read_text(encoding="utf-8")
+    alerts = yaml.safe_load(alerts_text)
+    check_rule_groups(alerts)
+    rules = {r["alert"]: r for g in alerts["groups"] for r in g["rules"] if "alert" in r}
+    # The operator being down (or not scraped) alerts, whatever else the rule file holds.
+    down = rules["ScaleSetImageOperatorDown"]
+    assert "absent(up{job=" in down["expr"].replace(" ", "")
+    assert "scaleset-image" in down["expr"]
+    assert down["for"] == "5m"
+
+    dashboard_text = (CHART / "files" / "dashboard.json").read_text(encoding="utf-8")
+    dashboard = json.loads(dashboard_text)
+    assert dashboard["title"]
+    panels = [*dashboard["panels"], *(q for p in dashboard["panels"] for q in p.get("panels", []))]  # rows nest
+    exprs = [t["expr"] for p in panels for t in p.get("targets", []) if "expr" in t]
+    assert exprs, "the dashboard has no queries"
+    assert any("scaleset_image_phase" in e for e in exprs)
+
+    used = metric_names_in(alerts_text) | metric_names_in(dashboard_text)
+    assert used <= _exposed_metric_names(), f"unknown metrics: {used - _exposed_metric_names()}"
+
+
+def test_values_file_matches_its_schema(chart: helm_python.Chart) -> None:
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(schema)
+    jsonschema.Draft7Validator(schema).validate(yaml.safe_load((CHART / "values.yaml").read_text(encoding="utf-8")))
+    for values in SCENARIOS.values():
+        chart.validate_schema(values)
+
+
+BAD_VALUES: dict[str, dict[str, Any]] = {
+    "latest tag": {"image": {"tag": "latest"}},
+    "digest not sha256": {"image": {"digest": "md5:abc"}},
+    "unknown top-level key": {"replicaCount": 2},
+    "invalid namespace": {"watchNamespaces": ["Team_A"]},
+    "invalid profile name": {"config": {"clouds": {"Stack West": {}}}},
+    "unknown profile key": {"config": {"clouds": {"azure-public": {"endpoint": "https://x"}}}},
+    "non-https endpoint": {"config": {"clouds": {"s": {"armEndpoint": "ftp://management.contoso.com"}}}},
+    "bad api-version": {"config": {"clouds": {"s": {"apiVersion": "2020"}}}},
+    "zero poll interval": {"config": {"pollInterval": 0}},
+    "client id not a GUID": {"azure": {"workloadIdentity": {"clientId": "my-identity"}}},
+    "http authority host": {"azure": {"authorityHost": "http://adfs.contoso.com"}},
+    "unknown log format": {"logFormat": "xml"},
+    "port out of range": {"metrics": {"port": 70000}},
+    "no memory request": {"resources": {"requests": {"memory": None}}},
+    "no memory limit": {"resources": {"limits": {"memory": None}}},
+    "bad scrape interval": {"serviceMonitor": {"interval": "30 seconds"}},
+    "label value not a string": {"dashboard": {"labels": {"grafana_dashboard": 1}}},
+}
+
+
+@pytest.mark.parametrize("values", BAD_VALUES.values(), ids=BAD_VALUES.keys())
+def test_schema_refuses_bad_values(chart: helm_python.Chart, render: Render, values: dict[str, Any]) -> None:
+    with pytest.raises(HelmValuesError):
+        render(values)
+    schema = json.loads((CHART / "values.schema.json").read_text(encoding="utf-8"))
+    errors = list(jsonschema.Draft7Validator(schema).iter_errors(chart.merge_values(values)))
+    assert errors, "jsonschema accepted what Helm refused"
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"config": {"defaultCloud": "stack-west"}}, 'config.defaultCloud "stack-west" is not one of the profiles'),
+        ({"metrics": {"port": 8080}}, "metrics.port and livenessPort must differ"),
+        ({"serviceAccount": {"create": False}}, "serviceAccount.name is required"),
+    ],
+)
+def test_inconsistent_values_fail_the_render(render: Render, values: dict[str, Any], message: str) -> None:
+    with pytest.raises(HelmRenderError, match=message):
+        render(values)
+
+
+def test_existing_service_account_is_used_without_creating_one(render: Render) -> None:
+    objects = render({"serviceAccount": {"create": False, "name": "platform-operators"}})
+    assert [o for o in objects if o["kind"] == "ServiceAccount"] == []
+    assert only(objects, "Deployment")["spec"]["template"]["spec"]["serviceAccountName"] == "platform-operators"
+    binding = only(objects, "ClusterRoleBinding")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "platform-operators", "namespace": NAMESPACE}]
+
+
+def test_rbac_can_be_left_to_the_platform(render: Render) -> None:
+    kinds = {o["kind"] for o in render({"rbac": {"create": False}})}
+    assert not kinds & {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+
+
+def test_chart_files_are_all_used() -> None:
+    templates = "".join(p.read_text(encoding="utf-8") for p in (CHART / "templates").iterdir())
+    for path in (CHART / "files").iterdir():
+        assert f'"files/{path.name}"' in templates, f"files/{path.name} is not used by any template"
+    assert {p.name for p in (CHART / "files").iterdir()} == {"alerts.yaml", "dashboard.json"}
