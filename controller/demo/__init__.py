@@ -59,13 +59,14 @@ def default_scenario() -> Scenario:
     return parse_scenario(yaml.safe_load(text))
 
 
-def default_manifests() -> list[dict[str, Any]]:
-    folder = resources.files("controller.demo").joinpath("manifests")
-    docs: list[dict[str, Any]] = []
-    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
-        if entry.name.endswith((".yaml", ".yml")):
-            docs.extend(d for d in yaml.safe_load_all(entry.read_text(encoding="utf-8")) if isinstance(d, dict))
-    return docs
+def default_manifest_paths() -> list[str]:
+    """``deploy/examples/`` of the source tree the demo runs from (the examples users copy)."""
+    here = Path(__file__).resolve()
+    for parent in (Path.cwd(), *here.parents):
+        candidate = parent / "deploy" / "examples"
+        if candidate.is_dir():
+            return [str(candidate)]
+    raise FileNotFoundError("deploy/examples/ not found: run from the project checkout or pass --manifests")
 
 
 def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
@@ -224,7 +225,7 @@ class Demo:
     async def run(self) -> int:
         opts = self.options
         scenario = load_scenario_file(opts.scenario) if opts.scenario else default_scenario()
-        manifests = load_manifests(opts.manifests) if opts.manifests else default_manifests()
+        manifests = load_manifests(opts.manifests or default_manifest_paths())
         os.environ.setdefault(TOKEN_ENV, "demo-token")
         self.azure = AzureEmulator(scenario, time_scale=opts.time_scale)
         url = await self.azure.start()

@@ -21,10 +21,11 @@ import pytest
 pytestmark = pytest.mark.slow
 
 EXPECTED_PHASES = {
-    ("platform", "web"): "Succeeded",
-    ("platform", "batch"): "Failed",  # the bad 'latest' image, rolled back
-    ("platform", "api"): "Succeeded",  # Rolling policy, followed
-    ("stack", "edge"): "Succeeded",  # all update domains 0: fault domains walked
+    ("web", "web"): "Succeeded",  # update domains, Manual
+    ("web", "frontend"): "Succeeded",  # Rolling policy, followed
+    ("batch", "batch-workers"): "Failed",  # zones; the bad 'latest' image, rolled back
+    ("api", "api"): "Succeeded",  # gallery image, batches of 25%
+    ("edge", "edge-web"): "Succeeded",  # Azure Stack Hub: all update domains 0, fault domains walked
 }
 
 
@@ -65,7 +66,7 @@ def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
             proc.kill()
     output = "".join(lines)
     assert code == 0, output[-3000:]
-    assert listed == ["platform/api", "platform/batch", "platform/web", "stack/edge"]
+    assert listed == sorted(f"{ns}/{name}" for ns, name in EXPECTED_PHASES)
 
     data: dict[str, Any] = json.loads(report.read_text())
     phases = {(r["namespace"], r["name"]): r["status"]["phase"] for r in data["resources"]}
@@ -85,12 +86,16 @@ def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
     assert web["azureRequests"]["VirtualMachineScaleSets_UpdateInstances"] == 5
     assert web["azureRequests"]["VirtualMachineScaleSets_Update"] == 1
 
-    edge = by_name["edge"]
+    edge = by_name["edge-web"]
     assert edge["status"]["domainKind"] == "FaultDomain"
     assert [u["domain"] for u in edge["domainUpgrades"]] == ["fd-0", "fd-1", "fd-2"]
-    batch = by_name["batch"]
-    assert [u["domain"] for u in batch["domainUpgrades"]] == ["ud-0", "ud-0"], "upgrade, then roll back"
+    batch = by_name["batch-workers"]
+    assert batch["status"]["domainKind"] == "Zone"
+    assert [u["domain"] for u in batch["domainUpgrades"]] == ["zone-1", "zone-1"], "upgrade, then roll back"
     assert batch["status"]["rollback"]["inProgress"] is False
+    api = by_name["api"]
+    assert [u["domain"] for u in api["domainUpgrades"]] == ["batch-0", "batch-1", "batch-2", "batch-3"]
+    assert by_name["frontend"]["status"]["rolling"]["code"] == "Completed"
 
     events = json.loads(audit.read_text())["events"]
     requests = [e for e in events if e["type"] == "request"]
