@@ -19,6 +19,7 @@ import yaml
 from helm_python import HelmRenderError, HelmValuesError
 from prometheus_client.metrics_core import Metric
 
+from controller.budget import BudgetConfig
 from controller.metrics import OperatorMetrics
 
 from .conftest import NAMESPACE, Render
@@ -188,6 +189,18 @@ def test_cloud_profiles_reach_the_operator_configuration(render: Render) -> None
     )
     assert config.poll_interval == 20
     assert mounted_config(render({})).default_cloud == "azure-public"
+
+
+def test_azure_budget_reaches_the_operator_configuration(render: Render) -> None:
+    budget = {
+        "readsPerSecond": 5,
+        "readBurst": 50,
+        "windows": [{"appliesTo": "vm_list", "limit": 90, "windowSeconds": 180}],
+    }
+    config = mounted_config(render({"config": {"azureBudget": budget}}))
+    assert (config.budget.reads_per_second, config.budget.read_burst) == (5.0, 50)
+    assert [(w.applies_to, w.limit, w.window) for w in config.budget.windows] == [("vm_list", 90, 180.0)]
+    assert mounted_config(render({})).budget == BudgetConfig(), "no value: the operator's defaults"
 
 
 def test_config_change_restarts_the_pod(render: Render) -> None:

@@ -63,7 +63,11 @@ app.kubernetes.io/component: operator
 {{- range $name, $profile := $config.clouds -}}
 {{- $_ := set $clouds $name (default (dict) $profile) -}}
 {{- end -}}
-{{- toYaml (dict "defaultCloud" $config.defaultCloud "clouds" $clouds "pollInterval" $config.pollInterval "resyncInterval" $config.resyncInterval) -}}
+{{- $out := dict "defaultCloud" $config.defaultCloud "clouds" $clouds "pollInterval" $config.pollInterval "resyncInterval" $config.resyncInterval -}}
+{{- if $config.azureBudget -}}
+{{- $_ := set $out "azureBudget" $config.azureBudget -}}
+{{- end -}}
+{{- toYaml $out -}}
 {{- end -}}
 
 {{/* What the operator needs on ScaleSetImages and Events, wherever it watches them. */}}
