@@ -1,23 +1,54 @@
 """Prometheus metrics: rollout progress per resource, and the operator's own cost in Azure calls.
 
 Per-resource series carry only ``namespace`` and ``name`` labels (never instance ids or versions, which
-would explode cardinality); they are removed when the resource is deleted. Azure request series are
-labelled by operation (the route, with ids replaced) and HTTP status.
+would explode cardinality); they are removed when the resource is deleted. The two exceptions are bounded:
+``phase`` (one series per phase, 5) and ``domain_state``'s ``domain`` (one series per domain of the plan,
+at most ``MAX_DOMAIN_SERIES``). Azure request series are labelled by operation (the route, with ids
+replaced) and HTTP status.
+
+Everything per resource is derived from the status the operator writes (``observe_status``), so a restarted
+operator exports the same values. Durations are observed on transitions between two consecutive statuses
+of one resource: a domain once when it reaches Succeeded, Failed or RolledBack (Skipped domains did no work
+and are not observed), a rollout once when it reaches Succeeded or Failed. The first status seen after a
+start only seeds that memory, so a restart never observes a duration twice.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import time
+from dataclasses import dataclass
 from typing import Any
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from . import __version__
-from .model import Phase
+from .model import ModelError, Phase, parse_timestamp
 
 PREFIX = "scaleset_image_"
 _PHASES = [p.value for p in Phase]
+_TERMINAL_PHASES = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
+DOMAIN_STATE_CODES: dict[str, int] = {
+    "Pending": 0,
+    "Upgrading": 1,
+    "Verifying": 2,
+    "Succeeded": 3,
+    "Skipped": 4,
+    "Failed": 5,
+    "RollingBack": 6,
+    "RolledBack": 7,
+}
+"""Values of ``scaleset_image_domain_state`` (the dashboard's heatmap maps them back to names and colours)."""
+MAX_DOMAIN_SERIES = 50
+"""Per-domain series are exported for the first this-many domains of a plan only (batches of 1 could
+otherwise make one series per instance)."""
+_TIMED_DOMAIN_STATES = frozenset({"Succeeded", "Failed", "RolledBack"})
+_RATELIMIT_PREFIX = "x-ms-ratelimit-remaining-"
+_ARM_BUCKETS = (_RATELIMIT_PREFIX + "subscription-", _RATELIMIT_PREFIX + "tenant-")
+ROLLOUT_BUCKETS = (60.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
+DOMAIN_BUCKETS = (5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0)
 _ID_SEGMENTS = [
     (re.compile(r"/subscriptions/[^/]+", re.I), "/subscriptions/{sub}"),
     (re.compile(r"/resourceGroups/[^/]+", re.I), "/resourceGroups/{rg}"),
@@ -39,6 +70,32 @@ _OPERATIONS = [
     (re.compile(r"/galleries/\.\.\.$", re.I), "gallery_images"),
     (re.compile(r"/images/\{image\}$", re.I), "managed_image"),
 ]
+
+
+def _seconds(value: Any) -> float | None:
+    """An RFC 3339 status timestamp as Unix seconds; None when absent or unreadable (status is writable)."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return parse_timestamp(value).timestamp()
+    except ModelError:
+        return None
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the last status of one resource said, to observe durations on transitions only."""
+
+    phase: str
+    finished_domains: frozenset[tuple[str, str, str]]
+    domains: frozenset[str]
+    in_flight: bool
+    signature: tuple[Any, ...]
+    moved_at: float | None
 
 
 def operation_of(method: str, path: str) -> str:
@@ -69,6 +126,16 @@ class OperatorMetrics:
             labels,
             registry=r,
         )
+        self.domain_state = Gauge(
+            PREFIX + "domain_state",
+            "State of each domain of the plan (first "
+            + str(MAX_DOMAIN_SERIES)
+            + "): "
+            + ", ".join(f"{code} {state}" for state, code in DOMAIN_STATE_CODES.items())
+            + ".",
+            [*labels, "domain"],
+            registry=r,
+        )
         self.instances = Gauge(PREFIX + "instances", "Instances of the scale set.", labels, registry=r)
         self.instances_updated = Gauge(PREFIX + "instances_updated", "Instances on the target.", labels, registry=r)
         self.instances_healthy = Gauge(PREFIX + "instances_healthy", "Healthy instances.", labels, registry=r)
@@ -79,7 +146,30 @@ class OperatorMetrics:
         self.last_success = Gauge(
             PREFIX + "last_success_time_seconds", "Unix time a rollout last succeeded.", labels, registry=r
         )
+        self.last_progress = Gauge(
+            PREFIX + "last_progress_time_seconds",
+            "Unix time the rollout last moved: started, a domain started or finished, an instance reached the"
+            " target, the phase changed, or Azure's rolling upgrade advanced.",
+            labels,
+            registry=r,
+        )
+        self.rollout_seconds = Histogram(
+            PREFIX + "rollout_duration_seconds",
+            "Time from a rollout's start to Succeeded or Failed.",
+            labels,
+            registry=r,
+            buckets=ROLLOUT_BUCKETS,
+        )
+        self.domain_seconds = Histogram(
+            PREFIX + "domain_duration_seconds",
+            "Time from a domain's upgrade (or rollback) starting to Succeeded, Failed or RolledBack.",
+            labels,
+            registry=r,
+            buckets=DOMAIN_BUCKETS,
+        )
         self.reconciles = Counter(PREFIX + "reconciles", "Reconcile passes by result.", ["result"], registry=r)
+        for result in ("ok", "error"):  # exported from the start, so rate() of either is 0 rather than absent
+            self.reconciles.labels(result)
         self.reconcile_seconds = Histogram(
             PREFIX + "reconcile_duration_seconds",
             "Time of one reconcile pass.",
@@ -103,10 +193,17 @@ class OperatorMetrics:
         self.ratelimit_remaining = Gauge(
             PREFIX + "azure_ratelimit_remaining", "Requests Azure last said remain, by policy.", ["policy"], registry=r
         )
-        self._known: set[tuple[str, str]] = set()
+        self.operations_in_flight = Gauge(
+            PREFIX + "operations_in_flight",
+            "Resources with an Azure long-running operation in flight (status.operation set).",
+            registry=r,
+        )
+        self._seen: dict[tuple[str, str], _Seen] = {}
 
-    def serve(self, port: int, host: str = "0.0.0.0") -> None:
-        start_http_server(port, addr=host, registry=self.registry)
+    def serve(self, port: int, host: str = "0.0.0.0") -> WSGIServer:
+        """Serve ``/metrics`` from a daemon thread; returns the server (``shutdown()`` stops it)."""
+        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        return server
 
     def attach(self, ctx: Any) -> None:
         """Feed this from an :class:`~controller.operator.OperatorContext`."""
@@ -121,29 +218,31 @@ class OperatorMetrics:
         self.azure_seconds.labels(operation).observe(seconds)
         if status == 429:
             self.throttled.inc()
-        for key, value in headers.items():
-            if key.startswith("x-ms-ratelimit-remaining-subscription-"):
-                if value.isdigit():
-                    self.ratelimit_remaining.labels("subscription-" + key.rsplit("-", 1)[-1]).set(float(value))
-            elif key == "x-ms-ratelimit-remaining-resource":
+        for header, value in headers.items():
+            key = header.lower()
+            if key == _RATELIMIT_PREFIX + "resource":
+                # Compute RP policies: "Microsoft.Compute/GetVMScaleSet3Min;197,Microsoft.Compute/...;1297"
                 for item in value.split(","):
                     policy, _, remaining = item.partition(";")
                     if remaining.strip().isdigit():
-                        self.ratelimit_remaining.labels(policy.split("/")[-1]).set(float(remaining))
+                        self.ratelimit_remaining.labels(policy.split("/")[-1].strip()).set(float(remaining))
+            elif key.startswith(_ARM_BUCKETS) and value.strip().isdigit():
+                # ARM buckets: subscription-reads, subscription-writes, subscription-global-reads, tenant-reads ...
+                self.ratelimit_remaining.labels(key[len(_RATELIMIT_PREFIX) :]).set(float(value))
 
     def observe_reconcile(self, namespace: str, name: str, seconds: float, result: str) -> None:
         self.reconciles.labels(result).inc()
         self.reconcile_seconds.observe(seconds)
 
     def observe_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        from .model import parse_timestamp
-
+        """Export the status just written for one resource (the operator calls this after each pass)."""
         key = (namespace, name)
-        self._known.add(key)
-        phase = status.get("phase", "Pending")
+        previous = self._seen.get(key)
+        phase = str(status.get("phase") or Phase.PENDING.value)
         for p in _PHASES:
             self.phase.labels(namespace, name, p).set(1.0 if p == phase else 0.0)
-        domains = status.get("domains") or []
+
+        domains = [d for d in status.get("domains") or [] if isinstance(d, dict)]
         self.domains_total.labels(namespace, name).set(len(domains))
         self.domains_completed.labels(namespace, name).set(
             sum(1 for d in domains if d.get("state") in ("Succeeded", "Skipped"))
@@ -151,19 +250,81 @@ class OperatorMetrics:
         current = status.get("currentDomain")
         index = next((i + 1 for i, d in enumerate(domains) if d.get("id") == current), 0) if current else 0
         self.current_domain.labels(namespace, name).set(index)
+        exported: set[str] = set()
+        for d in domains[:MAX_DOMAIN_SERIES]:
+            code = DOMAIN_STATE_CODES.get(str(d.get("state") or "Pending"))
+            if code is not None and d.get("id"):
+                self.domain_state.labels(namespace, name, str(d["id"])).set(code)
+                exported.add(str(d["id"]))
+        for gone in (previous.domains if previous else frozenset()) - exported:
+            with contextlib.suppress(KeyError):
+                self.domain_state.remove(namespace, name, gone)
+
         counts = status.get("instances") or {}
         self.instances.labels(namespace, name).set(counts.get("total", 0))
         self.instances_updated.labels(namespace, name).set(counts.get("updated", 0))
         self.instances_healthy.labels(namespace, name).set(counts.get("healthy", 0))
         self.instances_unhealthy.labels(namespace, name).set(counts.get("unhealthy", 0))
-        for gauge, field in ((self.rollout_start, "rolloutStartedAt"), (self.last_success, "lastSucceededAt")):
-            if status.get(field):
-                gauge.labels(namespace, name).set(parse_timestamp(status[field]).timestamp())
+
+        started = _seconds(status.get("rolloutStartedAt"))
+        rollback = _mapping(status.get("rollback"))
+        rolling = _mapping(status.get("rolling"))
+        steps = [
+            started,
+            *(_seconds(d.get(field)) for d in domains for field in ("startedAt", "finishedAt")),
+            *(_seconds(rollback.get(field)) for field in ("startedAt", "finishedAt")),
+            *(_seconds(rolling.get(field)) for field in ("startedAt", "lastActionAt")),
+        ]
+        # Steps the status does not timestamp (an instance reaching the target inside a domain, a resume)
+        # count from when this process saw them; a restart forgets those and keeps the status's stamps.
+        signature = (
+            phase,
+            current,
+            tuple(str(d.get("state")) for d in domains),
+            counts.get("updated", 0),
+            tuple(rolling.get(f, 0) for f in ("successfulInstances", "inProgressInstances", "pendingInstances")),
+        )
+        moved_at = previous.moved_at if previous is not None else None
+        if previous is not None and previous.signature != signature:
+            moved_at = time.time()
+        steps.append(moved_at)
+        for gauge, value in (
+            (self.rollout_start, started),
+            (self.last_success, _seconds(status.get("lastSucceededAt"))),
+            (self.last_progress, max((s for s in steps if s is not None), default=None)),
+        ):
+            if value is not None:
+                gauge.labels(namespace, name).set(value)
+            else:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(namespace, name)
+
+        # Histograms exported at 0 from the first status on, so increase() sees a resource's first rollout.
+        rollout_seconds = self.rollout_seconds.labels(namespace, name)
+        domain_seconds = self.domain_seconds.labels(namespace, name)
+        finished = frozenset(
+            (str(d.get("id")), str(d["startedAt"]), str(d["finishedAt"]))
+            for d in domains
+            if d.get("state") in _TIMED_DOMAIN_STATES and d.get("startedAt") and d.get("finishedAt")
+        )
+        if previous is not None:
+            for _id, start_text, end_text in finished - previous.finished_domains:
+                start, end = _seconds(start_text), _seconds(end_text)
+                if start is not None and end is not None:
+                    domain_seconds.observe(max(0.0, end - start))
+            if previous.phase not in _TERMINAL_PHASES and phase in _TERMINAL_PHASES and started is not None:
+                end = _seconds(status.get("lastSucceededAt")) if phase == Phase.SUCCEEDED.value else None
+                rollout_seconds.observe(max(0.0, (end or time.time()) - started))
+
+        self._seen[key] = _Seen(
+            phase, finished, frozenset(exported), bool(status.get("operation")), signature, moved_at
+        )
+        self._count_in_flight()
 
     def forget(self, namespace: str, name: str) -> None:
         """Remove every series of a deleted resource."""
-        self._known.discard((namespace, name))
-        for gauge in (
+        seen = self._seen.pop((namespace, name), None)
+        for metric in (
             self.domains_total,
             self.domains_completed,
             self.current_domain,
@@ -173,9 +334,19 @@ class OperatorMetrics:
             self.instances_unhealthy,
             self.rollout_start,
             self.last_success,
+            self.last_progress,
+            self.rollout_seconds,
+            self.domain_seconds,
         ):
             with contextlib.suppress(KeyError):
-                gauge.remove(namespace, name)
+                metric.remove(namespace, name)
         for p in _PHASES:
             with contextlib.suppress(KeyError):
                 self.phase.remove(namespace, name, p)
+        for domain in seen.domains if seen else frozenset():
+            with contextlib.suppress(KeyError):
+                self.domain_state.remove(namespace, name, domain)
+        self._count_in_flight()
+
+    def _count_in_flight(self) -> None:
+        self.operations_in_flight.set(sum(1 for seen in self._seen.values() if seen.in_flight))
