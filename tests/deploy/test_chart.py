@@ -347,3 +347,26 @@ def test_chart_files_are_all_used() -> None:
     for path in (CHART / "files").iterdir():
         assert f'"files/{path.name}"' in templates, f"files/{path.name} is not used by any template"
     assert {p.name for p in (CHART / "files").iterdir()} == {"alerts.yaml", "dashboard.json"}
+
+
+def test_chart_monitoring_files_are_the_ones_in_deploy_monitoring() -> None:
+    monitoring = CHART.parents[1] / "deploy" / "monitoring"
+    rules = (monitoring / "alerts.rules.yaml").read_text(encoding="utf-8")
+    assert (CHART / "files" / "alerts.yaml").read_text(encoding="utf-8") == rules
+    dashboard = (monitoring / "dashboard.json").read_text(encoding="utf-8")
+    assert (CHART / "files" / "dashboard.json").read_text(encoding="utf-8") == dashboard
+    prometheus_rule = yaml.safe_load((monitoring / "prometheusrule.yaml").read_text(encoding="utf-8"))
+    assert prometheus_rule["spec"] == yaml.safe_load(rules)
+
+
+def test_stall_threshold_is_a_value(render: Render) -> None:
+    def stall_expr(values: dict[str, Any]) -> str:
+        rule = only(render({"prometheusRule": {"enabled": True, **values}}), "PrometheusRule")
+        alerts = [r for g in rule["spec"]["groups"] for r in g["rules"] if "Stalled" in r.get("alert", "")]
+        assert len(alerts) == 1
+        return str(alerts[0]["expr"])
+
+    assert "> 3600" in stall_expr({})
+    changed = stall_expr({"stallSeconds": 7200})
+    assert "> 7200" in changed
+    assert "> 3600" not in changed
