@@ -271,7 +271,7 @@ def _parse_scale_set(sub: str, rg: str, name: str, raw: dict[str, Any], location
     )
 
 
-def parse_scenario(data: dict[str, Any], *, profile: str = "azure") -> Scenario:
+def parse_scenario(data: dict[str, Any]) -> Scenario:
     """Build a :class:`Scenario` from parsed YAML/JSON, checking every key it knows."""
     if not isinstance(data, dict):
         raise ScenarioError("a scenario must be a mapping at the top level")

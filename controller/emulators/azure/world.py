@@ -291,7 +291,7 @@ class World:
         self.subscriptions.add(spec.subscription_id)
         self.resource_groups.add((spec.subscription_id, spec.resource_group.lower()))
         self.scale_sets[ss.key] = ss
-        image = self.resolve_image(ss, for_what="create")
+        image = self.resolve_image(ss)
         for _ in range(spec.capacity):
             self._new_instance(ss, image, state="Running", now=now, record=False)
 
@@ -344,7 +344,7 @@ class World:
             "correct. For more details about storage profile information, please refer to https://aka.ms/storageprofile",
         )
 
-    def resolve_image(self, ss: ScaleSet, *, for_what: str) -> RunningImage:
+    def resolve_image(self, ss: ScaleSet) -> RunningImage:
         """The image an instance created or reimaged now from ``ss``'s model would run, or an ARM error."""
         uri = ss.vhd_uri
         if uri:
@@ -618,7 +618,7 @@ class World:
                 )
             if reimage or inst.model_generation != ss.model_generation or inst.state == "Failed":
                 targets.append(inst)
-        image = self.resolve_image(ss, for_what="upgrade") if targets else None
+        image = self.resolve_image(ss) if targets else None
         for inst in targets:
             assert image is not None
             if op is not None:
@@ -640,7 +640,7 @@ class World:
         if new_capacity > old_capacity or profile_changed:
             # A model whose image cannot be resolved is refused before anything changes.
             probe = ScaleSet(spec=ss.spec, resource=new_resource)
-            self.resolve_image(probe, for_what="model")
+            self.resolve_image(probe)
         ss.resource = new_resource
         ss.etag += 1
         ss.provisioning_state = "Updating"
@@ -676,7 +676,7 @@ class World:
     def _scale(self, ss: ScaleSet, capacity: int, now: float, op: Operation) -> None:
         live = ss.live_instances()
         if capacity > len(live):
-            image = self.resolve_image(ss, for_what="scale-out")
+            image = self.resolve_image(ss)
             for _ in range(capacity - len(live)):
                 inst = self._new_instance(ss, image, state="Creating", now=now, record=True)
                 op.pending += 1
@@ -810,7 +810,7 @@ class World:
         ru.in_progress = {i.instance_id for i in batch}
         image = None
         try:
-            image = self.resolve_image(ss, for_what="rolling")
+            image = self.resolve_image(ss)
         except ArmError as exc:
             self._rolling_end(ss, ru, "Faulted", now, exc.as_operation_error())
             return
@@ -945,7 +945,7 @@ class World:
         if zones:
             resource["zones"] = zones
         ss = ScaleSet(spec=spec, resource=resource, time_created=now)
-        self.resolve_image(ss, for_what="create")
+        self.resolve_image(ss)
         self.scale_sets[ss.key] = ss
         op = self.new_operation("CreateVirtualMachineScaleSet", ss, now)
         new_resource = copy.deepcopy(resource)
@@ -962,7 +962,7 @@ class World:
                 "OperationNotAllowed",
                 "OS rolling upgrade is supported only for platform images with version 'latest'.",
             )
-        newest = self.resolve_image(ss, for_what="os-upgrade").exact_version
+        newest = self.resolve_image(ss).exact_version
         stale = {i.instance_id for i in ss.live_instances() if i.image.exact_version != newest}
         ru = self.start_rolling_upgrade(ss, now, op, extra_pending=stale)
         if ru.code != "RollingForward":
