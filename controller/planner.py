@@ -680,16 +680,23 @@ def _walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: _Draft, t: Tim
     unhealthy = [i for i, v in verdicts.items() if v == "unhealthy"]
     waiting = [i for i, v in verdicts.items() if v in ("busy", "settling", "pending")]
     budget = spec.rollout.unhealthy_budget(len(observed.instances))
-    if len(unhealthy) > budget:
-        _domain_failed(
-            spec,
-            d,
-            domain,
-            Reason.TOO_MANY_UNHEALTHY_INSTANCES,
-            f"{len(unhealthy)} instance(s) unhealthy after the upgrade of domain {domain.id} "
-            f"({', '.join(unhealthy)}); at most {budget} allowed.",
-            rollback,
+    # The budget is for the whole scale set: every instance already on the target that is unhealthy
+    # counts, whichever domain it is in (a per-domain count let a bad image through domain after domain).
+    on_target = [
+        i.instance_id
+        for i in observed.instances
+        if (i.latest_model or (version is not None and i.image_version == version))
+        and _verdict(i, observed.has_health_extension, version) == "unhealthy"
+    ]
+    all_bad = bool(members) and len(unhealthy) == len(members)
+    if len(on_target) > budget or all_bad:
+        why = (
+            f"every instance of domain {domain.id} is unhealthy after the upgrade ({', '.join(unhealthy)})"
+            if all_bad
+            else f"{len(on_target)} instance(s) on the new image are unhealthy ({', '.join(on_target)}); "
+            f"at most {budget} allowed"
         )
+        _domain_failed(spec, d, domain, Reason.TOO_MANY_UNHEALTHY_INSTANCES, why + ".", rollback)
         return
     started = domain.started_at or d.now
     if waiting:

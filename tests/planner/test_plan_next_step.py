@@ -258,18 +258,37 @@ def test_restart_before_manualupgrade_reached_azure_asks_again_for_the_same_doma
 @pytest.mark.parametrize(
     ("name", "kind", "insts", "expected_kind", "expected_ids"),
     [
-        ("update domains", DomainKind.UPDATE_DOMAIN, instances(10, 5, 5), DomainKind.UPDATE_DOMAIN,
-         ["ud-0", "ud-1", "ud-2", "ud-3", "ud-4"]),
-        ("all UD 0 falls back to fault domains", DomainKind.UPDATE_DOMAIN, instances(6, 5, 3, ud_zero=True),
-         DomainKind.FAULT_DOMAIN, ["fd-0", "fd-1", "fd-2"]),
-        ("all UD 0 and FD 0 falls back to batches", DomainKind.UPDATE_DOMAIN,
-         instances(10, 5, 5, ud_zero=True, fd_zero=True), DomainKind.BATCH,
-         ["batch-0", "batch-1", "batch-2", "batch-3", "batch-4"]),
+        (
+            "update domains",
+            DomainKind.UPDATE_DOMAIN,
+            instances(10, 5, 5),
+            DomainKind.UPDATE_DOMAIN,
+            ["ud-0", "ud-1", "ud-2", "ud-3", "ud-4"],
+        ),
+        (
+            "all UD 0 falls back to fault domains",
+            DomainKind.UPDATE_DOMAIN,
+            instances(6, 5, 3, ud_zero=True),
+            DomainKind.FAULT_DOMAIN,
+            ["fd-0", "fd-1", "fd-2"],
+        ),
+        (
+            "all UD 0 and FD 0 falls back to batches",
+            DomainKind.UPDATE_DOMAIN,
+            instances(10, 5, 5, ud_zero=True, fd_zero=True),
+            DomainKind.BATCH,
+            ["batch-0", "batch-1", "batch-2", "batch-3", "batch-4"],
+        ),
         ("batches of 3", DomainKind.BATCH, instances(7), DomainKind.BATCH, ["batch-0", "batch-1", "batch-2"]),
-        ("zones without zones fall back", DomainKind.ZONE, instances(4, 2, 2), DomainKind.UPDATE_DOMAIN,
-         ["ud-0", "ud-1"]),
+        (
+            "zones without zones fall back",
+            DomainKind.ZONE,
+            instances(4, 2, 2),
+            DomainKind.UPDATE_DOMAIN,
+            ["ud-0", "ud-1"],
+        ),
     ],
-)  # fmt: skip
+)
 def test_layout(name: str, kind: DomainKind, insts: tuple, expected_kind: DomainKind, expected_ids: list[str]) -> None:  # type: ignore[type-arg]
     batch = 3 if name == "batches of 3" else None
     got_kind, reason, layout = layout_domains(kind, batch, insts)
@@ -311,8 +330,12 @@ def test_rolling_policy_updates_the_model_then_follows_azure() -> None:
     assert mid.status.rolling.successful_instances == 2
     assert mid.status.domains[0].state == DomainState.SUCCEEDED
     assert mid.status.phase == Phase.PROGRESSING
-    done = step(sp, mid.status, scale_set(NEW, instances(latest=True), mode="Rolling"),
-                rolling=RollingProgress("Completed", 10, 0, 0, 0))  # fmt: skip
+    done = step(
+        sp,
+        mid.status,
+        scale_set(NEW, instances(latest=True), mode="Rolling"),
+        rolling=RollingProgress("Completed", 10, 0, 0, 0),
+    )
     assert done.status.phase == Phase.SUCCEEDED
     faulted = step(sp, mid.status, ss, rolling=RollingProgress("Faulted", 2, 2, 0, 6, "X", "too many unhealthy"))
     assert faulted.status.phase == Phase.FAILED
@@ -340,12 +363,14 @@ def test_gallery_latest_skips_excluded_and_unreplicated_versions() -> None:
         "/galleries/g/images/web"
     )
     sp = spec().image.__class__(gallery_image_version_id=image_id)
-    facts = ImageFacts(gallery_versions=(
-        GalleryVersion("1.0.0", False, ("westeurope",)),
-        GalleryVersion("1.2.0", True, ("westeurope",)),
-        GalleryVersion("1.10.0", False, ("eastus",)),
-        GalleryVersion("1.1.0", False, ("westeurope",)),
-    ))  # fmt: skip
+    facts = ImageFacts(
+        gallery_versions=(
+            GalleryVersion("1.0.0", False, ("westeurope",)),
+            GalleryVersion("1.2.0", True, ("westeurope",)),
+            GalleryVersion("1.10.0", False, ("eastus",)),
+            GalleryVersion("1.1.0", False, ("westeurope",)),
+        )
+    )
     resolved = resolve_image(sp, facts, "westeurope")
     assert resolved.gallery_image_version_id == image_id + "/versions/1.1.0"  # type: ignore[union-attr]
 
@@ -407,3 +432,35 @@ def test_updated_counts_instances_on_the_target_not_on_a_rolled_back_model() -> 
     plan = step(spec(), s, ss, now=later(1))
     assert plan.status.instances.updated == 2
     assert plan.status.instances.total == 10
+
+
+def test_unhealthy_budget_counts_the_whole_scale_set_not_one_domain() -> None:
+    # budget 2; ud-0 came back with 2 unhealthy (within budget), ud-1 adds one more: 3 > 2, stop.
+    sp = spec(maxUnhealthyInstances=2)
+    insts = instances(20, 5, 5)
+    s = step(sp, started(sp), scale_set(NEW, insts)).status
+    s = dataclasses.replace(
+        s,
+        domains=(
+            dataclasses.replace(s.domains[0], state=DomainState.SUCCEEDED),
+            dataclasses.replace(s.domains[1], state=DomainState.VERIFYING, started_at=NOW),
+            *s.domains[2:],
+        ),
+    )
+    ss = with_instances(
+        upgraded(scale_set(NEW, insts), ["0", "5", "10", "15", "1", "6", "11", "16"]),
+        {"0": {"health": "unhealthy"}, "5": {"health": "unhealthy"}, "1": {"health": "unhealthy"}},
+    )
+    plan = step(sp, s, ss, now=later(5))
+    assert plan.status.domains[1].state == DomainState.FAILED
+    assert "3 instance(s) on the new image are unhealthy" in (plan.status.domains[1].message or "")
+
+
+def test_a_domain_whose_instances_all_come_back_unhealthy_fails_whatever_the_budget() -> None:
+    sp, s = _upgrading_ud0(maxUnhealthyInstances="50%")
+    ss = with_instances(
+        upgraded(scale_set(NEW), ["0", "5"]), {"0": {"health": "unhealthy"}, "5": {"health": "unhealthy"}}
+    )
+    plan = step(sp, s, ss, now=later(5), operation=OperationState("Succeeded"))
+    assert plan.status.domains[0].state == DomainState.FAILED
+    assert plan.status.phase == Phase.FAILED
