@@ -32,6 +32,10 @@ test: lint typecheck imports
 demo: install
 	$(BIN)/scaleset-image demo --until-settled
 
+# Benchmarks against the emulators (not part of make test): bench/results.json and a table (BENCHMARKS.md).
+bench: install
+	$(BIN)/python -m bench
+
 # Regenerate the CRD from controller/model.py (a test fails when the committed file is stale).
 crds: install
 	$(BIN)/python -m controller.crd --write

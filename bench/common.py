@@ -1,0 +1,587 @@
+"""What every benchmark shares: scenarios, the emulators, the operator as a process, and audit arithmetic.
+
+The emulators (Azure Compute and Kubernetes API) run in this process's event loop; the operator always
+runs as its own process (``python -m controller run``), so the CPU seconds and peak RSS read from
+``/proc/<pid>`` are its own and it has a core to itself. Times are real (wall) seconds unless a name says
+``sim``: the Azure emulator runs ``scale`` emulated seconds per real second, and its audit is stamped in
+emulated seconds, so ``real = sim / scale`` (the scale never changes during a benchmark).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from controller.crd import build_crd
+from controller.emulators.azure import AzureEmulator, parse_scenario
+from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SUB = "00000000-0000-0000-0000-000000000001"
+LOCATION = "westeurope"
+PUBLISHER, OFFER, SKU = "Canonical", "UbuntuServer", "16.04-LTS"
+OLD, NEW, NEWER = "16.04.201801010", "16.04.201807060", "16.04.201811010"
+BAD = "16.04.201901010"
+GROUP, VERSION, PLURAL = "imagerollout.dev", "v1alpha1", "scalesetimages"
+CR = f"{GROUP}/{VERSION}/{PLURAL}"
+TOKEN_ENV = "SCALESET_IMAGE_BENCH_TOKEN"
+UNAVAILABLE_STATES = frozenset({"Creating", "Updating", "Deleting", "Failed"})
+
+
+def log(message: str) -> None:
+    """Progress on stderr (stdout is kept for the results table)."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------- scenario
+def scale_set(capacity: int, update_domains: int, *, health: bool = True, version: str = OLD) -> dict[str, Any]:
+    """A Manual-policy scale set on the old marketplace image; instance n is in update domain n mod UDs."""
+    return {
+        "capacity": capacity,
+        "updateDomains": update_domains,
+        "faultDomains": min(5, max(1, update_domains)),
+        "upgradePolicy": "Manual",
+        "healthExtension": health,
+        "image": {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": version},
+    }
+
+
+def scenario(
+    scale_sets: dict[str, dict[str, dict[str, Any]]],
+    *,
+    upgrade_s: float,
+    model_update_s: float,
+    health_grace_s: float = 0.0,
+    throttling: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A one-subscription world; ``scale_sets`` is {resource group: {name: scale set}}; times are emulated s."""
+    return {
+        "location": LOCATION,
+        "subscriptions": {SUB: {"resourceGroups": {rg: {"scaleSets": sets} for rg, sets in scale_sets.items()}}},
+        "images": [
+            {
+                "location": LOCATION,
+                "publisher": PUBLISHER,
+                "offer": OFFER,
+                "sku": SKU,
+                "versions": [OLD, NEW, NEWER, BAD],
+            }
+        ],
+        "badImageVersions": [BAD],
+        "timing": {
+            "instanceUpgradeSeconds": upgrade_s,
+            "jitterSeconds": 0.0,
+            "modelUpdateSeconds": model_update_s,
+            "healthGraceSeconds": health_grace_s,
+            "instanceCreateSeconds": upgrade_s,
+        },
+        "throttling": throttling if throttling is not None else {"enabled": False},
+    }
+
+
+def manifest(
+    name: str, rg: str, vmss: str, version: str, *, namespace: str = "default", **rollout: Any
+) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "ScaleSetImage",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "scaleSet": {"subscriptionId": SUB, "resourceGroup": rg, "name": vmss},
+            "image": {"marketplace": {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": version}},
+            "rollout": rollout,
+        },
+    }
+
+
+def scale_set_prefix(rg: str, vmss: str) -> str:
+    return (
+        f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmss}"
+    ).lower()
+
+
+# ------------------------------------------------------------------------------------ statistics
+def median(values: Iterable[float]) -> float:
+    data = list(values)
+    return float(statistics.median(data)) if data else 0.0
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100): the smallest value with at least q% of values at or below it."""
+    data = sorted(values)
+    if not data:
+        return 0.0
+    rank = max(1, -(-len(data) * q // 100))  # ceil(n*q/100)
+    return float(data[int(rank) - 1])
+
+
+def median_of_runs(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per key, the median of the runs' numbers (dicts recursively); other values are taken from run 1."""
+    if not runs:
+        return {}
+    out: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [run.get(key) for run in runs]
+        if isinstance(first, bool) or not isinstance(first, int | float | dict):
+            out[key] = first
+        elif isinstance(first, dict):
+            out[key] = median_of_runs([v for v in values if isinstance(v, dict)])
+        else:
+            numbers = [float(v) for v in values if isinstance(v, int | float)]
+            m = median(numbers)
+            out[key] = round(m, 4) if isinstance(first, float) or m != int(m) else int(m)
+    return out
+
+
+# ---------------------------------------------------------------------------------- the machine
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    memory_gb = 0.0
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
+            if line.startswith("MemTotal:"):
+                memory_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count() or 0,
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "os": f"{platform.system()} {platform.release()}",
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def machine_summary(info: dict[str, Any]) -> str:
+    return (
+        f"{info.get('cpu')}, {info.get('cores')} cores, {info.get('memory_gb')} GB, "
+        f"Python {info.get('python')}, {info.get('os')}, {info.get('date')}"
+    )
+
+
+# --------------------------------------------------------------------------------- audit helpers
+def azure_requests(audit: Iterable[dict[str, Any]], prefix: str | None = None) -> list[dict[str, Any]]:
+    """The ARM request events, optionally only those under one scale set (and its operation polls)."""
+    out = []
+    for event in audit:
+        if event.get("type") != "request":
+            continue
+        if prefix is not None and not str(event.get("path", "")).lower().startswith(prefix):
+            continue
+        out.append(event)
+    return out
+
+
+def is_write(event: dict[str, Any]) -> bool:
+    return str(event.get("method")) != "GET"
+
+
+def by_operation(requests: Iterable[dict[str, Any]]) -> dict[str, int]:
+    counts = Counter(str(e.get("operation") or "unknown") for e in requests)
+    return dict(sorted(counts.items()))
+
+
+def call_summary(requests: list[dict[str, Any]]) -> dict[str, Any]:
+    writes = [e for e in requests if is_write(e)]
+    return {
+        "writes": len(writes),
+        "reads": len(requests) - len(writes),
+        "throttled": sum(1 for e in requests if e.get("status") == 429),
+        "errors": sum(1 for e in requests if int(e.get("status") or 0) >= 400 and e.get("status") != 429),
+        "by_operation": by_operation(requests),
+    }
+
+
+def instance_unavailable(event: dict[str, Any], health_extension: bool) -> bool:
+    """Not serving: being created, updated, deleted or failed; or running but not reporting healthy."""
+    state = str(event.get("state"))
+    if state == "Deleted":
+        return False
+    if state in UNAVAILABLE_STATES:
+        return True
+    healthy = event.get("healthy")
+    return healthy is False or (health_extension and healthy is not True)
+
+
+def max_unavailable(audit: Iterable[dict[str, Any]], health_extension: bool = True) -> int:
+    """Replay the instance events: the most instances unavailable at the same time (per emulated instant).
+
+    Instances start available (the scenario creates them running and healthy, unrecorded). Events that
+    share a time stamp are applied together before counting, so an instance finishing and another starting
+    at the same instant are not counted as overlapping.
+    """
+    down: set[tuple[str, str, str]] = set()
+    peak = 0
+    current_time: float | None = None
+    for event in audit:
+        if event.get("type") != "instance":
+            continue
+        t = float(event["time"])
+        if current_time is not None and t != current_time:
+            peak = max(peak, len(down))
+        current_time = t
+        key = (str(event["resourceGroup"]).lower(), str(event["scaleSet"]).lower(), str(event["instanceId"]))
+        if instance_unavailable(event, health_extension):
+            down.add(key)
+        else:
+            down.discard(key)
+    return max(peak, len(down))
+
+
+def last_ready_time(audit: Iterable[dict[str, Any]], health_extension: bool = True) -> float | None:
+    """The emulated time of the last event that made an instance available again."""
+    last = None
+    for event in audit:
+        if event.get("type") == "instance" and not instance_unavailable(event, health_extension):
+            last = float(event["time"])
+    return last
+
+
+def instances_on(audit: Iterable[dict[str, Any]], version: str) -> int:
+    """How many distinct instances ended an update on ``version``."""
+    seen = {
+        (str(e["resourceGroup"]).lower(), str(e["scaleSet"]).lower(), str(e["instanceId"]))
+        for e in audit
+        if e.get("type") == "instance" and e.get("state") in ("Running", "Failed") and e.get("imageVersion") == version
+    }
+    return len(seen)
+
+
+# --------------------------------------------------------------------------- process accounting
+def _clock_ticks() -> int:
+    try:
+        return int(os.sysconf("SC_CLK_TCK"))
+    except (ValueError, OSError, AttributeError):
+        return 100
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """utime + stime of a live process, in seconds (``/proc/<pid>/stat`` fields 14 and 15)."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return 0.0
+    fields = text.rsplit(")", 1)[1].split()
+    # fields[0] is field 3 (state): utime is field 14, stime field 15.
+    return (int(fields[11]) + int(fields[12])) / _clock_ticks()
+
+
+def process_peak_rss_mb(pid: int) -> float:
+    """``VmHWM`` (peak resident set) of a live process, in MiB."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0.0
+
+
+def die_with_parent() -> None:
+    """``preexec_fn`` for child processes: Linux sends them SIGTERM if the benchmark dies first."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+# ------------------------------------------------------------------------------------- emulators
+@dataclass
+class Env:
+    """The Azure and Kubernetes emulators of one benchmark run, and an HTTP session for the Kubernetes API."""
+
+    azure: AzureEmulator
+    kube: RunningKubeEmulator
+    http: aiohttp.ClientSession
+    workdir: Path
+    scale: float
+    kubeconfig: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.kubeconfig = write_kubeconfig(self.kube.url, self.workdir / "kubeconfig")
+
+    def sim_now(self) -> float:
+        return self.azure.clock.now()
+
+    def audit(self) -> list[dict[str, Any]]:
+        """The audit so far, with every emulated change due by now applied first."""
+        self.azure.world.advance()
+        return self.azure.world.audit
+
+    async def create(self, body: dict[str, Any]) -> None:
+        namespace = body["metadata"].get("namespace", "default")
+        url = f"{self.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+        async with self.http.post(url, json=body) as response:
+            if response.status != 201:
+                raise RuntimeError(f"creating {body['metadata']['name']}: {response.status} {await response.text()}")
+
+    async def patch_spec(self, name: str, spec_patch: dict[str, Any], namespace: str = "default") -> int:
+        """Merge-patch the spec; return the object's new ``metadata.generation``."""
+        url = f"{self.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+        async with self.http.patch(
+            url, json={"spec": spec_patch}, headers={"Content-Type": "application/merge-patch+json"}
+        ) as response:
+            if response.status != 200:
+                raise RuntimeError(f"patching {name}: {response.status} {await response.text()}")
+            body = await response.json()
+        return int((body.get("metadata") or {}).get("generation") or 0)
+
+    def status(self, name: str, namespace: str = "default") -> dict[str, Any]:
+        obj = self.kube.get_object(CR, name, namespace) or {}
+        return dict(obj.get("status") or {})
+
+    def phases(self) -> dict[tuple[str, str], str]:
+        out: dict[tuple[str, str], str] = {}
+        for obj in self.kube.list_objects(CR):
+            meta = obj.get("metadata") or {}
+            out[(str(meta.get("namespace")), str(meta.get("name")))] = str((obj.get("status") or {}).get("phase", ""))
+        return out
+
+    def operator_watching(self) -> bool:
+        """True once some client holds a watch on ScaleSetImages (kopf's watcher is up)."""
+        watchers = getattr(self.kube.emulator, "_watchers", None)
+        if watchers is None:
+            return True  # cannot tell: rely on the liveness endpoint alone
+        return any(getattr(getattr(w, "model", None), "plural", "") == PLURAL for w in watchers)
+
+
+def trim_request_log(kube: RunningKubeEmulator, keep: int = 10) -> int:
+    """Forget all but the last ``keep`` requests kmock recorded; return how many were dropped.
+
+    Why: kmock (under the Kubernetes emulator) keeps every request it served and, for each new request,
+    checks its membership in each reaction's view by scanning that whole history, so each request costs
+    time proportional to the requests served before it (about 5 ms per 100 requests of history, for each
+    reaction). A fleet of 200 resources sends tens of thousands of requests, and the emulator's time per
+    request then grows into seconds (see BENCHMARKS.md). The benchmarks never read the history, and a
+    request's own membership checks run right after it is recorded (no await in between), so keeping
+    the most recent ones is enough.
+    """
+    history = getattr(kube.emulator, "_requests", None)
+    if not isinstance(history, list) or len(history) <= 2 * keep:
+        return 0
+    dropped = len(history) - keep
+    del history[:dropped]
+    return dropped
+
+
+async def _keep_request_log_short(kube: RunningKubeEmulator) -> None:
+    while True:
+        await asyncio.sleep(0.02)
+        trim_request_log(kube)
+
+
+@contextlib.asynccontextmanager
+async def emulators(scenario_data: dict[str, Any], scale: float, workdir: Path) -> AsyncIterator[Env]:
+    azure = AzureEmulator(parse_scenario(scenario_data), time_scale=scale)
+    await azure.start()
+    kube = await start_kube_emulator(crds=[build_crd()])
+    http = aiohttp.ClientSession()
+    trimmer = asyncio.create_task(_keep_request_log_short(kube))
+    try:
+        yield Env(azure, kube, http, workdir, scale)
+    finally:
+        trimmer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await trimmer
+        await http.close()
+        await kube.stop()
+        await azure.stop()
+
+
+async def wait_until(
+    check: Callable[[], bool], *, within: float, interval: float = 0.02, what: str = "a condition"
+) -> float:
+    """Poll ``check`` until true; return the monotonic time it first held. Raise TimeoutError after ``within`` s."""
+    deadline = time.monotonic() + within
+    while True:
+        if check():
+            return time.monotonic()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {within:g}s waiting for {what}")
+        await asyncio.sleep(interval)
+
+
+# ---------------------------------------------------------------------------------- the operator
+@dataclass
+class OperatorSettings:
+    poll_interval: float
+    tick: float = 1.0
+    resync_interval: float = 300.0
+    budget: dict[str, Any] | None = None  # the config's azureBudget; None: the defaults
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pollInterval_s": self.poll_interval,
+            "tick_s": self.tick,
+            "resyncInterval_s": self.resync_interval,
+            "azureBudget": self.budget if self.budget is not None else "defaults",
+        }
+
+
+class OperatorProcess:
+    """``python -m controller run -A`` against the emulators, with its own kubeconfig and config file."""
+
+    def __init__(self, env: Env, settings: OperatorSettings, name: str = "operator") -> None:
+        self.env = env
+        self.settings = settings
+        self.name = name
+        self.proc: asyncio.subprocess.Process | None = None
+        self.log_path = env.workdir / f"{name}.log"
+        self.cpu_s = 0.0
+        self.peak_rss_mb = 0.0
+
+    def _config(self) -> Path:
+        config: dict[str, Any] = {
+            "clouds": {
+                "azure-public": {
+                    "armEndpoint": self.env.azure.url,
+                    "allowHttp": True,
+                    "credential": "static-token",
+                    "staticTokenEnv": TOKEN_ENV,
+                }
+            },
+            "pollInterval": self.settings.poll_interval,
+            "resyncInterval": self.settings.resync_interval,
+        }
+        if self.settings.budget is not None:
+            config["azureBudget"] = self.settings.budget
+        path = self.env.workdir / f"{self.name}-config.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        return path
+
+    async def start(self, within: float = 60.0) -> None:
+        live_port = free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", str(self.env.workdir)),
+            "KUBECONFIG": str(self.env.kubeconfig),
+            TOKEN_ENV: "bench-token",
+            "PYTHONUNBUFFERED": "1",
+        }
+        with self.log_path.open("wb") as out:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "controller",
+                "run",
+                "-A",
+                "--config",
+                str(self._config()),
+                "--tick",
+                str(self.settings.tick),
+                "--liveness",
+                f"http://127.0.0.1:{live_port}/healthz",
+                cwd=str(ROOT),
+                env=env,
+                stdout=out,
+                stderr=asyncio.subprocess.STDOUT,
+                preexec_fn=die_with_parent,
+            )
+        deadline = time.monotonic() + within
+        while True:
+            if self.proc.returncode is not None:
+                raise RuntimeError(f"the operator exited with {self.proc.returncode}: {self.log_tail()}")
+            with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
+                async with self.env.http.get(
+                    f"http://127.0.0.1:{live_port}/healthz", timeout=aiohttp.ClientTimeout(total=1)
+                ) as response:
+                    if response.status == 200 and self.env.operator_watching():
+                        return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the operator did not become ready within {within:g}s: {self.log_tail()}")
+            await asyncio.sleep(0.05)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.pid)
+
+    def sample(self) -> None:
+        """Keep the latest CPU seconds and peak RSS (read before the process is gone)."""
+        if self.proc is not None and self.proc.returncode is None:
+            self.cpu_s = process_cpu_seconds(self.pid)
+            self.peak_rss_mb = process_peak_rss_mb(self.pid)
+
+    async def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.sample()
+        if self.proc.returncode is None:
+            self.proc.terminate()
+            try:
+                await asyncio.wait_for(self.proc.wait(), timeout=20)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    self.proc.kill()
+                await self.proc.wait()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.returncode is None
+
+    def log_stats(self) -> dict[str, int]:
+        """Size of the operator's log, and how many of its records are the Azure SDK's HTTP logging."""
+        try:
+            text = self.log_path.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return {}
+        records = [line for line in text.splitlines() if line.startswith("[")]
+        return {
+            "log_bytes": len(text.encode()),
+            "log_lines": text.count("\n"),
+            "log_records": len(records),
+            "log_records_azure_http": sum(1 for line in records if "azure.core.pipeline" in line),
+        }
+
+    def log_tail(self, lines: int = 30) -> str:
+        with contextlib.suppress(OSError):
+            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+        return ""
+
+
+@contextlib.asynccontextmanager
+async def operator(env: Env, settings: OperatorSettings, name: str = "operator") -> AsyncIterator[OperatorProcess]:
+    process = OperatorProcess(env, settings, name)
+    try:
+        await process.start()
+        yield process
+    finally:
+        await process.stop()
+
+
+def new_workdir(label: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"scaleset-bench-{label}-"))
+
+
+def remove_workdir(path: Path) -> None:
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,141 @@
+"""The results table (stdout, Markdown) and the targets of the issue, judged against the medians."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+YES, NO, INFO = "yes", "NO", "-"
+
+
+@dataclass(frozen=True)
+class Row:
+    benchmark: str
+    measure: str
+    value: str
+    target: str
+    met: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "benchmark": self.benchmark,
+            "measure": self.measure,
+            "value": self.value,
+            "target": self.target,
+            "met": self.met,
+        }
+
+
+def _met(ok: bool) -> str:
+    return YES if ok else NO
+
+
+def _sizes(section: dict[str, Any]) -> list[str]:
+    keys = [k for k in section if k.startswith("N") and k[1:].isdigit()]
+    return sorted(keys, key=lambda k: int(k[1:]))
+
+
+def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
+    out: list[Row] = []
+    rollout = parameters.get("rollout") or {}
+    domains = int(rollout.get("update_domains") or 5)
+    calls = benchmarks.get("calls_per_rollout")
+    if calls:
+        name = "1 calls per rollout"
+        sizes = _sizes(calls)
+        for key in sizes:
+            c = calls[key]
+            out.append(
+                Row(name, f"{key} writes", f"{c['writes']}", f"= 1 model update + {domains} manualupgrades = "
+                    f"{1 + domains}", _met(c["writes"] == 1 + domains))
+            )  # fmt: skip
+            out.append(
+                Row(name, f"{key} reads (per domain)", f"{c['reads']} ({c['reads_per_domain']:g})",
+                    "grow with domains and polling", INFO)
+            )  # fmt: skip
+        per_instance = [calls[k].get("per_instance_requests", 0) for k in sizes]
+        out.append(
+            Row(name, "per-instance requests", ", ".join(str(x) for x in per_instance), "0 (paged listings only)",
+                _met(all(x == 0 for x in per_instance)))
+        )  # fmt: skip
+        if len(sizes) >= 2:
+            small, large = calls[sizes[0]], calls[sizes[-1]]
+            growth = large["reads"] / small["reads"] if small["reads"] else 0.0
+            out.append(
+                Row(name, f"reads {sizes[-1]} / {sizes[0]}",
+                    f"{growth:.2f}x (VM list pages {small['vm_list_pages']} -> {large['vm_list_pages']})",
+                    "not with instances (<= 1.1x)", _met(growth <= 1.1))
+            )  # fmt: skip
+    time_overhead = benchmarks.get("time_overhead")
+    if time_overhead:
+        for key in _sizes(time_overhead):
+            t = time_overhead[key]
+            out.append(
+                Row("2 time overhead", f"{key} measured / ideal",
+                    f"{t['measured_s']:.2f}s / {t['ideal_s']:.2f}s = {t['ratio']:.3f}", "<= 1.05",
+                    _met(t["ratio"] <= 1.05))
+            )  # fmt: skip
+    baselines = benchmarks.get("baselines")
+    if baselines:
+        for variant in ("one_at_a_time", "vmssupgrade_style", "operator"):
+            b = baselines.get(variant)
+            if not b:
+                continue
+            out.append(
+                Row("3 baselines", f"{variant}: writes / reads / wall / max unavailable",
+                    f"{b['writes']} / {b['reads']} / {b['wall_s']:.2f}s / {b['max_unavailable']}", "side by side",
+                    INFO)
+            )  # fmt: skip
+    bad = benchmarks.get("baselines_bad_image")
+    if bad:
+        labels = {
+            "operator": "operator (maxUnhealthyInstances 20%, the default)",
+            "operator_max_unhealthy_1": "operator (maxUnhealthyInstances: 1)",
+        }
+        for variant, b in bad.items():
+            out.append(
+                Row("3 baselines", f"{labels.get(variant, variant)}: instances put on an unhealthy image",
+                    f"{b['instances_put_on_bad_image']} ({b.get('outcome')})", "side by side", INFO)
+            )  # fmt: skip
+    fleet = benchmarks.get("fleet")
+    if fleet:
+        name = "4 fleet"
+        total = fleet["resources"]
+        done = fleet["completed"]
+        bound = fleet.get("read_budget_bound_s") or 0.0
+        out.append(Row(name, "rollouts completed", f"{done}/{total}", "all", _met(done == total)))
+        out.append(Row(name, "429s received", f"{fleet['throttled']}", "0", _met(fleet["throttled"] == 0)))
+        rss = fleet["peak_rss_mb"]
+        out.append(Row(name, "operator peak RSS", f"{rss:.0f} MB", "<= 300 MB", _met(rss <= 300)))
+        makespan = f"{fleet['makespan_s']:.0f}s / {fleet['ideal_s']:.0f}s = {fleet['makespan_ratio']:.2f}"
+        out.append(Row(name, "makespan / ideal", makespan, "reported", INFO))
+        bound_text = f"{fleet['makespan_s']:.0f}s / {bound:.0f}s" if bound else "n/a (reads within the burst)"
+        out.append(Row(name, "makespan / read-budget bound", bound_text, "reported", INFO))
+    latency = benchmarks.get("reaction_latency")
+    if latency:
+        out.append(Row("5 reaction latency", "p50", f"{latency['p50_s']:.3f}s", "reported", INFO))
+        out.append(
+            Row("5 reaction latency", "p99", f"{latency['p99_s']:.3f}s", "<= 2 s", _met(latency["p99_s"] <= 2.0))
+        )
+    cost = benchmarks.get("operator_cost")
+    if cost:
+        for key in _sizes(cost):
+            c = cost[key]
+            out.append(
+                Row("6 operator cost", f"{key} CPU during rollout / peak RSS",
+                    f"{c['cpu_s']:.2f}s / {c['peak_rss_mb']:.0f} MB", "reported", INFO)
+            )  # fmt: skip
+    return out
+
+
+def table(table_rows: list[Row]) -> str:
+    header = Row("Benchmark", "Measure", "Median", "Target", "Met")
+    all_rows = [header, *table_rows]
+    widths = [max(len(getattr(r, f)) for r in all_rows) for f in ("benchmark", "measure", "value", "target", "met")]
+
+    def line(r: Row) -> str:
+        cells = (r.benchmark, r.measure, r.value, r.target, r.met)
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    separator = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    return "\n".join([line(header), separator, *(line(r) for r in table_rows)])

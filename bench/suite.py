@@ -1,0 +1,132 @@
+"""The benchmark parameters: the full suite (``make bench``) and the tiny one (``--quick``).
+
+Time: each benchmark picks a time scale S (emulated seconds per real second) so a rollout takes seconds.
+Instance upgrade times T are emulated seconds in the scenario (real T = T_emulated / S); the manifest's
+``pauseBetweenDomains`` and the operator's ``pollInterval`` and ``--tick`` are real seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .baselines import BaselineParams
+from .common import OperatorSettings
+from .fleet import FleetParams
+from .latency import LatencyParams
+from .rollout import RolloutParams
+
+BENCHMARKS = ("rollout", "baselines", "fleet", "latency")
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    rollout: RolloutParams
+    baselines: BaselineParams
+    fleet: FleetParams
+    latency: LatencyParams
+
+
+def full(runs: int = 3) -> Suite:
+    return Suite(
+        name="full",
+        # 1, 2, 6: S=60, so T = 180 emulated s (a 3-minute upgrade) is 3 s; pause 1 s (60 emulated s);
+        # the operator polls every 0.2 s (12 emulated s, near the 10 s default) on a 0.1 s tick.
+        rollout=RolloutParams(
+            sizes=(100, 1000),
+            domains=5,
+            scale=60.0,
+            upgrade_sim=180.0,
+            pause="1s",
+            pause_s=1.0,
+            model_update_sim=6.0,
+            operator=OperatorSettings(poll_interval=0.2, tick=0.1, resync_interval=300.0),
+            runs=runs,
+        ),
+        # 3: S=120, T = 60 emulated s (0.5 s), health grace 15 emulated s; every poller every 5 emulated s.
+        baselines=BaselineParams(
+            instances=100,
+            domains=5,
+            scale=120.0,
+            upgrade_sim=60.0,
+            grace_sim=15.0,
+            model_update_sim=6.0,
+            poll_sim=5.0,
+            operator_tick=0.02,
+            runs=runs,
+            bad_image_runs=1,
+        ),
+        # 4: 200 x 10 instances, S=10, T = 80 emulated s (8 s); the operator at its default pollInterval
+        # (10 s) and tick (1 s), its budget at defaults without the Compute RP windows.
+        fleet=FleetParams(
+            resources=200,
+            instances=10,
+            domains=5,
+            groups=10,
+            scale=10.0,
+            upgrade_sim=80.0,
+            model_update_sim=1.0,
+            operator=OperatorSettings(poll_interval=10.0, tick=1.0, resync_interval=300.0, budget={"windows": []}),
+            timeout_s=900.0,
+            runs=1,
+        ),
+        # 5: the default tick (1 s), as users run it.
+        latency=LatencyParams(
+            changes=50,
+            scale=60.0,
+            upgrade_sim=6.0,
+            model_update_sim=3.0,
+            operator=OperatorSettings(poll_interval=0.2, tick=1.0, resync_interval=300.0),
+            runs=1,
+        ),
+    )
+
+
+def quick() -> Suite:
+    """Every benchmark at tiny sizes, one run each: a smoke test of the whole bench (under a minute)."""
+    return Suite(
+        name="quick",
+        rollout=RolloutParams(
+            sizes=(10, 40),
+            domains=2,
+            scale=60.0,
+            upgrade_sim=30.0,
+            pause="1s",
+            pause_s=1.0,
+            model_update_sim=3.0,
+            operator=OperatorSettings(poll_interval=0.2, tick=0.1, resync_interval=300.0),
+            runs=1,
+        ),
+        baselines=BaselineParams(
+            instances=10,
+            domains=2,
+            scale=120.0,
+            upgrade_sim=30.0,
+            grace_sim=6.0,
+            model_update_sim=3.0,
+            poll_sim=5.0,
+            operator_tick=0.02,
+            runs=1,
+            bad_image_runs=1,
+        ),
+        fleet=FleetParams(
+            resources=10,
+            instances=4,
+            domains=2,
+            groups=2,
+            scale=10.0,
+            upgrade_sim=5.0,
+            model_update_sim=1.0,
+            operator=OperatorSettings(poll_interval=1.0, tick=0.5, resync_interval=300.0, budget={"windows": []}),
+            timeout_s=120.0,
+            runs=1,
+        ),
+        latency=LatencyParams(
+            changes=5,
+            scale=60.0,
+            upgrade_sim=6.0,
+            model_update_sim=3.0,
+            operator=OperatorSettings(poll_interval=0.2, tick=0.2, resync_interval=300.0),
+            runs=1,
+        ),
+    )
