@@ -561,6 +561,8 @@ class OperatorProcess:
             "log_lines": text.count("\n"),
             "log_records": len(records),
             "log_records_azure_http": sum(1 for line in records if "azure.core.pipeline" in line),
+            "log_records_warning": sum(1 for line in records if "[WARNING" in line),
+            "log_records_error": sum(1 for line in records if "[ERROR" in line),
         }
 
     def log_tail(self, lines: int = 30) -> str:

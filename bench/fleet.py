@@ -129,6 +129,7 @@ async def one_fleet(p: FleetParams) -> dict[str, Any]:
             finished = max(done.values()) if done else time.monotonic()
             cpu = op.cpu_seconds() - cpu_before
             op.sample()
+            logs = op.log_stats()
             audit = list(env.audit())
             throttled_counter = env.azure.throttler.throttled
         requests = azure_requests(audit)
@@ -160,6 +161,7 @@ async def one_fleet(p: FleetParams) -> dict[str, Any]:
             "by_operation": calls["by_operation"],
             "max_unavailable_total": max_unavailable(audit),
             "rollout_s_p99": round(percentile(durations, 99), 2),
+            "operator_log": logs,
         }
     finally:
         remove_workdir(workdir)
