@@ -9,15 +9,15 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
+$(STAMP): pyproject.toml testbed/pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e ./testbed
 	touch $(STAMP)
 
 install: $(STAMP)
 
 lint: install
-	$(BIN)/ruff check controller tests
+	$(BIN)/ruff check controller testbed tests bench
 
 typecheck: install
 	$(BIN)/mypy --strict controller
@@ -30,7 +30,7 @@ test: lint typecheck imports
 	$(BIN)/pytest
 
 demo: install
-	$(BIN)/scaleset-image demo --until-settled
+	$(BIN)/scaleset-image-testbed demo --until-settled
 
 # Benchmarks against the emulators (not part of make test): bench/results.json and a table (BENCHMARKS.md).
 bench: install
@@ -38,7 +38,7 @@ bench: install
 
 # Regenerate the CRD from controller/model.py (a test fails when the committed file is stale).
 crds: install
-	$(BIN)/python -m controller.crd --write
+	$(BIN)/python -m controller.resource.crd --write
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -29,10 +29,10 @@ from typing import Any
 
 import aiohttp
 import yaml
+from scaleset_testbed.azure import AzureEmulator, parse_scenario
+from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
 
-from controller.crd import build_crd
-from controller.emulators.azure import AzureEmulator, parse_scenario
-from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
+from controller.resource.crd import build_crd
 
 ROOT = Path(__file__).resolve().parents[1]
 SUB = "00000000-0000-0000-0000-000000000001"

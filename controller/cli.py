@@ -11,23 +11,6 @@ from collections.abc import Sequence
 from controller.config import CloudProfile, ConfigError, OperatorConfig, load_config
 
 
-def _emulator(args: argparse.Namespace) -> int:
-    from controller.emulators.azure import ScenarioError, load_scenario_file, parse_scenario, run_emulator
-
-    try:
-        scenario = load_scenario_file(args.scenario) if args.scenario else parse_scenario({})
-    except ScenarioError as exc:
-        print(f"scaleset-image emulator: {exc}", file=sys.stderr)
-        return 2
-    if args.time_scale <= 0:
-        print("scaleset-image emulator: --time-scale must be > 0", file=sys.stderr)
-        return 2
-    asyncio.run(
-        run_emulator(scenario, host=args.host, port=args.port, profile=args.profile, time_scale=args.time_scale)
-    )
-    return 0
-
-
 def _configure_logging(log_format: str, verbose: bool) -> None:
     import kopf
 
@@ -74,8 +57,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from controller.azure_api import AzureComputeGateway
-    from controller.dryrun import load_manifests, plan_manifest
+    from controller.azure.gateway import AzureComputeGateway
+    from controller.commands.plan import load_manifests, plan_manifest
 
     config = _load_config(args.config)
     if config is None:
@@ -101,26 +84,8 @@ def _plan(args: argparse.Namespace) -> int:
     return 0 if asyncio.run(go()) else 1
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from controller.demo import DemoOptions, run_demo
-
-    options = DemoOptions(
-        scenario=args.scenario,
-        manifests=list(args.manifests or []),
-        until_settled=args.until_settled,
-        timeout=args.timeout,
-        report=args.report,
-        audit=args.audit,
-        metrics_port=args.metrics_port,
-        ui=not args.no_ui,
-        time_scale=args.time_scale,
-        kubeconfig=args.kubeconfig,
-    )
-    return run_demo(options)
-
-
 def _status(args: argparse.Namespace) -> int:
-    from controller.status_view import show
+    from controller.commands.status import show
 
     return show(args.name, args.namespace, watch=args.watch, kubeconfig=args.kubeconfig, interval=args.interval)
 
@@ -128,24 +93,6 @@ def _status(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="scaleset-image", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-
-    emu = sub.add_parser("emulator", help="serve the Azure Compute emulator on a loopback port")
-    emu.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    emu.add_argument("--port", type=int, default=0, help="port to listen on (default 0: a free port)")
-    emu.add_argument("--scenario", help="scenario YAML file (default: an empty world)")
-    emu.add_argument(
-        "--profile",
-        choices=["azure", "azurestack"],
-        default="azure",
-        help="azure: public Azure api-versions; azurestack: only 2020-06-01, as Azure Stack Hub",
-    )
-    emu.add_argument(
-        "--time-scale",
-        type=float,
-        default=1.0,
-        help="scenario seconds per real second (10 runs a 2 s upgrade in 0.2 s)",
-    )
-    emu.set_defaults(func=_emulator)
 
     run = sub.add_parser("run", help="run the operator (kopf) against the cluster in kubeconfig or in-cluster")
     run.add_argument("-n", "--namespace", action="append", help="namespace to watch (repeatable)")
@@ -163,19 +110,6 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("-f", "--file", required=True, help="YAML file with ScaleSetImage resources")
     plan.add_argument("--config", help="operator configuration file (cloud profiles)")
     plan.set_defaults(func=_plan)
-
-    demo = sub.add_parser("demo", help="the operator on the embedded emulators, walking update domains live")
-    demo.add_argument("--scenario", help="Azure emulator scenario (default: the built-in demo world)")
-    demo.add_argument("--manifests", nargs="+", help="ScaleSetImage files or folders (default: built-in examples)")
-    demo.add_argument("--until-settled", action="store_true", help="exit once every resource has settled")
-    demo.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
-    demo.add_argument("--report", help="write a JSON report: final status, domain upgrades, Azure requests")
-    demo.add_argument("--audit", help="write the Azure emulator's full audit log (JSON)")
-    demo.add_argument("--metrics-port", type=int, help="serve the operator's metrics on this port")
-    demo.add_argument("--no-ui", action="store_true", help="print one line per event instead of the live view")
-    demo.add_argument("--time-scale", type=float, default=10.0, help="emulated seconds per real second (10)")
-    demo.add_argument("--kubeconfig", help="where to write the kubeconfig for the demo's Kubernetes API")
-    demo.set_defaults(func=_demo)
 
     status = sub.add_parser("status", help="draw the rollout grid of ScaleSetImage resources")
     status.add_argument("name", nargs="?", help="one resource (default: all in the namespace, or everywhere)")

@@ -27,14 +27,40 @@ from urllib.parse import urlparse
 
 import yaml
 
-from .budget import BudgetConfig, WindowLimit
-
 PUBLIC_CLOUD = "azure-public"
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_SCOPE = "https://management.azure.com/.default"
 CredentialKind = Literal["default", "static-token"]
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _API_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}(-preview)?$")
+
+
+RequestClass = Literal["scale_set_get", "vm_list", "read", "write"]
+"""What a request spends from the budget: scale-set GETs and VM listings have Compute windows of their own."""
+
+
+@dataclass(frozen=True)
+class WindowLimit:
+    applies_to: RequestClass
+    limit: int
+    window: float
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    enabled: bool = True
+    reads_per_second: float = 20.0
+    read_burst: int = 200
+    writes_per_second: float = 8.0
+    write_burst: int = 150
+    reserve: int = 10  # requests left to other clients when Azure reports the remaining count
+    windows: tuple[WindowLimit, ...] = (
+        WindowLimit("scale_set_get", 180, 180.0),
+        WindowLimit("scale_set_get", 1200, 1800.0),
+        WindowLimit("vm_list", 180, 180.0),
+        WindowLimit("vm_list", 1700, 1800.0),
+    )
+
 
 
 class ConfigError(ValueError):

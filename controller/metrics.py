@@ -24,8 +24,8 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
-from . import __version__
-from .model import ModelError, Phase, parse_timestamp
+from controller import __version__
+from controller.resource import ModelError, Phase, parse_timestamp
 
 PREFIX = "scaleset_image_"
 _PHASES = [p.value for p in Phase]

@@ -45,7 +45,7 @@ def _kubeconfig_lists_resources(path: Path) -> list[str]:
 def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
     report, audit, kubeconfig = tmp_path / "r.json", tmp_path / "a.json", tmp_path / "kubeconfig"
     command = [
-        sys.executable, "-m", "controller", "demo", "--no-ui", "--until-settled", "--report", str(report),
+        sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--until-settled", "--report", str(report),
         "--audit", str(audit), "--time-scale", "40", "--timeout", "240", "--kubeconfig", str(kubeconfig),
     ]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -106,7 +106,7 @@ def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
 
 
 def test_demo_times_out_with_a_non_zero_code(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "controller", "demo", "--no-ui", "--until-settled", "--timeout", "2"]
+    command = [sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--until-settled", "--timeout", "2"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stdout[-2000:]
     assert "timed out after 2s" in proc.stdout

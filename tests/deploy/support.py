@@ -26,7 +26,7 @@ import yaml
 
 from controller.cli import build_parser
 from controller.config import OperatorConfig, parse_config
-from controller.model import ScaleSetImage
+from controller.resource import ScaleSetImage
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"

@@ -1,7 +1,7 @@
 """docs/azure-role.json: the Azure custom role holds exactly the actions the operator's Azure calls need.
 
 Covers: the role's shape (what `az role definition create --role-definition @docs/azure-role.json` takes);
-no wildcard and no data-plane action; and, for each action, the SDK call in controller/azure_api.py that
+no wildcard and no data-plane action; and, for each action, the SDK call in controller/azure/ that
 needs it, so that a call removed there fails here and an action without a call cannot creep in.
 """
 
@@ -15,9 +15,9 @@ import pytest
 from .support import ROOT
 
 ROLE: dict[str, Any] = json.loads((ROOT / "docs" / "azure-role.json").read_text(encoding="utf-8"))
-ADAPTER = (ROOT / "controller" / "azure_api.py").read_text(encoding="utf-8")
+ADAPTER = "".join(path.read_text(encoding="utf-8") for path in sorted((ROOT / "controller" / "azure").glob("*.py")))
 
-# Action -> the code in controller/azure_api.py whose request needs it.
+# Action -> the code in controller/azure/ whose request needs it.
 NEEDED_BY = {
     # GET {vmss}
     "Microsoft.Compute/virtualMachineScaleSets/read": "virtual_machine_scale_sets.get(",
@@ -65,4 +65,4 @@ def test_role_holds_exactly_the_actions_the_operator_uses() -> None:
 
 @pytest.mark.parametrize("action", sorted(NEEDED_BY))
 def test_each_action_is_needed_by_a_call_in_the_azure_adapter(action: str) -> None:
-    assert NEEDED_BY[action] in ADAPTER, f"{action}: controller/azure_api.py no longer calls {NEEDED_BY[action]}"
+    assert NEEDED_BY[action] in ADAPTER, f"{action}: controller/azure/ no longer calls {NEEDED_BY[action]}"

@@ -19,7 +19,7 @@ import yaml
 from helm_python import HelmRenderError, HelmValuesError
 from prometheus_client.metrics_core import Metric
 
-from controller.budget import BudgetConfig
+from controller.config import BudgetConfig
 from controller.metrics import OperatorMetrics
 
 from .conftest import NAMESPACE, Render

@@ -16,11 +16,10 @@ from typing import Any
 
 import aiohttp
 import kopf
+from scaleset_testbed.azure import AzureEmulator, parse_scenario
+from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator
 
-from controller.budget import BudgetConfig
-from controller.config import CloudProfile, OperatorConfig
-from controller.emulators.azure import AzureEmulator, parse_scenario
-from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator
+from controller.config import BudgetConfig, CloudProfile, OperatorConfig
 from controller.operator import OperatorContext, run_operator
 
 ROOT = Path(__file__).resolve().parents[2]

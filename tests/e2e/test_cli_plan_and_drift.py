@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
-from controller.azure_api import AzureComputeGateway
+from controller.azure.gateway import AzureComputeGateway
+from controller.commands.plan import plan_manifest
 from controller.config import CloudProfile
-from controller.dryrun import plan_manifest
 
 from .harness import NEW, OLD, resource, running_system, scenario
 

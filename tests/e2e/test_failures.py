@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from scaleset_testbed.azure.faults import FaultRule
 
-from controller.budget import BudgetConfig
-from controller.emulators.azure.faults import FaultRule
+from controller.config import BudgetConfig
 
 from .harness import BAD, NEW, OLD, resource, running_system, scenario
 

@@ -18,8 +18,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import yaml
-
-from controller.emulators.kube import write_kubeconfig
+from scaleset_testbed.kube import write_kubeconfig
 
 from .harness import TOKEN_ENV, resource, running_system, scenario
 

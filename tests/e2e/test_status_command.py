@@ -12,9 +12,9 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from scaleset_testbed.kube import start_kube_emulator, write_kubeconfig
 
-from controller.crd import build_crd
-from controller.emulators.kube import start_kube_emulator, write_kubeconfig
+from controller.resource.crd import build_crd
 
 from .harness import RESOURCES, resource
 

@@ -25,8 +25,7 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.aio import ComputeManagementClient as AsyncComputeManagementClient
-
-from controller.emulators.azure import AzureEmulator, EmulatorThread, Scenario, parse_scenario
+from scaleset_testbed.azure import AzureEmulator, EmulatorThread, Scenario, parse_scenario
 
 SUB = "00000000-0000-0000-0000-000000000001"
 RG = "rg-web"

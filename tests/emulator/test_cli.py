@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _start(*args: str) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "controller", "emulator", "--port", "0", *args],
+        [sys.executable, "-m", "scaleset_testbed", "emulator", "--port", "0", *args],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -120,7 +120,7 @@ def test_empty_world_without_a_scenario(cli_emulator: Any) -> None:
 )
 def test_refusals(args: list[str], message: str) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "controller", "emulator", "--port", "0", *args],
+        [sys.executable, "-m", "scaleset_testbed", "emulator", "--port", "0", *args],
         cwd=REPO,
         capture_output=True,
         text=True,

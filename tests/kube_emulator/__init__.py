@@ -1,1 +1,1 @@
-"""Tests of the Kubernetes API emulator (controller.emulators.kube)."""
+"""Tests of the Kubernetes API emulator (scaleset_testbed.kube)."""

@@ -10,8 +10,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-
-from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator
+from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator
 
 from .support import CRD_FILE, Api
 

@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from controller.emulators.kube import KubeApiError, RunningKubeEmulator, start_kube_emulator, write_kubeconfig
+from scaleset_testbed.kube import KubeApiError, RunningKubeEmulator, start_kube_emulator, write_kubeconfig
 
 from .support import CRD_FILE, GROUP, RESOURCE, WIDGETS, Api, widget
 

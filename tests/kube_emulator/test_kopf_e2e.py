@@ -14,8 +14,7 @@ from typing import Any
 
 import kopf
 import pytest
-
-from controller.emulators.kube import RunningKubeEmulator
+from scaleset_testbed.kube import RunningKubeEmulator
 
 from .support import GROUP, RESOURCE, WIDGETS, Api, wait_for, widget
 

@@ -9,8 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
-
-from controller.emulators.kube import KubeEmulator, start_kube_emulator
+from scaleset_testbed.kube import KubeEmulator, start_kube_emulator
 
 from .support import CRD_FILE, WIDGETS, Api, widget
 

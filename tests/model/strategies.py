@@ -5,8 +5,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from controller import model
-from controller.model import FieldInfo, Model
+from controller import resource as model
+from controller.resource import FieldInfo, Model
 
 from . import samples
 

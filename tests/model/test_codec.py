@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import model
-from controller.model import ModelError, ScaleSetImage, ScaleSetImageStatus
+from controller import resource as model
+from controller.resource import ModelError, ScaleSetImage, ScaleSetImageStatus
 
 from . import samples
 from .samples import edit

@@ -3,12 +3,12 @@
 import pytest
 import yaml
 
-from controller import crd
+from controller.resource import crd
 
 
 def test_committed_crd_equals_generator_output() -> None:
     committed = crd.CRD_PATH.read_text(encoding="utf-8")
-    assert committed == crd.render_crd(), "stale CRD: run `python -m controller.crd --write`"
+    assert committed == crd.render_crd(), "stale CRD: run `python -m controller.resource.crd --write`"
 
 
 def test_check_mode_agrees(capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import re2  # type: ignore[import-untyped]
 
-from controller import crd, model
-from controller.model import FieldInfo, Model, ScaleSetImage
+from controller import resource as model
+from controller.resource import FieldInfo, Model, ScaleSetImage, crd
 
 from . import samples
 from .schema_check import iter_nodes, root_schema

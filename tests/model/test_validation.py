@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from controller import model
-from controller.model import ModelError, ScaleSetImage
+from controller import resource as model
+from controller.resource import ModelError, ScaleSetImage
 
 from . import samples
 from .samples import drop, edit

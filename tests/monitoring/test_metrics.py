@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from controller.metrics import DOMAIN_STATE_CODES, MAX_DOMAIN_SERIES, OperatorMetrics
-from controller.model import DomainState, Phase
+from controller.resource import DomainState, Phase
 
 from .support import DONE_STATUS, MID_STATUS, VMSS_PATH, exposition, fed_metrics, tool
 

@@ -6,8 +6,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.model import ScaleSetImageSpec
 from controller.observed import ObservedInstance, ObservedScaleSet, ScaleSetRef
+from controller.resource import ScaleSetImageSpec
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 SUB = "00000000-0000-0000-0000-000000000001"

@@ -13,7 +13,8 @@ import dataclasses
 
 import pytest
 
-from controller.model import (
+from controller.observed import GalleryVersion, OperationState, RollingProgress
+from controller.resource import (
     ConditionStatus,
     ConditionType,
     DomainKind,
@@ -23,8 +24,7 @@ from controller.model import (
     Phase,
     ScaleSetImageStatus,
 )
-from controller.observed import GalleryVersion, OperationState, RollingProgress
-from controller.planner import (
+from controller.rollout import (
     ImageFacts,
     Observation,
     Plan,

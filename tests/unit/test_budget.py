@@ -9,7 +9,8 @@ import asyncio
 
 import pytest
 
-from controller.budget import BudgetConfig, SubscriptionBudget, WindowLimit, classify
+from controller.azure.budget import SubscriptionBudget, classify
+from controller.config import BudgetConfig, WindowLimit
 
 VMSS = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachineScaleSets/v"
 

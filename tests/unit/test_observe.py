@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from controller.model import Operation, OperationKind, Phase, ScaleSetImageStatus
 from controller.observed import ObservedScaleSet, OperationState
 from controller.operator import SeenScaleSet, observe
-from controller.planner import ImageFacts, Observation, plan_next_step
+from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus
+from controller.rollout import ImageFacts, Observation, plan_next_step
 from tests.planner.builders import NOW, VERSIONS, scale_set, spec
 
 ARM = "https://management.azure.com"

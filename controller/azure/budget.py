@@ -21,9 +21,9 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
-RequestClass = Literal["scale_set_get", "vm_list", "read", "write"]
+from controller.config import BudgetConfig, RequestClass, WindowLimit
+
 _SCALE_SET = re.compile(r"/virtualMachineScaleSets/[^/]+$", re.IGNORECASE)
 _VM_LIST = re.compile(r"/virtualMachineScaleSets/[^/]+/virtualMachines$", re.IGNORECASE)
 
@@ -36,29 +36,6 @@ def classify(method: str, path: str) -> RequestClass:
     if _VM_LIST.search(path):
         return "vm_list"
     return "read"
-
-
-@dataclass(frozen=True)
-class WindowLimit:
-    applies_to: RequestClass
-    limit: int
-    window: float
-
-
-@dataclass(frozen=True)
-class BudgetConfig:
-    enabled: bool = True
-    reads_per_second: float = 20.0
-    read_burst: int = 200
-    writes_per_second: float = 8.0
-    write_burst: int = 150
-    reserve: int = 10  # requests left to other clients when Azure reports the remaining count
-    windows: tuple[WindowLimit, ...] = (
-        WindowLimit("scale_set_get", 180, 180.0),
-        WindowLimit("scale_set_get", 1200, 1800.0),
-        WindowLimit("vm_list", 180, 180.0),
-        WindowLimit("vm_list", 1700, 1800.0),
-    )
 
 
 @dataclass

@@ -16,7 +16,7 @@ from typing import Any
 import kmock
 import yaml
 
-from controller.emulators.kube._schema import StructuralSchema
+from scaleset_testbed.kube._schema import StructuralSchema
 
 CRD_API_VERSION = "apiextensions.k8s.io/v1"
 CRD_KIND = "CustomResourceDefinition"

@@ -13,11 +13,11 @@ Typical use::
 See ``_emulator`` for what is and is not emulated.
 """
 
-from controller.emulators.kube._emulator import KubeEmulator
-from controller.emulators.kube._models import load_crd_documents
-from controller.emulators.kube._schema import SchemaError, StructuralSchema
-from controller.emulators.kube._server import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
-from controller.emulators.kube._status import KubeApiError
+from scaleset_testbed.kube._emulator import KubeEmulator
+from scaleset_testbed.kube._models import load_crd_documents
+from scaleset_testbed.kube._schema import SchemaError, StructuralSchema
+from scaleset_testbed.kube._server import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
+from scaleset_testbed.kube._status import KubeApiError
 
 __all__ = [
     "KubeApiError",

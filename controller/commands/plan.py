@@ -11,12 +11,12 @@ from typing import Any, TextIO
 
 import yaml
 
-from .azure_api import AzureCallError, ComputeGateway
-from .config import OperatorConfig
-from .model import KIND, ModelError, ScaleSetImageSpec
-from .observed import ScaleSetRef
-from .operator import image_facts
-from .planner import ImageProblem, layout_domains, model_matches, resolve_image
+from controller.azure.gateway import AzureCallError, ComputeGateway
+from controller.config import OperatorConfig
+from controller.observed import ScaleSetRef
+from controller.operator import image_facts
+from controller.resource import KIND, ModelError, ScaleSetImageSpec
+from controller.rollout import ImageProblem, layout_domains, model_matches, resolve_image
 
 
 def load_manifests(path: str | Path) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from .model import (
+from controller.observed import GalleryVersion, ObservedInstance, ObservedScaleSet, OperationState, RollingProgress
+from controller.resource import (
     DOMAIN_DONE_STATES,
     Condition,
     ConditionStatus,
@@ -45,9 +46,7 @@ from .model import (
     ScaleSetImageStatus,
     UpgradeMode,
     batch_size,
-    continuation_token_operation_id,
 )
-from .observed import GalleryVersion, ObservedInstance, ObservedScaleSet, OperationState, RollingProgress
 
 IN_FLIGHT = frozenset({DomainState.UPGRADING, DomainState.VERIFYING, DomainState.ROLLING_BACK})
 
@@ -905,9 +904,13 @@ def _summarize(d: _Draft) -> None:
     d.condition(ConditionType.STALLED, False, Reason.ROLLOUT_IN_PROGRESS, "Making progress.")
 
 
-def record_operation(status: ScaleSetImageStatus, action: Action, token: str, now: datetime) -> ScaleSetImageStatus:
-    """The status after ``action`` was started in Azure: the operation is in flight under ``token``."""
-    operation_id = continuation_token_operation_id(token)
+def record_operation(
+    status: ScaleSetImageStatus, action: Action, token: str, now: datetime, *, operation_id: str | None = None
+) -> ScaleSetImageStatus:
+    """The status after ``action`` was started in Azure: the operation is in flight under ``token``.
+
+    ``operation_id`` is Azure's id of the operation, read from the token by the Azure side.
+    """
     if isinstance(action, UpgradeInstances):
         op = Operation(
             kind=OperationKind.MANUAL_UPGRADE,

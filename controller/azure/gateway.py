@@ -29,9 +29,9 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 from azure.mgmt.compute.aio import ComputeManagementClient
 
-from .budget import BudgetConfig, SubscriptionBudget, classify
-from .config import CloudProfile, static_token
-from .observed import (
+from controller.azure.budget import SubscriptionBudget, classify
+from controller.config import BudgetConfig, CloudProfile, static_token
+from controller.observed import (
     GalleryVersion,
     ObservedInstance,
     ObservedScaleSet,

@@ -26,13 +26,13 @@ import aiohttp
 import kopf
 import yaml
 
+from controller.commands.grid import instance_state, legend, render_resource, target_label
 from controller.config import CloudProfile, OperatorConfig
-from controller.crd import build_crd
-from controller.emulators.azure import AzureEmulator, Scenario, load_scenario_file, parse_scenario
-from controller.emulators.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
-from controller.model import GROUP, KIND, PLURAL, VERSION
 from controller.operator import OperatorContext, run_operator
-from controller.view import instance_state, legend, render_resource, target_label
+from controller.resource import GROUP, KIND, PLURAL, VERSION
+from controller.resource.crd import build_crd
+from scaleset_testbed.azure import AzureEmulator, Scenario, load_scenario_file, parse_scenario
+from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
 
 TOKEN_ENV = "SCALESET_IMAGE_DEMO_TOKEN"
 CR_REF = f"{GROUP}/{VERSION}/{PLURAL}"
@@ -55,7 +55,7 @@ class DemoOptions:
 
 
 def default_scenario() -> Scenario:
-    text = resources.files("controller.demo").joinpath("scenario.yaml").read_text(encoding="utf-8")
+    text = resources.files("scaleset_testbed.demo").joinpath("scenario.yaml").read_text(encoding="utf-8")
     return parse_scenario(yaml.safe_load(text))
 
 

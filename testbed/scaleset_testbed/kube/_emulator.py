@@ -43,8 +43,8 @@ import aiohttp.web
 import kmock
 from kmock import Response  # type: ignore[attr-defined]  # exported, though not in __all__
 
-from controller.emulators.kube import _status as status
-from controller.emulators.kube._models import (
+from scaleset_testbed.kube import _status as status
+from scaleset_testbed.kube._models import (
     BUILTIN_MODELS,
     CRD_API_VERSION,
     CRD_KIND,
@@ -55,10 +55,10 @@ from controller.emulators.kube._models import (
     load_crd_documents,
     models_from_crd,
 )
-from controller.emulators.kube._patching import PatchFailed, PatchMalformed, json_patch, merge_patch
-from controller.emulators.kube._schema import FieldError, Part, SchemaError, forbidden, invalid, required
-from controller.emulators.kube._schema import validate_object_name as _name_problem
-from controller.emulators.kube._status import KubeApiError
+from scaleset_testbed.kube._patching import PatchFailed, PatchMalformed, json_patch, merge_patch
+from scaleset_testbed.kube._schema import FieldError, Part, SchemaError, forbidden, invalid, required
+from scaleset_testbed.kube._schema import validate_object_name as _name_problem
+from scaleset_testbed.kube._status import KubeApiError
 
 ObjectKey = tuple[kmock.resource, str | None, str]
 
@@ -178,7 +178,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
 
     Serves the CRDs it is given (validated, pruned and defaulted by their schemas), CRD objects
     themselves, namespaces, and both kinds of Events. Use it like kmock's emulator (it is one), or
-    through :func:`controller.emulators.kube.start_kube_emulator`, which also serves it over HTTP.
+    through :func:`scaleset_testbed.kube.start_kube_emulator`, which also serves it over HTTP.
 
     All methods are meant to be called from the event loop that serves the emulator; writes are
     applied synchronously and so never interleave.

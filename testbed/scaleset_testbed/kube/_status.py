@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from controller.emulators.kube._models import ResourceModel
-from controller.emulators.kube._schema import FieldError, aggregate
+from scaleset_testbed.kube._models import ResourceModel
+from scaleset_testbed.kube._schema import FieldError, aggregate
 
 
 class KubeApiError(Exception):

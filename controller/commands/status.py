@@ -10,8 +10,8 @@ import sys
 import time
 from typing import Any, TextIO
 
-from .model import GROUP, PLURAL, VERSION
-from .view import legend, render_resource
+from controller.commands.grid import legend, render_resource
+from controller.resource import GROUP, PLURAL, VERSION
 
 
 def fetch(name: str | None, namespace: str | None, kubeconfig: str | None) -> list[dict[str, Any]]:

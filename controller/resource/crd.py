@@ -1,4 +1,4 @@
-"""Generate the ScaleSetImage CustomResourceDefinition from ``controller.model``.
+"""Generate the ScaleSetImage CustomResourceDefinition from ``controller.resource``.
 
 Why: the CRD's OpenAPI schema is what the API server enforces and what ``kubectl explain`` teaches,
 and it must say exactly what the operator's model says. So nobody writes it by hand; this module
@@ -7,9 +7,9 @@ fails when the committed YAML differs from the output.
 
 Usage::
 
-    python -m controller.crd            # print the CRD
-    python -m controller.crd --write    # rewrite crds/scalesetimages.imagerollout.dev.yaml
-    python -m controller.crd --check    # exit 1 if the committed file is stale
+    python -m controller.resource.crd            # print the CRD
+    python -m controller.resource.crd --write    # rewrite crds/scalesetimages.imagerollout.dev.yaml
+    python -m controller.resource.crd --check    # exit 1 if the committed file is stale
 """
 
 import argparse
@@ -24,12 +24,12 @@ from typing import Any, Final
 
 import yaml
 
-from controller import model
-from controller.model import FieldInfo, Model
+from controller import resource as model
+from controller.resource import FieldInfo, Model
 
-CRD_PATH: Final = Path(__file__).resolve().parent.parent / "crds" / f"{model.CRD_NAME}.yaml"
+CRD_PATH: Final = Path(__file__).resolve().parents[2] / "crds" / f"{model.CRD_NAME}.yaml"
 
-HEADER: Final = "# Generated from controller/model.py by `python -m controller.crd --write`. Do not edit by hand.\n"
+HEADER: Final = "# Generated from controller/resource/ by `make crds`. Do not edit by hand.\n"
 
 PRINTER_COLUMNS: Final[tuple[dict[str, Any], ...]] = (
     {
@@ -202,7 +202,7 @@ def render_crd() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m controller.crd", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m controller.resource.crd", description=__doc__.split("\n")[0])
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--write", action="store_true", help=f"write the CRD to {CRD_PATH}")
     action.add_argument("--check", action="store_true", help="exit 1 if the committed CRD is out of date")
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.check:
         current = CRD_PATH.read_text(encoding="utf-8") if CRD_PATH.exists() else ""
         if current != text:
-            print(f"{CRD_PATH} is out of date; run: python -m controller.crd --write", file=sys.stderr)
+            print(f"{CRD_PATH} is out of date; run: python -m controller.resource.crd --write", file=sys.stderr)
             return 1
         return 0
     sys.stdout.write(text)

@@ -18,7 +18,7 @@ from typing import Any, Self
 import aiohttp.web
 import yaml
 
-from controller.emulators.kube._emulator import KubeEmulator
+from scaleset_testbed.kube._emulator import KubeEmulator
 
 _SHUTDOWN_TIMEOUT = 2.0  # seconds to let in-flight requests finish when stopping
 

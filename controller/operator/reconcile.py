@@ -19,9 +19,11 @@ from typing import Any
 
 import kopf
 
-from .azure_api import AzureCallError, AzureComputeGateway, ComputeGateway, RequestHook
-from .config import CloudProfile, OperatorConfig
-from .model import (
+from controller.azure.gateway import AzureCallError, AzureComputeGateway, ComputeGateway, RequestHook
+from controller.azure.trust import continuation_token_operation_id, trusted_continuation_token
+from controller.config import CloudProfile, OperatorConfig
+from controller.observed import ObservedScaleSet, OperationKind, OperationState, ScaleSetRef
+from controller.resource import (
     GROUP,
     PLURAL,
     VERSION,
@@ -36,8 +38,7 @@ from .model import (
     ScaleSetImageSpec,
     ScaleSetImageStatus,
 )
-from .observed import ObservedScaleSet, OperationKind, OperationState, ScaleSetRef
-from .planner import (
+from controller.rollout import (
     ImageFacts,
     Observation,
     Plan,
@@ -233,7 +234,7 @@ async def observe(
         operation = None
         op = status.operation
         # status is writable by others: a token is polled only if all its URLs are on our ARM endpoint.
-        token = op.trusted_continuation_token(arm_endpoint) if op is not None else None
+        token = trusted_continuation_token(op, arm_endpoint) if op is not None else None
         if op is not None and token is not None:
             kind: OperationKind = "ModelUpdate" if op.kind in ("ModelUpdate", "Rollback") else "ManualUpgrade"
             operation = await gateway.poll(ref, kind, token)
@@ -324,7 +325,9 @@ async def reconcile(
                 token = await gateway.update_model_image(
                     ref, plan.action.image_reference, plan.action.vhd_uri, plan.action.etag
                 )
-            new_status = record_operation(new_status, plan.action, token, _now())
+            new_status = record_operation(
+                new_status, plan.action, token, _now(), operation_id=continuation_token_operation_id(token)
+            )
             op = new_status.operation
             operation_id = op.id if op is not None else None
             post_event("AzureOperationStarted", f"{_describe(plan.action)}, Azure operation {operation_id}", False)

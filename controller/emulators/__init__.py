@@ -1,1 +1,0 @@
-"""Loopback emulators of the external systems the operator talks to (test and demo infrastructure)."""

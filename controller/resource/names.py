@@ -1,0 +1,178 @@
+"""Names of the ScaleSetImage resource: its API identity, and the enums every layer spells the same way."""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+# --------------------------------------------------------------------------------------------------
+# Identity of the resource
+# --------------------------------------------------------------------------------------------------
+
+GROUP: Final = "imagerollout.dev"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+KIND: Final = "ScaleSetImage"
+LIST_KIND: Final = "ScaleSetImageList"
+PLURAL: Final = "scalesetimages"
+SINGULAR: Final = "scalesetimage"
+SHORT_NAMES: Final = ("ssi",)
+CATEGORIES: Final = ("imagerollout",)
+CRD_NAME: Final = f"{PLURAL}.{GROUP}"
+
+DEFAULT_CLOUD: Final = "azure-public"
+"""Name of the cloud profile used when ``spec.scaleSet.cloud`` is omitted (public Azure)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Enumerations and names used as constants (phases, conditions, reasons, events)
+# --------------------------------------------------------------------------------------------------
+
+
+class Phase(enum.StrEnum):
+    """Coarse lifecycle of a ScaleSetImage, shown in ``kubectl get``."""
+
+    PENDING = "Pending"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class DomainKind(enum.StrEnum):
+    """How instances are grouped into the domains the rollout walks one at a time."""
+
+    UPDATE_DOMAIN = "UpdateDomain"
+    FAULT_DOMAIN = "FaultDomain"
+    ZONE = "Zone"
+    BATCH = "Batch"
+
+
+class OnFailure(enum.StrEnum):
+    """What the operator does when a domain fails."""
+
+    PAUSE = "Pause"
+    ROLLBACK = "Rollback"
+
+
+class DomainState(enum.StrEnum):
+    """Progress of one domain of the rollout."""
+
+    PENDING = "Pending"
+    UPGRADING = "Upgrading"
+    VERIFYING = "Verifying"
+    SUCCEEDED = "Succeeded"
+    SKIPPED = "Skipped"
+    FAILED = "Failed"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+
+
+DOMAIN_DONE_STATES: Final = frozenset({DomainState.SUCCEEDED, DomainState.SKIPPED})
+"""Domain states counted as completed in ``status.domainsCompleted``."""
+
+
+class OperationKind(enum.StrEnum):
+    """The kind of long-running Azure operation recorded in ``status.operation``."""
+
+    MODEL_UPDATE = "ModelUpdate"
+    MANUAL_UPGRADE = "ManualUpgrade"
+    ROLLING_UPGRADE = "RollingUpgrade"
+    ROLLBACK = "Rollback"
+
+
+class UpgradeMode(enum.StrEnum):
+    """Azure's ``upgradePolicy.mode`` of a scale set, as Azure spells it."""
+
+    MANUAL = "Manual"
+    AUTOMATIC = "Automatic"
+    ROLLING = "Rolling"
+
+
+class ImageSourceKind(enum.StrEnum):
+    """Which of the mutually exclusive image sources an ``ImageSource`` uses."""
+
+    MARKETPLACE = "Marketplace"
+    GALLERY = "Gallery"
+    MANAGED_IMAGE = "ManagedImage"
+    VHD = "Vhd"
+
+
+class ConditionStatus(enum.StrEnum):
+    """The three values of a Kubernetes condition's ``status``."""
+
+    TRUE = "True"
+    FALSE = "False"
+    UNKNOWN = "Unknown"
+
+
+class ConditionType(enum.StrEnum):
+    """Condition types the operator maintains: the kstatus trio plus three diagnostic ones."""
+
+    READY = "Ready"
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
+    IMAGE_AVAILABLE = "ImageAvailable"
+    SCALE_SET_FOUND = "ScaleSetFound"
+    UPGRADE_POLICY_COMPATIBLE = "UpgradePolicyCompatible"
+
+
+class Reason(enum.StrEnum):
+    """Condition reasons (CamelCase, as ``metav1.Condition`` requires)."""
+
+    # Ready / Reconciling / Stalled
+    PENDING = "Pending"
+    RESOLVING_IMAGE = "ResolvingImage"
+    ROLLOUT_IN_PROGRESS = "RolloutInProgress"
+    WAITING_FOR_AZURE_OPERATION = "WaitingForAzureOperation"
+    VERIFYING_DOMAIN = "VerifyingDomain"
+    PAUSING_BETWEEN_DOMAINS = "PausingBetweenDomains"
+    PAUSED_BY_USER = "PausedByUser"
+    ROLLOUT_SUCCEEDED = "RolloutSucceeded"
+    ROLLOUT_FAILED = "RolloutFailed"
+    ROLLING_BACK = "RollingBack"
+    ROLLED_BACK = "RolledBack"
+    ROLLBACK_FAILED = "RollbackFailed"
+    DOMAIN_TIMED_OUT = "DomainTimedOut"
+    TOO_MANY_UNHEALTHY_INSTANCES = "TooManyUnhealthyInstances"
+    AZURE_ERROR = "AzureError"
+    CLOUD_PROFILE_NOT_FOUND = "CloudProfileNotFound"
+    INVALID_SPEC = "InvalidSpec"
+    # ImageAvailable
+    IMAGE_FOUND = "ImageFound"
+    IMAGE_NOT_FOUND = "ImageNotFound"
+    # ScaleSetFound
+    SCALE_SET_EXISTS = "ScaleSetExists"
+    SCALE_SET_NOT_FOUND = "ScaleSetNotFound"
+    ACCESS_DENIED = "AccessDenied"
+    # UpgradePolicyCompatible
+    MANUAL_UPGRADE_POLICY = "ManualUpgradePolicy"
+    ROLLING_UPGRADE_POLICY = "RollingUpgradePolicy"
+    AUTOMATIC_UPGRADE_POLICY = "AutomaticUpgradePolicy"
+    AUTOMATIC_OS_UPGRADE_ENABLED = "AutomaticOSUpgradeEnabled"
+    ZONES_NOT_CONFIGURED = "ZonesNotConfigured"
+
+
+class EventReason(enum.StrEnum):
+    """Reasons of the Kubernetes Events the operator emits on a ScaleSetImage."""
+
+    IMAGE_RESOLVED = "ImageResolved"
+    IMAGE_NOT_FOUND = "ImageNotFound"
+    SCALE_SET_NOT_FOUND = "ScaleSetNotFound"
+    UPGRADE_POLICY_INCOMPATIBLE = "UpgradePolicyIncompatible"
+    DOMAIN_KIND_FALLBACK = "DomainKindFallback"
+    ROLLOUT_STARTED = "RolloutStarted"
+    DOMAIN_STARTED = "DomainStarted"
+    DOMAIN_SUCCEEDED = "DomainSucceeded"
+    DOMAIN_FAILED = "DomainFailed"
+    DOMAIN_TIMED_OUT = "DomainTimedOut"
+    UNHEALTHY_INSTANCES = "UnhealthyInstances"
+    AZURE_OPERATION_STARTED = "AzureOperationStarted"
+    AZURE_OPERATION_FAILED = "AzureOperationFailed"
+    ROLLOUT_PAUSED = "RolloutPaused"
+    ROLLOUT_RESUMED = "RolloutResumed"
+    ROLLOUT_SUCCEEDED = "RolloutSucceeded"
+    ROLLOUT_FAILED = "RolloutFailed"
+    ROLLBACK_STARTED = "RollbackStarted"
+    ROLLBACK_SUCCEEDED = "RollbackSucceeded"
+    ROLLBACK_FAILED = "RollbackFailed"

@@ -1,0 +1,333 @@
+"""The spec of a ScaleSetImage: which scale set, which image, how to roll it out."""
+
+from __future__ import annotations
+
+from .base import CelRule, Model, prop
+from .names import DEFAULT_CLOUD, DomainKind, ImageSourceKind, OnFailure
+from .patterns import (
+    CLOUD_NAME_PATTERN,
+    DURATION_PATTERN,
+    GALLERY_IMAGE_ID_PATTERN,
+    GUID_PATTERN,
+    IMAGE_VERSION_PATTERN,
+    MANAGED_IMAGE_ID_PATTERN,
+    MARKETPLACE_NAME_PATTERN,
+    PERCENT_PATTERN,
+    POSITIVE_PERCENT_PATTERN,
+    RESOURCE_GROUP_PATTERN,
+    SCALE_SET_NAME_PATTERN,
+    VHD_URI_PATTERN,
+)
+from .values import ModelError, batch_size, parse_duration, unhealthy_budget
+
+# --------------------------------------------------------------------------------------------------
+# Spec
+# --------------------------------------------------------------------------------------------------
+
+_EXACTLY_ONE_SOURCE = CelRule(
+    rule=(
+        "[has(self.marketplace), has(self.galleryImageVersionId), has(self.managedImageId),"
+        " has(self.vhdUri)].filter(x, x).size() == 1"
+    ),
+    message="exactly one of marketplace, galleryImageVersionId, managedImageId or vhdUri must be set",
+    check=lambda image: image.source_count() == 1,
+)
+
+
+class MarketplaceImage(Model):
+    """An Azure Marketplace image, named by publisher, offer, SKU and version (its URN)."""
+
+    publisher: str = prop(
+        description="Publisher of the Marketplace image, e.g. Canonical or MicrosoftWindowsServer.",
+        pattern=MARKETPLACE_NAME_PATTERN,
+        min_length=1,
+        max_length=128,
+    )
+    offer: str = prop(
+        description="Offer of the Marketplace image, e.g. ubuntu-24_04-lts or WindowsServer.",
+        pattern=MARKETPLACE_NAME_PATTERN,
+        min_length=1,
+        max_length=128,
+    )
+    sku: str = prop(
+        description="SKU of the Marketplace image, e.g. server or 2022-datacenter-azure-edition.",
+        pattern=MARKETPLACE_NAME_PATTERN,
+        min_length=1,
+        max_length=128,
+    )
+    version: str = prop(
+        description=(
+            "Image version as Major.Minor.Build (e.g. 22.04.202405010), or 'latest'. 'latest' is resolved"
+            " once when a rollout starts and the exact version is pinned in status.target for the whole"
+            " rollout, so every domain receives the same image."
+        ),
+        pattern=IMAGE_VERSION_PATTERN,
+        max_length=64,
+    )
+
+
+class ImageSource(Model):
+    """Where an OS image comes from: exactly one of four sources."""
+
+    cel_rules = (_EXACTLY_ONE_SOURCE,)
+
+    marketplace: MarketplaceImage | None = prop(
+        default=None,
+        description="An Azure Marketplace image. Set exactly one of marketplace, galleryImageVersionId,"
+        " managedImageId or vhdUri.",
+    )
+    gallery_image_version_id: str | None = prop(
+        default=None,
+        description=(
+            "ARM resource id of an Azure Compute Gallery image: either an image version"
+            " (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/galleries/<gallery>"
+            "/images/<image>/versions/1.2.3) or an image definition without /versions/..., which means"
+            " the latest version, resolved and pinned when a rollout starts."
+        ),
+        pattern=GALLERY_IMAGE_ID_PATTERN,
+        max_length=1024,
+    )
+    managed_image_id: str | None = prop(
+        default=None,
+        description=(
+            "ARM resource id of a managed image"
+            " (/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Compute/images/<name>)."
+        ),
+        pattern=MANAGED_IMAGE_ID_PATTERN,
+        max_length=1024,
+    )
+    vhd_uri: str | None = prop(
+        default=None,
+        description=(
+            "https URL of a VHD blob for a scale set with unmanaged disks (osDisk.image.uri), ending in"
+            " .vhd. The URL is handed to Azure as data; the operator does not download it."
+        ),
+        pattern=VHD_URI_PATTERN,
+        max_length=2048,
+    )
+
+    def source_count(self) -> int:
+        """How many of the four sources are set (valid objects have exactly one)."""
+        sources = (self.marketplace, self.gallery_image_version_id, self.managed_image_id, self.vhd_uri)
+        return sum(source is not None for source in sources)
+
+    @property
+    def kind(self) -> ImageSourceKind:
+        if self.marketplace is not None:
+            return ImageSourceKind.MARKETPLACE
+        if self.gallery_image_version_id is not None:
+            return ImageSourceKind.GALLERY
+        if self.managed_image_id is not None:
+            return ImageSourceKind.MANAGED_IMAGE
+        return ImageSourceKind.VHD
+
+    @property
+    def is_pinned(self) -> bool:
+        """True when the image names one exact version (no Marketplace 'latest', no bare gallery image)."""
+        if self.marketplace is not None:
+            return self.marketplace.version != "latest"
+        if self.gallery_image_version_id is not None:
+            return "/versions/" in self.gallery_image_version_id.lower()
+        return True
+
+    def summary(self) -> str:
+        """A short human form for the printer column: the Marketplace URN, gallery/image:version, a name."""
+        if self.marketplace is not None:
+            m = self.marketplace
+            return f"{m.publisher}:{m.offer}:{m.sku}:{m.version}"
+        if self.gallery_image_version_id is not None:
+            parts = self.gallery_image_version_id.split("/")
+            lowered = [part.lower() for part in parts]
+            gallery = parts[lowered.index("galleries") + 1]
+            image = parts[lowered.index("images") + 1]
+            version = parts[lowered.index("versions") + 1] if "versions" in lowered else "latest"
+            return f"{gallery}/{image}:{version}"
+        if self.managed_image_id is not None:
+            return self.managed_image_id.rsplit("/", 1)[-1]
+        assert self.vhd_uri is not None
+        return self.vhd_uri.rsplit("/", 1)[-1]
+
+
+_NOT_A_URL = CelRule(
+    rule="!self.contains(':') && !self.contains('/')",
+    message="cloud names a cloud profile from the operator configuration; it is never a URL or host",
+    check=lambda cloud: ":" not in cloud and "/" not in cloud,
+)
+
+_IMMUTABLE_SCALE_SET = CelRule(
+    rule="self == oldSelf",
+    message="scaleSet is immutable; create another ScaleSetImage to manage a different scale set",
+)
+
+
+class ScaleSetRef(Model):
+    """The Azure virtual machine scale set whose OS image is managed."""
+
+    subscription_id: str = prop(
+        description="Azure subscription id (a GUID) that holds the scale set.",
+        pattern=GUID_PATTERN,
+        max_length=36,
+    )
+    resource_group: str = prop(
+        description=(
+            "Resource group of the scale set: 1-90 letters, digits, underscores, parentheses, hyphens and"
+            " periods, not ending in a period."
+        ),
+        pattern=RESOURCE_GROUP_PATTERN,
+        min_length=1,
+        max_length=90,
+    )
+    name: str = prop(
+        description=(
+            "Name of the scale set: 1-64 letters, digits, underscores, hyphens and periods, starting with"
+            " a letter or digit and not ending in a period or hyphen."
+        ),
+        pattern=SCALE_SET_NAME_PATTERN,
+        min_length=1,
+        max_length=64,
+    )
+    cloud: str = prop(
+        default=DEFAULT_CLOUD,
+        description=(
+            "Name of a cloud profile defined in the operator's own configuration (ARM endpoint, credential"
+            f" audience, API version). Defaults to {DEFAULT_CLOUD}, public Azure; Azure Stack Hub stamps"
+            " get their own profiles. This is a name, never a URL: a resource cannot point the operator,"
+            " and its Azure token, at an endpoint of its choosing."
+        ),
+        pattern=CLOUD_NAME_PATTERN,
+        min_length=1,
+        max_length=63,
+        rules=(_NOT_A_URL,),
+    )
+
+    @property
+    def resource_id(self) -> str:
+        """The scale set's ARM resource id."""
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.name}"
+        )
+
+
+_BATCH_NEEDS_SIZE = CelRule(
+    rule="!has(self.domainKind) || self.domainKind != 'Batch' || has(self.batchSize)",
+    message="batchSize is required when domainKind is Batch",
+    check=lambda rollout: rollout.domain_kind != DomainKind.BATCH or rollout.batch_size is not None,
+)
+_SIZE_NEEDS_BATCH = CelRule(
+    rule="!has(self.batchSize) || (has(self.domainKind) && self.domainKind == 'Batch')",
+    message="batchSize may only be set when domainKind is Batch",
+    check=lambda rollout: rollout.batch_size is None or rollout.domain_kind == DomainKind.BATCH,
+)
+_REPRESENTABLE_DURATION = CelRule(
+    rule="duration(self) >= duration('0s')",
+    message="pauseBetweenDomains must be a duration Kubernetes can represent (under 292 years)",
+    check=lambda pause: parse_duration(pause) >= 0,
+)
+_TIMEOUT_AT_LEAST_1S = CelRule(
+    rule="duration(self) >= duration('1s')",
+    message="domainTimeout must be at least 1s",
+    check=lambda timeout: parse_duration(timeout) >= 1,
+)
+
+_DURATION_WORDS = "written as Kubernetes durations: a number and a unit (h, m, s, ms), e.g. 30s, 5m, 1h30m, 1.5h"
+
+
+class RolloutSpec(Model):
+    """How the new image is rolled across the scale set."""
+
+    cel_rules = (_BATCH_NEEDS_SIZE, _SIZE_NEEDS_BATCH)
+
+    domain_kind: DomainKind = prop(
+        default=DomainKind.UPDATE_DOMAIN,
+        description=(
+            "How instances are grouped into the domains upgraded one at a time: UpdateDomain (Azure's"
+            " platform update domains), FaultDomain, Zone (availability zones) or Batch (fixed-size"
+            " groups, see batchSize). When every instance reports update domain 0, as on Azure Stack Hub,"
+            " UpdateDomain falls back to FaultDomain, else Batch; status.domainKind shows what is used."
+        ),
+    )
+    batch_size: int | str | None = prop(
+        default=None,
+        description=(
+            "Instances per batch when domainKind is Batch, and only then: a count (e.g. 5) or a"
+            " percentage of the scale set (e.g. '25%'), rounded up and at least 1."
+        ),
+        pattern=POSITIVE_PERCENT_PATTERN,
+        minimum=1,
+    )
+    pause_between_domains: str = prop(
+        default="0s",
+        description=f"How long to wait after a domain succeeds before starting the next, {_DURATION_WORDS}.",
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        rules=(_REPRESENTABLE_DURATION,),
+    )
+    domain_timeout: str = prop(
+        default="30m",
+        description=(
+            "How long one domain may take, from its upgrade starting to its instances being healthy,"
+            f" before it counts as failed; {_DURATION_WORDS}. At least 1s."
+        ),
+        pattern=DURATION_PATTERN,
+        max_length=32,
+        rules=(_TIMEOUT_AT_LEAST_1S,),
+    )
+    max_unhealthy_instances: int | str = prop(
+        default="20%",
+        description=(
+            "How many instances may be unhealthy at once before the rollout stops (see onFailure): a count"
+            " (e.g. 1) or a percentage of the scale set (e.g. '20%'), rounded down, so on small scale sets"
+            " a percentage can mean zero; write a count there."
+        ),
+        pattern=PERCENT_PATTERN,
+        minimum=0,
+    )
+    on_failure: OnFailure = prop(
+        default=OnFailure.PAUSE,
+        description=(
+            "What to do when a domain fails or times out: Pause (stop and wait for a person) or Rollback"
+            " (put the previous image, status.previousImage, back on the upgraded domains)."
+        ),
+    )
+    paused: bool = prop(
+        default=False,
+        description="Set to true to stop starting new domains; the domain in progress finishes. False resumes.",
+    )
+
+    @property
+    def pause_between_domains_seconds(self) -> float:
+        return parse_duration(self.pause_between_domains)
+
+    @property
+    def domain_timeout_seconds(self) -> float:
+        return parse_duration(self.domain_timeout)
+
+    def unhealthy_budget(self, total: int) -> int:
+        """``maxUnhealthyInstances`` for a scale set of ``total`` instances (percentages round down)."""
+        return unhealthy_budget(self.max_unhealthy_instances, total)
+
+    def batch_size_for(self, total: int) -> int:
+        """``batchSize`` for ``total`` instances (percentages round up; at least 1, at most ``total``)."""
+        if self.batch_size is None:
+            raise ModelError("batchSize is only set when domainKind is Batch")
+        return batch_size(self.batch_size, total)
+
+
+class ScaleSetImageSpec(Model):
+    """The desired state: which scale set, which image, and how to roll it out."""
+
+    scale_set: ScaleSetRef = prop(
+        description="The Azure virtual machine scale set to manage. Immutable once set.",
+        rules=(_IMMUTABLE_SCALE_SET,),
+    )
+    image: ImageSource = prop(
+        description=(
+            "The OS image the scale set should run. Set exactly one of marketplace, galleryImageVersionId,"
+            " managedImageId or vhdUri. Changing it starts a new rollout."
+        ),
+    )
+    rollout: RolloutSpec = prop(
+        default_factory=RolloutSpec,
+        description="How the image is rolled out, one domain at a time. All fields have defaults.",
+    )
