@@ -37,6 +37,7 @@ from controller.resource import (
     Reason,
     ScaleSetImageSpec,
     ScaleSetImageStatus,
+    evolve,
 )
 from controller.rollout import (
     ImageFacts,
@@ -176,7 +177,7 @@ def _stalled(status: ScaleSetImageStatus, reason: Reason, message: str, generati
                 observed_generation=generation,
             )
         )
-    return dataclasses.replace(status, observed_generation=generation)
+    return evolve(status, observed_generation=generation)
 
 
 def _needs_image_facts(spec: ScaleSetImageSpec, status: ScaleSetImageStatus) -> bool:
@@ -366,7 +367,7 @@ def _after_failed_call(
     status: ScaleSetImageStatus, plan: Plan, exc: AzureCallError, generation: int
 ) -> ScaleSetImageStatus:
     """An Azure write that failed: keep the plan's status minus the step that did not happen."""
-    status = dataclasses.replace(
+    status = evolve(
         status, last_error=ErrorStatus(message=exc.message[:2000], code=exc.code, observed_at=_now())
     )
     # A manualupgrade that did not start leaves its domain in flight with no operation: the next pass
@@ -374,7 +375,7 @@ def _after_failed_call(
     # are retried that way; a refusal stops the rollout, since asking again would be refused again.
     if exc.kind == "Rejected":
         message = f"Azure refused {_describe(plan.action) if plan.action else 'the change'}: {exc.code}: {exc.message}"
-        status = dataclasses.replace(status, phase=Phase.FAILED, current_domain=None)
+        status = evolve(status, phase=Phase.FAILED, current_domain=None)
         return _stalled(status, Reason.AZURE_ERROR, message, generation)
     return status
 

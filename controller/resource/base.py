@@ -8,7 +8,19 @@ import re
 import types
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, ClassVar, Final, Self, Union, cast, dataclass_transform, get_args, get_origin, get_type_hints
+from typing import (
+    Any,
+    ClassVar,
+    Final,
+    Self,
+    TypeVar,
+    Union,
+    cast,
+    dataclass_transform,
+    get_args,
+    get_origin,
+    get_type_hints,
+)
 
 from .values import ModelError, format_timestamp, parse_timestamp
 
@@ -416,3 +428,11 @@ class Model:
             else:
                 out[info.wire] = to_wire(value)
         return out
+
+
+_M = TypeVar("_M", bound="Model")
+
+
+def evolve(obj: _M, **changes: Any) -> _M:
+    """A copy of ``obj`` with ``changes`` applied (field names in Python spelling), validated like a new object."""
+    return cast(_M, dataclasses.replace(cast(Any, obj), **changes))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self
 
-from .base import CelRule, Model, prop
+from .base import CelRule, Model, evolve, prop
 from .names import (
     API_VERSION,
     DOMAIN_DONE_STATES,
@@ -311,7 +310,7 @@ class ScaleSetImageStatus(Model):
 
     def with_condition(self, condition: Condition) -> Self:
         """A copy with ``condition`` set (see ``set_condition``)."""
-        return dataclasses.replace(self, conditions=set_condition(self.conditions, condition))
+        return evolve(self, conditions=set_condition(self.conditions, condition))
 
 
 def set_condition(conditions: Sequence[Condition], condition: Condition) -> tuple[Condition, ...]:
@@ -328,7 +327,7 @@ def set_condition(conditions: Sequence[Condition], condition: Condition) -> tupl
             continue
         replaced = True
         if existing.status == condition.status:
-            condition = dataclasses.replace(condition, last_transition_time=existing.last_transition_time)
+            condition = evolve(condition, last_transition_time=existing.last_transition_time)
         out.append(condition)
     if not replaced:
         out.append(condition)

@@ -46,6 +46,7 @@ from controller.resource import (
     ScaleSetImageStatus,
     UpgradeMode,
     batch_size,
+    evolve,
 )
 
 IN_FLIGHT = frozenset({DomainState.UPGRADING, DomainState.VERIFYING, DomainState.ROLLING_BACK})
@@ -330,7 +331,7 @@ class _Draft:
     requeue: float | None = None
 
     def update(self, **changes: object) -> None:
-        self.status = dataclasses.replace(self.status, **changes)  # type: ignore[arg-type]
+        self.status = evolve(self.status, **changes)
 
     def event(self, reason: EventReason, message: str, *, warning: bool = False) -> None:
         self.events.append(Event(reason, message, warning))
@@ -354,7 +355,7 @@ class _Draft:
     def set_domain(self, domain_id: str, **changes: object) -> None:
         self.update(
             domains=tuple(
-                dataclasses.replace(d, **changes) if d.id == domain_id else d  # type: ignore[arg-type]
+                evolve(d, **changes) if d.id == domain_id else d
                 for d in self.status.domains
             )
         )
@@ -490,7 +491,7 @@ def _retry_after_failure(d: _Draft) -> None:
     d.update(
         phase=Phase.PROGRESSING,
         domains=tuple(
-            dataclasses.replace(dom, state=DomainState.PENDING, started_at=None, finished_at=None, message=None)
+            evolve(dom, state=DomainState.PENDING, started_at=None, finished_at=None, message=None)
             if dom.state == DomainState.FAILED
             else dom
             for dom in s.domains
@@ -756,7 +757,7 @@ def _domain_failed(
     if rollback:
         rb = d.status.rollback
         d.update(
-            rollback=dataclasses.replace(rb, in_progress=False, finished_at=d.now, message=message) if rb else None,
+            rollback=evolve(rb, in_progress=False, finished_at=d.now, message=message) if rb else None,
             phase=Phase.FAILED,
             current_domain=None,
         )
@@ -789,7 +790,7 @@ def _finish(d: _Draft, rollback: bool) -> None:
     if rollback:
         rb = d.status.rollback
         d.update(
-            rollback=dataclasses.replace(rb, in_progress=False, finished_at=d.now) if rb else None,
+            rollback=evolve(rb, in_progress=False, finished_at=d.now) if rb else None,
             phase=Phase.FAILED,
             current_domain=None,
         )
@@ -829,7 +830,7 @@ def _follow_rolling(
             state = DomainState.FAILED
         else:
             state = DomainState.PENDING
-        domains.append(dataclasses.replace(dom, state=state))
+        domains.append(evolve(dom, state=state))
     d.update(domains=tuple(domains))
     if progress is not None:
         d.update(
@@ -922,4 +923,4 @@ def record_operation(
         )
     else:
         op = Operation(kind=action.kind, id=operation_id, started_at=now, continuation_token=token)
-    return dataclasses.replace(status, operation=op)
+    return evolve(status, operation=op)
