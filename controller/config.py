@@ -22,7 +22,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urlparse
 
 import yaml
@@ -61,6 +61,19 @@ class BudgetConfig:
         WindowLimit("vm_list", 1700, 1800.0),
     )
 
+
+
+@dataclass(frozen=True)
+class Timings:
+    """How often a resource is looked at again, in seconds; the one place their defaults are set."""
+
+    poll_interval: float = 10.0
+    """While a rollout is in flight (each look is one or two Azure reads)."""
+    resync_interval: float = 300.0
+    """When settled, to catch drift; also the age after which the cached scale-set model is re-read."""
+
+
+DEFAULT_TIMINGS: Final = Timings()
 
 
 class ConfigError(ValueError):
@@ -102,12 +115,14 @@ def _is_loopback(host: str) -> bool:
 class OperatorConfig:
     clouds: dict[str, CloudProfile] = field(default_factory=lambda: {PUBLIC_CLOUD: CloudProfile(PUBLIC_CLOUD)})
     default_cloud: str = PUBLIC_CLOUD
-    # How often a rollout in flight is observed again (seconds). Each observation is two Azure reads.
-    poll_interval: float = 10.0
-    # How often a settled resource is checked for drift (seconds).
-    resync_interval: float = 300.0
+    poll_interval: float = DEFAULT_TIMINGS.poll_interval
+    resync_interval: float = DEFAULT_TIMINGS.resync_interval
     # The operator's own per-subscription request budget, kept under Azure's throttling limits.
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+
+    @property
+    def timings(self) -> Timings:
+        return Timings(poll_interval=self.poll_interval, resync_interval=self.resync_interval)
 
     def cloud(self, name: str | None) -> CloudProfile | None:
         return self.clouds.get(name or self.default_cloud)
@@ -151,8 +166,8 @@ def parse_config(data: dict[str, Any]) -> OperatorConfig:
     if default not in clouds:
         raise ConfigError(f"defaultCloud: {default!r} is not one of the profiles {sorted(clouds)}")
     try:
-        poll = float(data.get("pollInterval", 10.0))
-        resync = float(data.get("resyncInterval", 300.0))
+        poll = float(data.get("pollInterval", DEFAULT_TIMINGS.poll_interval))
+        resync = float(data.get("resyncInterval", DEFAULT_TIMINGS.resync_interval))
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"pollInterval/resyncInterval: {exc}") from exc
     if poll <= 0 or resync <= 0:

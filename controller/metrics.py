@@ -18,33 +18,34 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from controller import __version__
-from controller.resource import ModelError, Phase, parse_timestamp
+from controller.resource import DomainState, ModelError, Phase, parse_timestamp
 
 PREFIX = "scaleset_image_"
 _PHASES = [p.value for p in Phase]
-_TERMINAL_PHASES = frozenset({Phase.SUCCEEDED.value, Phase.FAILED.value})
-DOMAIN_STATE_CODES: dict[str, int] = {
-    "Pending": 0,
-    "Upgrading": 1,
-    "Verifying": 2,
-    "Succeeded": 3,
-    "Skipped": 4,
-    "Failed": 5,
-    "RollingBack": 6,
-    "RolledBack": 7,
+_TERMINAL_PHASES = frozenset({Phase.SUCCEEDED, Phase.FAILED})
+DOMAIN_STATE_CODES: Final[Mapping[str, int]] = {
+    DomainState.PENDING: 0,
+    DomainState.UPGRADING: 1,
+    DomainState.VERIFYING: 2,
+    DomainState.SUCCEEDED: 3,
+    DomainState.SKIPPED: 4,
+    DomainState.FAILED: 5,
+    DomainState.ROLLING_BACK: 6,
+    DomainState.ROLLED_BACK: 7,
 }
 """Values of ``scaleset_image_domain_state`` (the dashboard's heatmap maps them back to names and colours)."""
 MAX_DOMAIN_SERIES = 50
 """Per-domain series are exported for the first this-many domains of a plan only (batches of 1 could
 otherwise make one series per instance)."""
-_TIMED_DOMAIN_STATES = frozenset({"Succeeded", "Failed", "RolledBack"})
+_TIMED_DOMAIN_STATES = frozenset({DomainState.SUCCEEDED, DomainState.FAILED, DomainState.ROLLED_BACK})
 _RATELIMIT_PREFIX = "x-ms-ratelimit-remaining-"
 _ARM_BUCKETS = (_RATELIMIT_PREFIX + "subscription-", _RATELIMIT_PREFIX + "tenant-")
 ROLLOUT_BUCKETS = (60.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0, 28800.0, 86400.0)
@@ -252,7 +253,7 @@ class OperatorMetrics:
         self.current_domain.labels(namespace, name).set(index)
         exported: set[str] = set()
         for d in domains[:MAX_DOMAIN_SERIES]:
-            code = DOMAIN_STATE_CODES.get(str(d.get("state") or "Pending"))
+            code = DOMAIN_STATE_CODES.get(str(d.get("state") or DomainState.PENDING))
             if code is not None and d.get("id"):
                 self.domain_state.labels(namespace, name, str(d["id"])).set(code)
                 exported.add(str(d["id"]))

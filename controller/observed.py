@@ -1,7 +1,8 @@
 """What the operator observes in Azure, as plain data: the planner's input, free of any SDK type.
 
-``azure_api`` fills these in; the planner and the views read them. Keeping them apart from the SDK keeps
-the planner importable (and testable) without Azure.
+The Azure side (``controller.azure``) fills these in; the rollout logic (``controller.rollout``) reads
+them. They sit in a layer below both, so neither imports the other and the planner stays importable
+(and testable) without Azure.
 """
 
 from __future__ import annotations
@@ -9,17 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-OperationKind = Literal["ModelUpdate", "ManualUpgrade"]
-
-
-@dataclass(frozen=True)
-class ScaleSetRef:
-    subscription_id: str
-    resource_group: str
-    name: str
-
-    def __str__(self) -> str:
-        return f"{self.subscription_id}/{self.resource_group}/{self.name}"
+from controller.resource import ErrorStatus, ScaleSetRef
 
 
 @dataclass(frozen=True)
@@ -72,3 +63,23 @@ class GalleryVersion:
     name: str
     exclude_from_latest: bool
     regions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What Azure says about the declared image, gathered before planning."""
+
+    marketplace_versions: tuple[str, ...] | None = None  # None: the offer/SKU is unknown in the location
+    gallery_versions: tuple[GalleryVersion, ...] | None = None  # None: the gallery image does not exist
+    managed_image_exists: bool | None = None
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Everything the planner reads from Azure for one pass."""
+
+    scale_set: ObservedScaleSet | None
+    image: ImageFacts = ImageFacts()
+    operation: OperationState | None = None  # the outcome so far of status.operation, if there is one
+    rolling: RollingProgress | None = None
+    azure_error: ErrorStatus | None = None  # observing failed (throttled, 5xx, denied)

@@ -65,7 +65,6 @@ class SubscriptionBudget:
     _windows: dict[WindowLimit, collections.deque[float]] = field(default_factory=dict)
     _blocked_until: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    waited: float = 0.0
 
     def _bucket(self, kind: str) -> _Bucket:
         bucket = self._buckets.get(kind)
@@ -101,7 +100,6 @@ class SubscriptionBudget:
                 if delay <= 1e-9:
                     break
                 delay = max(delay, 0.001)  # a clock coarser than the wait must still move on
-                self.waited += delay
                 await asyncio.sleep(delay)
             self._bucket("write" if request_class == "write" else "read").tokens -= 1
             for limit in self.config.windows:

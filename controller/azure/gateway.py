@@ -10,168 +10,36 @@ lets a rollout survive an operator restart in the middle of an operation.
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from azure.core import MatchConditions
-from azure.core.credentials import AccessToken
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
-    ResourceModifiedError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
-from azure.core.pipeline import PipelineRequest, PipelineResponse
-from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 from azure.mgmt.compute.aio import ComputeManagementClient
 
-from controller.azure.budget import SubscriptionBudget, classify
+from controller.azure.budget import SubscriptionBudget
+from controller.azure.errors import AzureCallError, classify_error, monitor_error
+from controller.azure.pipeline import (
+    ApiVersionPin,
+    PlainHttpForLoopback,
+    RequestHook,
+    RequestRecorder,
+    SpendBudget,
+    StaticToken,
+)
 from controller.config import BudgetConfig, CloudProfile, static_token
 from controller.observed import (
     GalleryVersion,
     ObservedInstance,
     ObservedScaleSet,
-    OperationKind,
     OperationState,
     RollingProgress,
-    ScaleSetRef,
 )
-
-ErrorKind = Literal["NotFound", "PreconditionFailed", "Throttled", "Transient", "Rejected"]
-
-
-class AzureCallError(Exception):
-    """An Azure call that failed, classified so the caller can decide: retry, report, or stop."""
-
-    def __init__(self, kind: ErrorKind, code: str, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(f"{code}: {message}")
-        self.kind = kind
-        self.code = code
-        self.message = message
-        self.retry_after = retry_after
-
-
-RequestHook = Callable[[str, str, int, float, dict[str, str]], None]
-"""Called after every Azure HTTP answer: (method, url path, status, seconds, response headers)."""
-
-
-class _PlainHttpForLoopback(SansIOHTTPPolicy[Any, Any]):
-    """Let the bearer token go over http: only ever installed for an allowHttp (loopback) profile."""
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        request.context["enforce_https"] = False
-
-
-class _ApiVersionPin(SansIOHTTPPolicy[Any, Any]):
-    """Rewrite ``api-version`` on every request (nextLink pages and LRO polls included)."""
-
-    def __init__(self, api_version: str) -> None:
-        self._api_version = api_version
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        http = request.http_request
-        if "api-version=" in http.url:
-            base, _, query = http.url.partition("?")
-            parts = [p for p in query.split("&") if not p.startswith("api-version=")]
-            parts.append(f"api-version={self._api_version}")
-            http.url = base + "?" + "&".join(parts)
-
-
-class _RequestRecorder(SansIOHTTPPolicy[Any, Any]):
-    def __init__(self, hook: RequestHook) -> None:
-        self._hook = hook
-
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        request.context["scaleset_image_started"] = time.monotonic()
-
-    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
-        started = request.context.get("scaleset_image_started", time.monotonic())
-        http = response.http_response
-        path = request.http_request.url.split("?", 1)[0]
-        self._hook(
-            request.http_request.method,
-            path,
-            http.status_code,
-            time.monotonic() - started,
-            {k.lower(): v for k, v in http.headers.items() if k.lower().startswith(("x-ms-ratelimit", "retry-after"))},
-        )
-
-
-class _SpendBudget(AsyncHTTPPolicy[Any, Any]):
-    """Wait for the subscription's budget before each request; tell it what Azure answered."""
-
-    def __init__(self, budget: SubscriptionBudget) -> None:
-        super().__init__()
-        self._budget = budget
-
-    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
-        http = request.http_request
-        request_class = classify(http.method, http.url.split("?", 1)[0])
-        await self._budget.acquire(request_class)
-        response = await self.next.send(request)
-        headers = {k.lower(): v for k, v in response.http_response.headers.items()}
-        self._budget.observe(request_class, response.http_response.status_code, headers)
-        return response
-
-
-class _StaticToken:
-    """An async credential that returns a fixed token (emulator profiles only)."""
-
-    def __init__(self, token: str) -> None:
-        self._token = token
-
-    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-    async def close(self) -> None:
-        return None
-
-    async def __aenter__(self) -> _StaticToken:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
-def _classify(exc: AzureError) -> AzureCallError:
-    if isinstance(exc, ResourceNotFoundError):
-        return AzureCallError("NotFound", _code(exc, "NotFound"), _message(exc))
-    if isinstance(exc, ResourceModifiedError):
-        return AzureCallError("PreconditionFailed", _code(exc, "PreconditionFailed"), _message(exc))
-    if isinstance(exc, HttpResponseError):
-        status = exc.status_code or 0
-        retry_after = None
-        response: Any = exc.response
-        if response is not None:
-            header = response.headers.get("Retry-After")
-            if header and header.isdigit():
-                retry_after = float(header)
-        if status == 429:
-            return AzureCallError("Throttled", _code(exc, "TooManyRequests"), _message(exc), retry_after=retry_after)
-        if status >= 500 or status in (408, 0):
-            return AzureCallError("Transient", _code(exc, f"HTTP{status}"), _message(exc), retry_after=retry_after)
-        if status == 409 and _code(exc, "") in ("OperationNotAllowed", "Conflict"):
-            return AzureCallError("Transient", _code(exc, "Conflict"), _message(exc))
-        return AzureCallError("Rejected", _code(exc, f"HTTP{status}"), _message(exc))
-    if isinstance(exc, ServiceRequestError | ServiceResponseError):
-        return AzureCallError("Transient", type(exc).__name__, str(exc))
-    return AzureCallError("Transient", type(exc).__name__, str(exc))
-
-
-def _code(exc: AzureError, default: str) -> str:
-    error = getattr(exc, "error", None)
-    code = getattr(error, "code", None)
-    return str(code) if code else default
-
-
-def _message(exc: AzureError) -> str:
-    error = getattr(exc, "error", None)
-    message = getattr(error, "message", None)
-    return str(message) if message else str(exc).splitlines()[0]
+from controller.resource import OperationKind, ScaleSetRef, UpgradeMode
 
 
 def _instance_view_fields(view: Any) -> tuple[int, int, str, str | None, str | None]:
@@ -234,20 +102,20 @@ class AzureComputeGateway:
             return client
         if self._credential is None:
             if self.profile.credential == "static-token":
-                self._credential = _StaticToken(static_token(self.profile))
+                self._credential = StaticToken(static_token(self.profile))
             else:
                 from azure.identity.aio import DefaultAzureCredential
 
                 self._credential = DefaultAzureCredential()
         policies: list[Any] = []
         if self.profile.allow_http:
-            policies.append(_PlainHttpForLoopback())
+            policies.append(PlainHttpForLoopback())
         if self.profile.api_version:
-            policies.append(_ApiVersionPin(self.profile.api_version))
+            policies.append(ApiVersionPin(self.profile.api_version))
         if self.request_hook is not None:
-            policies.append(_RequestRecorder(self.request_hook))
+            policies.append(RequestRecorder(self.request_hook))
         budget = self.budgets.setdefault(subscription_id, SubscriptionBudget(self.budget))
-        policies.append(_SpendBudget(budget))
+        policies.append(SpendBudget(budget))
         client = ComputeManagementClient(
             self._credential,
             subscription_id,
@@ -298,7 +166,7 @@ class AzureComputeGateway:
                     )
                 )
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         return tuple(sorted(instances, key=lambda i: int(i.instance_id) if i.instance_id.isdigit() else 0))
 
     async def get_model(self, ref: ScaleSetRef) -> ObservedScaleSet | None:
@@ -309,7 +177,7 @@ class AzureComputeGateway:
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         profile = vmss.virtual_machine_profile
         storage = profile.storage_profile if profile else None
         ref_model = storage.image_reference if storage else None
@@ -332,7 +200,8 @@ class AzureComputeGateway:
         has_health = any(
             str((e.properties.type if e.properties else None) or "").startswith("ApplicationHealth") for e in extensions
         )
-        mode = _enum_text(vmss.upgrade_policy.mode) if vmss.upgrade_policy and vmss.upgrade_policy.mode else "Manual"
+        policy = vmss.upgrade_policy
+        mode = _enum_text(policy.mode) if policy and policy.mode else UpgradeMode.MANUAL  # Azure's default
         return ObservedScaleSet(
             ref=ref,
             location=str(vmss.location),
@@ -353,7 +222,7 @@ class AzureComputeGateway:
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         return [str(i.name) for i in items]
 
     async def gallery_versions(self, image_id: str) -> list[GalleryVersion] | None:
@@ -373,7 +242,7 @@ class AzureComputeGateway:
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         return out
 
     async def managed_image_exists(self, image_id: str) -> bool:
@@ -387,7 +256,7 @@ class AzureComputeGateway:
         except ResourceNotFoundError:
             return False
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         return True
 
     async def update_model_image(
@@ -412,7 +281,7 @@ class AzureComputeGateway:
             operations: Any = self._client(ref.subscription_id).virtual_machine_scale_sets
             poller = await operations.begin_update(ref.resource_group, ref.name, body, **kwargs)
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         return str(poller.continuation_token())
 
     async def manual_upgrade(self, ref: ScaleSetRef, instance_ids: list[str]) -> str:
@@ -422,25 +291,26 @@ class AzureComputeGateway:
                 ref.resource_group, ref.name, {"instanceIds": list(instance_ids)}
             )
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         return str(poller.continuation_token())
 
     async def poll(self, ref: ScaleSetRef, kind: OperationKind, token: str) -> OperationState:
         """Ask Azure once how an operation started earlier (maybe by another process) is doing."""
         operations: Any = self._client(ref.subscription_id).virtual_machine_scale_sets
-        begin = operations.begin_update if kind == "ModelUpdate" else operations.begin_update_instances
+        model_write = kind in (OperationKind.MODEL_UPDATE, OperationKind.ROLLBACK)
+        begin = operations.begin_update if model_write else operations.begin_update_instances
         try:
             poller = await begin(ref.resource_group, ref.name, None, continuation_token=token)
             method = poller.polling_method()
             await method.update_status()
             status = str(method.status())
         except HttpResponseError as exc:
-            classified = _classify(exc)
+            classified = classify_error(exc)
             if classified.kind in ("Transient", "Throttled"):
                 raise classified from exc
             return OperationState("Failed", classified.code, classified.message)
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         except ValueError as exc:  # a token this SDK version cannot read
             raise AzureCallError("Rejected", "InvalidContinuationToken", str(exc)) from exc
         normalized = status.lower()
@@ -448,7 +318,7 @@ class AzureComputeGateway:
             return OperationState("Succeeded")
         if normalized in ("failed", "canceled", "cancelled"):
             error = getattr(getattr(method, "_pipeline_response", None), "http_response", None)
-            code, message = _monitor_error(error)
+            code, message = monitor_error(error)
             return OperationState("Failed" if normalized == "failed" else "Canceled", code, message)
         return OperationState("InProgress")
 
@@ -460,7 +330,7 @@ class AzureComputeGateway:
         except ResourceNotFoundError:
             return None
         except AzureError as exc:
-            raise _classify(exc) from exc
+            raise classify_error(exc) from exc
         running = status.running_status
         progress = status.progress
         error = status.error
@@ -478,16 +348,3 @@ class AzureComputeGateway:
 def _enum_text(value: Any) -> str:
     """The wire text of an SDK enum member (``str()`` of one gives ``UpgradeMode.AUTOMATIC``)."""
     return str(getattr(value, "value", value))
-
-
-def _monitor_error(http_response: Any) -> tuple[str | None, str | None]:
-    if http_response is None:
-        return None, None
-    try:
-        body = http_response.json()
-    except Exception:  # any unreadable body means "no detail"
-        return None, None
-    error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return None, None
-    return error.get("code"), error.get("message")

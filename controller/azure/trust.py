@@ -56,17 +56,6 @@ def same_endpoint(url: str, endpoint: str) -> bool:
     )
 
 
-def trusted_poll_url(operation: Operation, arm_endpoint: str) -> str | None:
-    """``azureAsyncOperation`` if it is safe to poll with a token for ``arm_endpoint``, else None.
-
-    Status can be written by anyone allowed to patch ``scalesetimages/status``, so the URL is only
-    trusted on exactly the ARM endpoint's scheme, host and port; anything else would send the
-    operator's Azure token to an endpoint of someone else's choosing.
-    """
-    url = operation.azure_async_operation
-    return url if url is not None and same_endpoint(url, arm_endpoint) else None
-
-
 def trusted_continuation_token(operation: Operation, arm_endpoint: str) -> str | None:
     """``continuationToken`` if every URL the SDK would call when resuming it is on ``arm_endpoint``.
 

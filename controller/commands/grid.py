@@ -1,35 +1,67 @@
 """The terminal view of a rollout: per resource, a grid of domains x instances coloured by state.
 
-Used by ``scaleset-image demo`` (with per-instance states from the emulator) and ``scaleset-image status``
+Used by ``scaleset-image-testbed demo`` (with per-instance states from the emulator) and ``scaleset-image status``
 (from ``.status`` alone, where an instance's colour follows its domain's state). Pure: it renders text.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 
-InstanceState = Literal["old", "updating", "new", "unhealthy", "settling"]
+from controller.resource import DOMAIN_DONE_STATES, ConditionStatus, ConditionType, DomainState, Phase
+
+
+class InstanceState(enum.StrEnum):
+    """What one cell of the grid shows."""
+
+    OLD = "old"
+    UPDATING = "updating"
+    SETTLING = "settling"
+    NEW = "new"
+    UNHEALTHY = "unhealthy"
+
+
+_FROM_DOMAIN_STATE: Mapping[str, InstanceState] = {
+    DomainState.SUCCEEDED: InstanceState.NEW,
+    DomainState.SKIPPED: InstanceState.NEW,
+    DomainState.UPGRADING: InstanceState.UPDATING,
+    DomainState.VERIFYING: InstanceState.SETTLING,
+    DomainState.ROLLING_BACK: InstanceState.UPDATING,
+    DomainState.FAILED: InstanceState.UNHEALTHY,
+}
 
 _ANSI = {
-    "old": "\x1b[90m",  # grey
-    "updating": "\x1b[33m",  # yellow
-    "settling": "\x1b[36m",  # cyan
-    "new": "\x1b[32m",  # green
-    "unhealthy": "\x1b[31m",  # red
+    InstanceState.OLD: "\x1b[90m",  # grey
+    InstanceState.UPDATING: "\x1b[33m",  # yellow
+    InstanceState.SETTLING: "\x1b[36m",  # cyan
+    InstanceState.NEW: "\x1b[32m",  # green
+    InstanceState.UNHEALTHY: "\x1b[31m",  # red
 }
-_GLYPH = {"old": "o", "updating": "~", "settling": "?", "new": "#", "unhealthy": "x"}
+_GLYPH = {
+    InstanceState.OLD: "o",
+    InstanceState.UPDATING: "~",
+    InstanceState.SETTLING: "?",
+    InstanceState.NEW: "#",
+    InstanceState.UNHEALTHY: "x",
+}
 _RESET = "\x1b[0m"
 _BOLD = "\x1b[1m"
-_PHASE_COLOUR = {"Succeeded": "\x1b[32m", "Failed": "\x1b[31m", "Paused": "\x1b[35m", "Progressing": "\x1b[33m"}
+_PHASE_COLOUR: Mapping[str, str] = {
+    Phase.SUCCEEDED: "\x1b[32m",
+    Phase.FAILED: "\x1b[31m",
+    Phase.PAUSED: "\x1b[35m",
+    Phase.PROGRESSING: "\x1b[33m",
+}
 
-LEGEND_STATES: tuple[InstanceState, ...] = ("old", "updating", "settling", "new", "unhealthy")
+LEGEND_STATES: tuple[InstanceState, ...] = tuple(InstanceState)
 _LEGEND_TEXT = {
-    "old": "old image",
-    "updating": "updating",
-    "settling": "health pending",
-    "new": "new image, healthy",
-    "unhealthy": "unhealthy / failed",
+    InstanceState.OLD: "old image",
+    InstanceState.UPDATING: "updating",
+    InstanceState.SETTLING: "health pending",
+    InstanceState.NEW: "new image, healthy",
+    InstanceState.UNHEALTHY: "unhealthy / failed",
 }
 
 
@@ -38,14 +70,7 @@ def states_from_status(status: Mapping[str, Any]) -> dict[str, InstanceState]:
     out: dict[str, InstanceState] = {}
     for domain in status.get("domains") or []:
         state = domain.get("state")
-        mapped: InstanceState = {
-            "Succeeded": "new",
-            "Skipped": "new",
-            "Upgrading": "updating",
-            "Verifying": "settling",
-            "RollingBack": "updating",
-            "Failed": "unhealthy",
-        }.get(state, "old")  # type: ignore[assignment]
+        mapped = _FROM_DOMAIN_STATE.get(str(state), InstanceState.OLD)
         for iid in domain.get("instanceIds") or []:
             out[str(iid)] = mapped
     return out
@@ -55,14 +80,14 @@ def instance_state(instance: Mapping[str, Any], target_label: str | None) -> Ins
     """An emulator instance (``/_emulator/state`` shape) classified for the grid."""
     state = instance.get("state")
     if state in ("Creating", "Updating", "Deleting"):
-        return "updating"
+        return InstanceState.UPDATING
     if state == "Failed" or instance.get("healthy") is False:
-        return "unhealthy"
+        return InstanceState.UNHEALTHY
     if target_label is not None and instance.get("imageVersion") == target_label:
-        return "new" if instance.get("healthy") is not False else "unhealthy"
+        return InstanceState.NEW if instance.get("healthy") is not False else InstanceState.UNHEALTHY
     if instance.get("latestModelApplied") and instance.get("healthy") is None and target_label is None:
-        return "settling"
-    return "old"
+        return InstanceState.SETTLING
+    return InstanceState.OLD
 
 
 def target_label(status: Mapping[str, Any]) -> str | None:
@@ -104,10 +129,10 @@ def render_resource(
 ) -> list[str]:
     """The lines for one resource: header, progress, one grid row per domain, and what blocks it."""
     states = dict(states if states is not None else states_from_status(status))
-    phase = str(status.get("phase") or "Pending")
+    phase = str(status.get("phase") or Phase.PENDING)
     counts = status.get("instances") or {}
     domains: Sequence[Mapping[str, Any]] = status.get("domains") or []
-    done = sum(1 for d in domains if d.get("state") in ("Succeeded", "Skipped"))
+    done = sum(1 for d in domains if d.get("state") in DOMAIN_DONE_STATES)
     head = f"{namespace}/{name}"
     if scale_set:
         head += f"  ({scale_set})"
@@ -128,7 +153,7 @@ def render_resource(
         lines.append(f"  note: {status['domainKindReason']}")
     for domain in domains:
         cells = " ".join(
-            _paint(_GLYPH[states.get(str(i), "old")], _ANSI[states.get(str(i), "old")], colour)
+            _paint(_GLYPH[states.get(str(i), InstanceState.OLD)], _ANSI[states.get(str(i), InstanceState.OLD)], colour)
             for i in domain.get("instanceIds") or []
         )
         marker = ">" if domain.get("id") == status.get("currentDomain") else " "
@@ -140,11 +165,10 @@ def render_resource(
             f"  failed {rolling.get('failedInstances', 0)}  in progress {rolling.get('inProgressInstances', 0)}"
             f"  pending {rolling.get('pendingInstances', 0)}"
         )
-    stalled = condition(status, "Stalled")
-    if stalled.get("status") == "True":
-        lines.append(
-            "  " + _paint(f"stalled: {stalled.get('reason')}: {stalled.get('message')}", _ANSI["unhealthy"], colour)
-        )
+    stalled = condition(status, ConditionType.STALLED)
+    if stalled.get("status") == ConditionStatus.TRUE:
+        text = f"stalled: {stalled.get('reason')}: {stalled.get('message')}"
+        lines.append("  " + _paint(text, _ANSI[InstanceState.UNHEALTHY], colour))
     elif status.get("lastError"):
         lines.append(f"  last error: {status['lastError'].get('message')}")
     return lines

@@ -11,10 +11,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from controller.azure.gateway import AzureCallError, ComputeGateway
+from controller.azure import AzureCallError, ComputeGateway
+from controller.azure.observe import image_facts
 from controller.config import OperatorConfig
-from controller.observed import ScaleSetRef
-from controller.operator import image_facts
 from controller.resource import KIND, ModelError, ScaleSetImageSpec
 from controller.rollout import ImageProblem, layout_domains, model_matches, resolve_image
 
@@ -38,11 +37,11 @@ async def plan_manifest(doc: dict[str, Any], config: OperatorConfig, gateway_for
         print(f"{name}: cloud profile {spec.scale_set.cloud!r} is not in the operator configuration", file=out)
         return False
     gateway: ComputeGateway = gateway_for(profile)
-    ref = ScaleSetRef(spec.scale_set.subscription_id, spec.scale_set.resource_group, spec.scale_set.name)
+    ref = spec.scale_set
     try:
         observed = await gateway.observe(ref)
         if observed is None:
-            print(f"{name}: scale set {ref} not found", file=out)
+            print(f"{name}: scale set {ref.name} not found in resource group {ref.resource_group}", file=out)
             return False
         facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
     except AzureCallError as exc:

@@ -9,29 +9,21 @@ JSON merge patch computed from the old and new status, so fields the planner cle
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import kopf
-
-from controller.azure.gateway import AzureCallError, AzureComputeGateway, ComputeGateway, RequestHook
-from controller.azure.trust import continuation_token_operation_id, trusted_continuation_token
-from controller.config import CloudProfile, OperatorConfig
-from controller.observed import ObservedScaleSet, OperationKind, OperationState, ScaleSetRef
+from controller.azure import AzureCallError
+from controller.azure.observe import observe
+from controller.azure.trust import continuation_token_operation_id
+from controller.operator.context import OperatorContext
 from controller.resource import (
-    GROUP,
-    PLURAL,
-    VERSION,
     Condition,
     ConditionStatus,
     ConditionType,
     ErrorStatus,
-    ImageSource,
+    EventReason,
     ModelError,
     Phase,
     Reason,
@@ -40,65 +32,15 @@ from controller.resource import (
     evolve,
 )
 from controller.rollout import (
-    ImageFacts,
-    Observation,
     Plan,
-    Timings,
     UpdateModel,
     UpgradeInstances,
+    needs_image_facts,
     plan_next_step,
     record_operation,
-    same_declaration,
 )
 
 logger = logging.getLogger("scaleset_image.operator")
-GatewayFactory = Callable[[CloudProfile], ComputeGateway]
-
-
-@dataclass
-class OperatorContext:
-    """What the handlers share: configuration, one gateway per cloud profile, and per-resource clocks."""
-
-    config: OperatorConfig
-    gateway_factory: GatewayFactory | None = None
-    request_hook: RequestHook | None = None
-    tick: float = 1.0
-    reconcile_hook: Callable[[str, str, float, str], None] | None = None
-    status_hook: Callable[[str, str, dict[str, Any]], None] | None = None
-    forget_hook: Callable[[str, str], None] | None = None
-    _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
-    _due: dict[tuple[str, str], float] = field(default_factory=dict)
-    seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
-
-    def gateway(self, profile: CloudProfile) -> ComputeGateway:
-        gateway = self._gateways.get(profile.name)
-        if gateway is None:
-            if self.gateway_factory is not None:
-                gateway = self.gateway_factory(profile)
-            else:
-                gateway = AzureComputeGateway(profile, request_hook=self.request_hook, budget=self.config.budget)
-            self._gateways[profile.name] = gateway
-        return gateway
-
-    async def close(self) -> None:
-        for gateway in self._gateways.values():
-            await gateway.close()
-        self._gateways.clear()
-
-    def nudge(self, namespace: str, name: str) -> None:
-        self._due[(namespace, name)] = 0.0
-
-    def is_due(self, namespace: str, name: str) -> bool:
-        return time.monotonic() >= self._due.get((namespace, name), 0.0)
-
-    def schedule(self, namespace: str, name: str, seconds: float) -> None:
-        self._due[(namespace, name)] = time.monotonic() + max(0.0, seconds)
-
-    def forget(self, namespace: str, name: str) -> None:
-        self._due.pop((namespace, name), None)
-        self.seen.pop((namespace, name), None)
-        if self.forget_hook is not None:
-            self.forget_hook(namespace, name)
 
 
 def merge_patch(old: Any, new: Any) -> Any:
@@ -180,95 +122,6 @@ def _stalled(status: ScaleSetImageStatus, reason: Reason, message: str, generati
     return evolve(status, observed_generation=generation)
 
 
-def _needs_image_facts(spec: ScaleSetImageSpec, status: ScaleSetImageStatus) -> bool:
-    target = status.target
-    if target is None or not same_declaration(spec.image, target.image):
-        return True
-    # A settled rollout of a 'latest' image looks for a newer version at each resync.
-    return not spec.image.is_pinned and status.phase in (Phase.SUCCEEDED, Phase.PENDING)
-
-
-async def image_facts(gateway: ComputeGateway, image: ImageSource, sub: str, location: str) -> ImageFacts:
-    if image.marketplace is not None:
-        m = image.marketplace
-        versions = await gateway.marketplace_versions(sub, location, m.publisher, m.offer, m.sku)
-        return ImageFacts(marketplace_versions=tuple(versions) if versions is not None else None)
-    if image.gallery_image_version_id is not None:
-        base = image.gallery_image_version_id
-        if image.is_pinned:
-            base = base[: base.lower().rindex("/versions/")]
-        gallery = await gateway.gallery_versions(base)
-        return ImageFacts(gallery_versions=tuple(gallery) if gallery is not None else None)
-    if image.managed_image_id is not None:
-        return ImageFacts(managed_image_exists=await gateway.managed_image_exists(image.managed_image_id))
-    return ImageFacts()
-
-
-@dataclass
-class SeenScaleSet:
-    """The last scale set read for a resource, kept in memory to skip reads that cannot change a decision."""
-
-    scale_set: ObservedScaleSet
-    read_at: float
-
-
-async def observe(
-    gateway: ComputeGateway,
-    spec: ScaleSetImageSpec,
-    status: ScaleSetImageStatus,
-    arm_endpoint: str,
-    seen: SeenScaleSet | None = None,
-    max_age: float = 300.0,
-) -> tuple[Observation, SeenScaleSet | None]:
-    """Everything the planner needs from Azure for one pass, with as few calls as the state allows.
-
-    - An operation in flight is polled first; while it runs, nothing else is read (one request).
-    - In the middle of a walk the model cannot have changed by our hand, so the model GET is skipped and
-      only the instances are listed; drift is still caught when the cached model is ``max_age`` old.
-    - Otherwise (starting, settled, after a model write): the model and the instances.
-    The cache is an optimization only: after a restart the first pass reads everything.
-    """
-    ref = ScaleSetRef(spec.scale_set.subscription_id, spec.scale_set.resource_group, spec.scale_set.name)
-    now = time.monotonic()
-    fresh = seen is not None and now - seen.read_at < max_age
-    try:
-        operation = None
-        op = status.operation
-        # status is writable by others: a token is polled only if all its URLs are on our ARM endpoint.
-        token = trusted_continuation_token(op, arm_endpoint) if op is not None else None
-        if op is not None and token is not None:
-            kind: OperationKind = "ModelUpdate" if op.kind in ("ModelUpdate", "Rollback") else "ManualUpgrade"
-            operation = await gateway.poll(ref, kind, token)
-            if operation.status == "InProgress" and fresh and seen is not None:
-                return Observation(scale_set=seen.scale_set, operation=operation), seen
-        elif op is not None:
-            # No token, or one naming another host: never poll it; the instances tell what happened.
-            operation = OperationState("Succeeded")
-        mid_walk = (
-            status.phase == Phase.PROGRESSING
-            and status.target is not None
-            and (op is None or op.kind == "ManualUpgrade")
-        )
-        if fresh and mid_walk and seen is not None:
-            observed = dataclasses.replace(seen.scale_set, instances=await gateway.list_instances(ref))
-            seen = SeenScaleSet(observed, seen.read_at)
-        else:
-            found = await gateway.observe(ref)
-            if found is None:
-                return Observation(scale_set=None), None
-            observed, seen = found, SeenScaleSet(found, now)
-        facts = ImageFacts()
-        if _needs_image_facts(spec, status):
-            facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
-        rolling = None
-        if observed.upgrade_mode == "Rolling" and status.target is not None:
-            rolling = await gateway.rolling_progress(ref)
-        return Observation(scale_set=observed, image=facts, operation=operation, rolling=rolling), seen
-    except AzureCallError as exc:
-        error = ErrorStatus(message=exc.message[:2000], code=exc.code, observed_at=_now())
-        return Observation(scale_set=None, azure_error=error), seen
-
-
 async def reconcile(
     ctx: OperatorContext, body: dict[str, Any], *, post_event: Callable[[str, str, bool], None]
 ) -> tuple[dict[str, Any], float]:
@@ -298,10 +151,16 @@ async def reconcile(
         )
         return merge_patch(old_status_dict, new.to_dict()), ctx.config.resync_interval
     gateway = ctx.gateway(profile)
-    timings = Timings(poll_interval=ctx.config.poll_interval, resync_interval=ctx.config.resync_interval)
+    timings = ctx.config.timings
     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
     observation, seen = await observe(
-        gateway, spec, status, profile.arm_endpoint, ctx.seen.get(key), ctx.config.resync_interval
+        gateway,
+        spec,
+        status,
+        profile.arm_endpoint,
+        ctx.seen.get(key),
+        ctx.config.resync_interval,
+        image_facts_needed=needs_image_facts(spec, status),
     )
     if seen is None:
         ctx.seen.pop(key, None)
@@ -317,7 +176,7 @@ async def reconcile(
             namespace, name, str(event.reason), event.message, domain=new_status.current_domain, warning=event.warning
         )
     if plan.action is not None:
-        ref = ScaleSetRef(spec.scale_set.subscription_id, spec.scale_set.resource_group, spec.scale_set.name)
+        ref = spec.scale_set
         try:
             if isinstance(plan.action, UpgradeInstances):
                 token = await gateway.manual_upgrade(ref, list(plan.action.instance_ids))
@@ -331,11 +190,13 @@ async def reconcile(
             )
             op = new_status.operation
             operation_id = op.id if op is not None else None
-            post_event("AzureOperationStarted", f"{_describe(plan.action)}, Azure operation {operation_id}", False)
+            post_event(
+                EventReason.AZURE_OPERATION_STARTED, f"{_describe(plan.action)}, Azure operation {operation_id}", False
+            )
             log_decision(
                 namespace,
                 name,
-                "AzureOperationStarted",
+                EventReason.AZURE_OPERATION_STARTED,
                 _describe(plan.action),
                 domain=new_status.current_domain,
                 operation_id=operation_id,
@@ -350,9 +211,14 @@ async def reconcile(
                 else (0.0 if exc.kind == "PreconditionFailed" else timings.poll_interval)
             )
             failure = f"{_describe(plan.action)} failed: {exc.code}: {exc.message}"
-            post_event("AzureOperationFailed", failure, True)
+            post_event(EventReason.AZURE_OPERATION_FAILED, failure, True)
             log_decision(
-                namespace, name, "AzureOperationFailed", failure, domain=new_status.current_domain, warning=True
+                namespace,
+                name,
+                EventReason.AZURE_OPERATION_FAILED,
+                failure,
+                domain=new_status.current_domain,
+                warning=True,
             )
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
 
@@ -367,9 +233,7 @@ def _after_failed_call(
     status: ScaleSetImageStatus, plan: Plan, exc: AzureCallError, generation: int
 ) -> ScaleSetImageStatus:
     """An Azure write that failed: keep the plan's status minus the step that did not happen."""
-    status = evolve(
-        status, last_error=ErrorStatus(message=exc.message[:2000], code=exc.code, observed_at=_now())
-    )
+    status = evolve(status, last_error=ErrorStatus(message=exc.message[:2000], code=exc.code, observed_at=_now()))
     # A manualupgrade that did not start leaves its domain in flight with no operation: the next pass
     # finds the domain's instances still on the old model and asks again. Throttling, conflicts and 5xx
     # are retried that way; a refusal stops the rollout, since asking again would be refused again.
@@ -378,115 +242,3 @@ def _after_failed_call(
         status = evolve(status, phase=Phase.FAILED, current_domain=None)
         return _stalled(status, Reason.AZURE_ERROR, message, generation)
     return status
-
-
-def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
-    """A kopf registry with the ScaleSetImage handlers bound to ``ctx``."""
-    registry = kopf.OperatorRegistry()
-
-    @kopf.on.startup(registry=registry)
-    def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.finalizer = f"{GROUP}/finalizer"
-        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
-        settings.posting.level = logging.INFO
-        settings.watching.server_timeout = 300
-
-    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
-    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
-    def _nudge(**kwargs: Any) -> None:
-        ctx.nudge(str(kwargs["namespace"]), str(kwargs["name"]))
-
-    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
-    def _forget(**kwargs: Any) -> None:
-        ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
-
-    @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry)
-    async def _tick(**kwargs: Any) -> None:
-        body: kopf.Body = kwargs["body"]
-        patch: kopf.Patch = kwargs["patch"]
-        namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            return
-        generation = body.get("metadata", {}).get("generation")
-        observed = (body.get("status") or {}).get("observedGeneration")
-        if not ctx.is_due(namespace, name) and generation == observed:
-            return
-        started = time.monotonic()
-        plain = _plain(body)
-
-        def post(reason: str, message: str, warning: bool) -> None:
-            kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
-
-        result = "ok"
-        try:
-            status_patch, requeue = await reconcile(ctx, plain, post_event=post)
-        except Exception:
-            result = "error"
-            logger.exception("reconcile of %s/%s failed", namespace, name)
-            ctx.schedule(namespace, name, ctx.config.poll_interval)
-            raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
-        finally:
-            if ctx.reconcile_hook is not None:
-                ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
-        ctx.schedule(namespace, name, requeue)
-        if status_patch:
-            patch["status"] = status_patch
-        if ctx.status_hook is not None:
-            ctx.status_hook(namespace, name, merge_apply(plain["status"], status_patch))
-
-    return registry
-
-
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    return {
-        "metadata": dict(body.get("metadata") or {}),
-        "spec": _deep(body.get("spec") or {}),
-        "status": _deep(body.get("status") or {}),
-    }
-
-
-def _deep(value: Any) -> Any:
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {k: _deep(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_deep(v) for v in value]
-    return value
-
-
-def _default_login(registry: kopf.OperatorRegistry) -> None:
-    """In-cluster service account first, then the kubeconfig (kopf's own client; no kubernetes library)."""
-
-    @kopf.on.login(registry=registry)
-    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
-
-
-async def run_operator(
-    ctx: OperatorContext,
-    *,
-    namespaces: list[str],
-    liveness_endpoint: str | None = None,
-    stop_flag: Any = None,
-    ready_flag: Any = None,
-    extra: Callable[[kopf.OperatorRegistry], None] | None = None,
-) -> None:
-    """Run kopf with our handlers until stopped. ``extra`` may add handlers (tests add a login handler)."""
-    registry = build_registry(ctx)
-    if extra is not None:
-        extra(registry)
-    else:
-        _default_login(registry)
-    try:
-        await kopf.operator(
-            registry=registry,
-            clusterwide=not namespaces,
-            namespaces=namespaces,
-            standalone=True,
-            liveness_endpoint=liveness_endpoint,
-            stop_flag=stop_flag,
-            ready_flag=ready_flag,
-        )
-    finally:
-        await ctx.close()

@@ -1,4 +1,4 @@
-"""``scaleset-image demo`` headless, through the real command line, as CI or a newcomer would run it.
+"""``scaleset-image-testbed demo`` headless, through the real command line, as CI or a newcomer would run it.
 
 Aspects: the default scenario settles with the expected phases and exit code 0; the report's domain
 upgrades are complete and strictly sequential per scale set; the kubeconfig the demo writes works with

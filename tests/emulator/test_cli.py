@@ -1,4 +1,4 @@
-"""The `scaleset-image emulator` command, run as a subprocess: the issue's acceptance walk-through with the
+"""The `scaleset-image-testbed emulator` command, run as a subprocess: the issue's acceptance walk-through with the
 real SDK against the issue's example scenario, and the command's refusals."""
 
 from __future__ import annotations

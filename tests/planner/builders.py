@@ -6,8 +6,8 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.observed import ObservedInstance, ObservedScaleSet, ScaleSetRef
-from controller.resource import ScaleSetImageSpec
+from controller.observed import ObservedInstance, ObservedScaleSet
+from controller.resource import ScaleSetImageSpec, ScaleSetRef
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -52,7 +52,7 @@ def scale_set(
 ) -> ObservedScaleSet:
     insts = instances() if insts is None else insts
     return ObservedScaleSet(
-        ref=ScaleSetRef(SUB, "rg-web", "vmss-web"),
+        ref=ScaleSetRef(subscription_id=SUB, resource_group="rg-web", name="vmss-web"),
         location="westeurope",
         etag='"3"',
         upgrade_mode=mode,

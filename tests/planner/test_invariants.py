@@ -17,9 +17,9 @@ from datetime import timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.observed import ObservedInstance, OperationState
+from controller.observed import ImageFacts, Observation, ObservedInstance, OperationState
 from controller.resource import DomainState, Phase, ScaleSetImageStatus
-from controller.rollout import ImageFacts, Observation, UpdateModel, UpgradeInstances, plan_next_step, record_operation
+from controller.rollout import UpdateModel, UpgradeInstances, plan_next_step, record_operation
 
 from .builders import NEW, NOW, OLD, VERSIONS, scale_set, spec
 

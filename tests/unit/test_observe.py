@@ -7,7 +7,6 @@ settled or just after a model write costs model + listing; a stale cache or a re
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import time
 from collections import Counter
@@ -15,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from controller.observed import ObservedScaleSet, OperationState
-from controller.operator import SeenScaleSet, observe
-from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus
-from controller.rollout import ImageFacts, Observation, plan_next_step
+from controller.azure.observe import SeenScaleSet, observe
+from controller.observed import ImageFacts, Observation, ObservedScaleSet, OperationState
+from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus, evolve
+from controller.rollout import needs_image_facts, plan_next_step
 from tests.planner.builders import NOW, VERSIONS, scale_set, spec
 
 ARM = "https://management.azure.com"
@@ -80,7 +79,7 @@ def with_op(status: ScaleSetImageStatus, kind: OperationKind) -> ScaleSetImageSt
         started_at=NOW,
         continuation_token=token(),
     )
-    return dataclasses.replace(status, operation=op)
+    return evolve(status, operation=op)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +118,8 @@ async def test_reads_per_pass(
     if op_kind is not None:
         status = with_op(status, op_kind)
     seen = SeenScaleSet(scale_set("16.04.201807060"), time.monotonic()) if cached else None
-    observation, _ = await observe(gateway, spec(), status, ARM, seen)  # type: ignore[arg-type]
+    sp = spec()
+    observation, _ = await observe(gateway, sp, status, ARM, seen, image_facts_needed=needs_image_facts(sp, status))  # type: ignore[arg-type]
     assert observation.scale_set is not None
     assert dict(gateway.calls) == expected, case
 
@@ -127,14 +127,17 @@ async def test_reads_per_pass(
 async def test_a_stale_cache_reads_the_model_again() -> None:
     gateway = CountingGateway()
     seen = SeenScaleSet(scale_set("16.04.201807060"), time.monotonic() - 1000)
-    await observe(gateway, spec(), walking_status(), ARM, seen, max_age=300)  # type: ignore[arg-type]
+    walking = walking_status()
+    await observe(
+        gateway, spec(), walking, ARM, seen, max_age=300, image_facts_needed=needs_image_facts(spec(), walking)
+    )  # type: ignore[arg-type]
     assert gateway.calls["get_model"] == 1
 
 
 async def test_settled_resource_reads_model_and_instances() -> None:
     gateway = CountingGateway()
-    status = dataclasses.replace(walking_status(), phase=Phase.SUCCEEDED)
+    status = evolve(walking_status(), phase=Phase.SUCCEEDED)
     seen = SeenScaleSet(scale_set("16.04.201807060"), time.monotonic())
-    await observe(gateway, spec(), status, ARM, seen)  # type: ignore[arg-type]
+    await observe(gateway, spec(), status, ARM, seen, image_facts_needed=needs_image_facts(spec(), status))  # type: ignore[arg-type]
     assert gateway.calls["get_model"] == 1
     assert gateway.calls["list_instances"] == 1

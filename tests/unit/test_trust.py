@@ -10,46 +10,12 @@ import pytest
 
 from controller import resource as model
 from controller.azure import trust
-from controller.resource import ModelError
 from tests.model import samples
 
 T0 = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
 
 ARM = "https://management.azure.com/"
 STACK = "https://management.local.azurestack.external"
-
-
-def operation_polling(url: str) -> model.Operation | None:
-    try:
-        return model.Operation(kind=model.OperationKind.MANUAL_UPGRADE, started_at=T0, azure_async_operation=url)
-    except ModelError:
-        return None  # the schema pattern already refuses it
-
-
-@pytest.mark.parametrize(
-    ("url", "endpoint", "trusted"),
-    [
-        ("https://management.azure.com/subscriptions/x/operations/1?api-version=2024-07-01", ARM, True),
-        ("https://MANAGEMENT.azure.com/operations/1", ARM, True),
-        ("https://management.azure.com:443/operations/1", ARM, True),
-        (f"{STACK}/subscriptions/x/operations/1", STACK, True),
-        (f"{STACK}/subscriptions/x/operations/1", ARM, False),
-        ("https://management.azure.com.evil.example/operations/1", ARM, False),
-        ("https://evil.example/?next=https://management.azure.com/", ARM, False),
-        ("https://management.azure.com:8443/operations/1", ARM, False),
-        ("https://management.azure.com@evil.example/", ARM, False),
-        ("http://management.azure.com/operations/1", ARM, False),
-    ],
-)
-def test_only_operation_urls_on_the_arm_endpoint_are_trusted(url: str, endpoint: str, trusted: bool) -> None:
-    operation = operation_polling(url)
-    polled = trust.trusted_poll_url(operation, endpoint) if operation is not None else None
-    assert polled == (url if trusted else None)
-
-
-def test_no_operation_url_nothing_to_poll() -> None:
-    operation = model.Operation(kind=model.OperationKind.MODEL_UPDATE, started_at=T0)
-    assert trust.trusted_poll_url(operation, ARM) is None
 
 
 def azure_token(request_url: str | None, **headers: str) -> str:

@@ -1,6 +1,6 @@
 """A loopback emulator of the ARM / Microsoft.Compute API subset that scale-set image rollouts use.
 
-Start it with ``scaleset-image emulator`` or in-process::
+Start it with ``scaleset-image-testbed emulator`` or in-process::
 
     emulator = AzureEmulator(load_scenario_file("scenario.yaml"), time_scale=10)
     url = await emulator.start()          # http://127.0.0.1:<port>

@@ -1,4 +1,4 @@
-"""Ways to run the emulator: the ``scaleset-image emulator`` command, and a background thread."""
+"""Ways to run the emulator: the ``scaleset-image-testbed emulator`` command, and a background thread."""
 
 from __future__ import annotations
 

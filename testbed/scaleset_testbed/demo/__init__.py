@@ -1,10 +1,10 @@
-"""``scaleset-image demo``: the whole system on one machine, watchable, or headless for scripts and CI.
+"""``scaleset-image-testbed demo``: the whole system on one machine, watchable, or headless for scripts and CI.
 
 One event loop runs the Azure Compute emulator, the Kubernetes API emulator (serving the CRD generated
 from the model) and the real operator against both. The manifests are applied through the Kubernetes API
 as kubectl would, and a kubeconfig is written so kubectl and client libraries can look on. The terminal
 view redraws the domains x instances grid; without a terminal (or with ``--no-ui``) one line per event.
-This module may import the emulators: it is demo infrastructure, like ``controller.cli``.
+It runs the operator in-process, so it needs scaleset-image-operator installed (the ``demo`` extra).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import yaml
 from controller.commands.grid import instance_state, legend, render_resource, target_label
 from controller.config import CloudProfile, OperatorConfig
 from controller.operator import OperatorContext, run_operator
-from controller.resource import GROUP, KIND, PLURAL, VERSION
+from controller.resource import GROUP, KIND, PLURAL, VERSION, ConditionStatus, ConditionType, Phase
 from controller.resource.crd import build_crd
 from scaleset_testbed.azure import AzureEmulator, Scenario, load_scenario_file, parse_scenario
 from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
@@ -82,10 +82,13 @@ def load_manifests(paths: list[str]) -> list[dict[str, Any]]:
 
 def settled(status: dict[str, Any]) -> bool:
     """Done moving: Succeeded or Failed, or Stalled=True (blocked until someone acts)."""
-    if status.get("phase") in ("Succeeded", "Failed") and not status.get("operation"):
+    if status.get("phase") in (Phase.SUCCEEDED, Phase.FAILED) and not status.get("operation"):
         rollback = status.get("rollback") or {}
         return not rollback.get("inProgress")
-    return any(c.get("type") == "Stalled" and c.get("status") == "True" for c in status.get("conditions") or [])
+    return any(
+        c.get("type") == ConditionType.STALLED and c.get("status") == ConditionStatus.TRUE
+        for c in status.get("conditions") or []
+    )
 
 
 class Demo:
@@ -139,7 +142,7 @@ class Demo:
         snapshot = self.azure.world.snapshot()
         by_set = {(s["resourceGroup"].lower(), s["name"].lower()): s for s in snapshot["scaleSets"]}
         lines = [
-            f"scaleset-image demo  t={time.monotonic() - self.started:5.1f}s  Azure emulator {self.azure.url}"
+            f"scaleset-image-testbed demo  t={time.monotonic() - self.started:5.1f}s  Azure emulator {self.azure.url}"
             f"  (time x{self.options.time_scale:g})",
             legend(colour=True),
             "",
@@ -171,7 +174,7 @@ class Demo:
         self._seen_events = len(events)
         for key, obj in sorted(self.statuses().items()):
             status = obj.get("status") or {}
-            phase = str(status.get("phase") or "Pending")
+            phase = str(status.get("phase") or Phase.PENDING)
             if self._phases.get(key) != phase:
                 self._phases[key] = phase
                 self.out.write(

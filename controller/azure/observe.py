@@ -1,0 +1,106 @@
+"""Gathering what Azure shows for one planning pass, with as few calls as the rollout's state allows."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from controller.azure.errors import AzureCallError
+from controller.azure.gateway import ComputeGateway
+from controller.azure.trust import trusted_continuation_token
+from controller.config import DEFAULT_TIMINGS
+from controller.observed import ImageFacts, Observation, ObservedScaleSet, OperationState
+from controller.resource import (
+    ErrorStatus,
+    ImageSource,
+    Phase,
+    ScaleSetImageSpec,
+    ScaleSetImageStatus,
+    UpgradeMode,
+)
+
+
+async def image_facts(gateway: ComputeGateway, image: ImageSource, sub: str, location: str) -> ImageFacts:
+    if image.marketplace is not None:
+        m = image.marketplace
+        versions = await gateway.marketplace_versions(sub, location, m.publisher, m.offer, m.sku)
+        return ImageFacts(marketplace_versions=tuple(versions) if versions is not None else None)
+    if image.gallery_image_version_id is not None:
+        base = image.gallery_image_version_id
+        if image.is_pinned:
+            base = base[: base.lower().rindex("/versions/")]
+        gallery = await gateway.gallery_versions(base)
+        return ImageFacts(gallery_versions=tuple(gallery) if gallery is not None else None)
+    if image.managed_image_id is not None:
+        return ImageFacts(managed_image_exists=await gateway.managed_image_exists(image.managed_image_id))
+    return ImageFacts()
+
+
+@dataclass
+class SeenScaleSet:
+    """The last scale set read for a resource, kept in memory to skip reads that cannot change a decision."""
+
+    scale_set: ObservedScaleSet
+    read_at: float
+
+
+async def observe(
+    gateway: ComputeGateway,
+    spec: ScaleSetImageSpec,
+    status: ScaleSetImageStatus,
+    arm_endpoint: str,
+    seen: SeenScaleSet | None = None,
+    max_age: float = DEFAULT_TIMINGS.resync_interval,
+    *,
+    image_facts_needed: bool,
+) -> tuple[Observation, SeenScaleSet | None]:
+    """Everything the planner needs from Azure for one pass, with as few calls as the state allows.
+
+    - An operation in flight is polled first; while it runs, nothing else is read (one request).
+    - In the middle of a walk the model cannot have changed by our hand, so the model GET is skipped and
+      only the instances are listed; drift is still caught when the cached model is ``max_age`` old.
+    - Otherwise (starting, settled, after a model write): the model and the instances.
+    The cache is an optimization only: after a restart the first pass reads everything.
+    """
+    ref = spec.scale_set
+    now = time.monotonic()
+    fresh = seen is not None and now - seen.read_at < max_age
+    try:
+        operation = None
+        op = status.operation
+        # status is writable by others: a token is polled only if all its URLs are on our ARM endpoint.
+        token = trusted_continuation_token(op, arm_endpoint) if op is not None else None
+        if op is not None and token is not None:
+            operation = await gateway.poll(ref, op.kind, token)
+            if operation.status == "InProgress" and fresh and seen is not None:
+                return Observation(scale_set=seen.scale_set, operation=operation), seen
+        elif op is not None:
+            # No token, or one naming another host: never poll it; the instances tell what happened.
+            operation = OperationState("Succeeded")
+        mid_walk = (
+            status.phase == Phase.PROGRESSING
+            and status.target is not None
+            and (op is None or op.kind == "ManualUpgrade")
+        )
+        if fresh and mid_walk and seen is not None:
+            observed = dataclasses.replace(seen.scale_set, instances=await gateway.list_instances(ref))
+            seen = SeenScaleSet(observed, seen.read_at)
+        else:
+            found = await gateway.observe(ref)
+            if found is None:
+                return Observation(scale_set=None), None
+            observed, seen = found, SeenScaleSet(found, now)
+        facts = ImageFacts()
+        if image_facts_needed:
+            facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
+        rolling = None
+        if observed.upgrade_mode == UpgradeMode.ROLLING and status.target is not None:
+            rolling = await gateway.rolling_progress(ref)
+        return Observation(scale_set=observed, image=facts, operation=operation, rolling=rolling), seen
+    except AzureCallError as exc:
+        error = ErrorStatus(
+            message=exc.message[:2000], code=exc.code, observed_at=datetime.now(UTC).replace(microsecond=0)
+        )
+        return Observation(scale_set=None, azure_error=error), seen

@@ -1,0 +1,94 @@
+"""The SDK pipeline policies the gateway adds: api-version pin, request budget, recording, loopback http."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from azure.core.credentials import AccessToken
+from azure.core.pipeline import PipelineRequest, PipelineResponse
+from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
+
+from controller.azure.budget import SubscriptionBudget, classify
+
+RequestHook = Callable[[str, str, int, float, dict[str, str]], None]
+"""Called after every Azure HTTP answer: (method, url path, status, seconds, response headers)."""
+
+
+class PlainHttpForLoopback(SansIOHTTPPolicy[Any, Any]):
+    """Let the bearer token go over http: only ever installed for an allowHttp (loopback) profile."""
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context["enforce_https"] = False
+
+
+class ApiVersionPin(SansIOHTTPPolicy[Any, Any]):
+    """Rewrite ``api-version`` on every request (nextLink pages and LRO polls included)."""
+
+    def __init__(self, api_version: str) -> None:
+        self._api_version = api_version
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        if "api-version=" in http.url:
+            base, _, query = http.url.partition("?")
+            parts = [p for p in query.split("&") if not p.startswith("api-version=")]
+            parts.append(f"api-version={self._api_version}")
+            http.url = base + "?" + "&".join(parts)
+
+
+class RequestRecorder(SansIOHTTPPolicy[Any, Any]):
+    def __init__(self, hook: RequestHook) -> None:
+        self._hook = hook
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        request.context["scaleset_image_started"] = time.monotonic()
+
+    def on_response(self, request: PipelineRequest[Any], response: PipelineResponse[Any, Any]) -> None:
+        started = request.context.get("scaleset_image_started", time.monotonic())
+        http = response.http_response
+        path = request.http_request.url.split("?", 1)[0]
+        self._hook(
+            request.http_request.method,
+            path,
+            http.status_code,
+            time.monotonic() - started,
+            {k.lower(): v for k, v in http.headers.items() if k.lower().startswith(("x-ms-ratelimit", "retry-after"))},
+        )
+
+
+class SpendBudget(AsyncHTTPPolicy[Any, Any]):
+    """Wait for the subscription's budget before each request; tell it what Azure answered."""
+
+    def __init__(self, budget: SubscriptionBudget) -> None:
+        super().__init__()
+        self._budget = budget
+
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        http = request.http_request
+        request_class = classify(http.method, http.url.split("?", 1)[0])
+        await self._budget.acquire(request_class)
+        response = await self.next.send(request)
+        headers = {k.lower(): v for k, v in response.http_response.headers.items()}
+        self._budget.observe(request_class, response.http_response.status_code, headers)
+        return response
+
+
+class StaticToken:
+    """An async credential that returns a fixed token (emulator profiles only)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> StaticToken:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None

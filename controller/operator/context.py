@@ -1,0 +1,60 @@
+"""What the handlers share: configuration, one Azure gateway per cloud profile, per-resource clocks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.azure import AzureComputeGateway, ComputeGateway, RequestHook
+from controller.azure.observe import SeenScaleSet
+from controller.config import CloudProfile, OperatorConfig
+
+GatewayFactory = Callable[[CloudProfile], ComputeGateway]
+
+
+@dataclass
+class OperatorContext:
+    """What the handlers share: configuration, one gateway per cloud profile, and per-resource clocks."""
+
+    config: OperatorConfig
+    gateway_factory: GatewayFactory | None = None
+    request_hook: RequestHook | None = None
+    tick: float = 1.0
+    reconcile_hook: Callable[[str, str, float, str], None] | None = None
+    status_hook: Callable[[str, str, dict[str, Any]], None] | None = None
+    forget_hook: Callable[[str, str], None] | None = None
+    _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
+    _due: dict[tuple[str, str], float] = field(default_factory=dict)
+    seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
+
+    def gateway(self, profile: CloudProfile) -> ComputeGateway:
+        gateway = self._gateways.get(profile.name)
+        if gateway is None:
+            if self.gateway_factory is not None:
+                gateway = self.gateway_factory(profile)
+            else:
+                gateway = AzureComputeGateway(profile, request_hook=self.request_hook, budget=self.config.budget)
+            self._gateways[profile.name] = gateway
+        return gateway
+
+    async def close(self) -> None:
+        for gateway in self._gateways.values():
+            await gateway.close()
+        self._gateways.clear()
+
+    def nudge(self, namespace: str, name: str) -> None:
+        self._due[(namespace, name)] = 0.0
+
+    def is_due(self, namespace: str, name: str) -> bool:
+        return time.monotonic() >= self._due.get((namespace, name), 0.0)
+
+    def schedule(self, namespace: str, name: str, seconds: float) -> None:
+        self._due[(namespace, name)] = time.monotonic() + max(0.0, seconds)
+
+    def forget(self, namespace: str, name: str) -> None:
+        self._due.pop((namespace, name), None)
+        self.seen.pop((namespace, name), None)
+        if self.forget_hook is not None:
+            self.forget_hook(namespace, name)

@@ -1,0 +1,130 @@
+"""The kopf registry: a timer per ScaleSetImage that reconciles when due, and running the operator."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from controller.operator.context import OperatorContext
+from controller.operator.reconcile import logger, merge_apply, reconcile
+from controller.resource import (
+    GROUP,
+    PLURAL,
+    VERSION,
+)
+
+
+def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
+    """A kopf registry with the ScaleSetImage handlers bound to ``ctx``."""
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+        settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+        settings.posting.level = logging.INFO
+        settings.watching.server_timeout = 300
+
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    def _nudge(**kwargs: Any) -> None:
+        ctx.nudge(str(kwargs["namespace"]), str(kwargs["name"]))
+
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
+    def _forget(**kwargs: Any) -> None:
+        ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
+
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry)
+    async def _tick(**kwargs: Any) -> None:
+        body: kopf.Body = kwargs["body"]
+        patch: kopf.Patch = kwargs["patch"]
+        namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        generation = body.get("metadata", {}).get("generation")
+        observed = (body.get("status") or {}).get("observedGeneration")
+        if not ctx.is_due(namespace, name) and generation == observed:
+            return
+        started = time.monotonic()
+        plain = _plain(body)
+
+        def post(reason: str, message: str, warning: bool) -> None:
+            kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
+
+        result = "ok"
+        try:
+            status_patch, requeue = await reconcile(ctx, plain, post_event=post)
+        except Exception:
+            result = "error"
+            logger.exception("reconcile of %s/%s failed", namespace, name)
+            ctx.schedule(namespace, name, ctx.config.poll_interval)
+            raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
+        finally:
+            if ctx.reconcile_hook is not None:
+                ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
+        ctx.schedule(namespace, name, requeue)
+        if status_patch:
+            patch["status"] = status_patch
+        if ctx.status_hook is not None:
+            ctx.status_hook(namespace, name, merge_apply(plain["status"], status_patch))
+
+    return registry
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    return {
+        "metadata": dict(body.get("metadata") or {}),
+        "spec": _deep(body.get("spec") or {}),
+        "status": _deep(body.get("status") or {}),
+    }
+
+
+def _deep(value: Any) -> Any:
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _deep(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep(v) for v in value]
+    return value
+
+
+def _default_login(registry: kopf.OperatorRegistry) -> None:
+    """In-cluster service account first, then the kubeconfig (kopf's own client; no kubernetes library)."""
+
+    @kopf.on.login(registry=registry)
+    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+
+
+async def run_operator(
+    ctx: OperatorContext,
+    *,
+    namespaces: list[str],
+    liveness_endpoint: str | None = None,
+    stop_flag: Any = None,
+    ready_flag: Any = None,
+    extra: Callable[[kopf.OperatorRegistry], None] | None = None,
+) -> None:
+    """Run kopf with our handlers until stopped. ``extra`` may add handlers (tests add a login handler)."""
+    registry = build_registry(ctx)
+    if extra is not None:
+        extra(registry)
+    else:
+        _default_login(registry)
+    try:
+        await kopf.operator(
+            registry=registry,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True,
+            liveness_endpoint=liveness_endpoint,
+            stop_flag=stop_flag,
+            ready_flag=ready_flag,
+        )
+    finally:
+        await ctx.close()

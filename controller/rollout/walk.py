@@ -1,0 +1,240 @@
+"""The domain walk: start the next domain, verify it, judge it, fail or finish; also the rollback walk."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from controller.config import Timings
+from controller.observed import (
+    ObservedScaleSet,
+)
+from controller.resource import (
+    DOMAIN_DONE_STATES,
+    ConditionType,
+    DomainState,
+    DomainStatus,
+    ErrorStatus,
+    EventReason,
+    OnFailure,
+    OperationKind,
+    Phase,
+    Reason,
+    RollbackStatus,
+    ScaleSetImageSpec,
+    evolve,
+)
+from controller.rollout.actions import UpdateModel, UpgradeInstances
+from controller.rollout.draft import IN_FLIGHT, Draft
+from controller.rollout.health import WAITING, Verdict, verdict
+from controller.rollout.images import model_image, same_declaration
+
+
+def next_domain(d: Draft, rollback: bool) -> DomainStatus | None:
+    if rollback:
+        for dom in reversed(d.status.domains):
+            if dom.state in (DomainState.ROLLING_BACK,):
+                return dom
+        for dom in reversed(d.status.domains):
+            if dom.state in (DomainState.SUCCEEDED, DomainState.FAILED, DomainState.VERIFYING, DomainState.UPGRADING):
+                return dom
+        return None
+    for dom in d.status.domains:
+        if dom.state in IN_FLIGHT:
+            return dom
+    for dom in d.status.domains:
+        if dom.state not in DOMAIN_DONE_STATES:
+            return dom
+    return None
+
+
+def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timings, *, rollback: bool) -> None:
+    by_id = {i.instance_id: i for i in observed.instances}
+    domain = next_domain(d, rollback)
+    if domain is None:
+        finish(d, rollback)
+        return
+    members = [by_id[i] for i in domain.instance_ids if i in by_id]
+    image = (
+        d.status.rollback.target
+        if rollback and d.status.rollback
+        else d.status.target.image
+        if d.status.target
+        else None
+    )
+    version = image.marketplace.version if image is not None and image.marketplace is not None else None
+    verdicts = {i.instance_id: verdict(i, observed.has_health_extension, version) for i in members}
+    pending = tuple(i for i, v in verdicts.items() if v == Verdict.PENDING)
+    starting = domain.state not in IN_FLIGHT
+
+    if starting:
+        if spec.rollout.paused and not rollback:
+            if d.status.phase != Phase.PAUSED:
+                d.event(EventReason.ROLLOUT_PAUSED, f"Paused before domain {domain.id}.")
+            d.update(phase=Phase.PAUSED, current_domain=None)
+            d.wait(t.resync_interval)
+            return
+        if d.status.phase == Phase.PAUSED:
+            d.event(EventReason.ROLLOUT_RESUMED, f"Resumed at domain {domain.id}.")
+            d.update(phase=Phase.PROGRESSING)
+        if d.status.next_domain_at is not None and d.now < d.status.next_domain_at and not rollback:
+            d.condition(
+                ConditionType.RECONCILING, True, Reason.PAUSING_BETWEEN_DOMAINS, f"Pausing before domain {domain.id}."
+            )
+            d.wait(max(0.0, (d.status.next_domain_at - d.now).total_seconds()))
+            return
+        healthy_already = all(v == Verdict.HEALTHY for v in verdicts.values())
+        if not pending and healthy_already and not rollback:
+            d.set_domain(
+                domain.id,
+                state=DomainState.SKIPPED,
+                started_at=d.now,
+                finished_at=d.now,
+                message="every instance already runs the target image and is healthy",
+            )
+            walk(spec, observed, d, t, rollback=rollback)
+            return
+        state = DomainState.ROLLING_BACK if rollback else DomainState.UPGRADING
+        d.set_domain(domain.id, state=state, started_at=d.now, finished_at=None, message=None)
+        d.update(current_domain=domain.id, phase=Phase.PROGRESSING)
+        if not pending:
+            # On the target already but not (yet) healthy, or still busy: verify it like any other domain.
+            walk(spec, observed, d, t, rollback=rollback)
+            return
+        d.action = UpgradeInstances(domain.id, pending)
+        verb = "Rolling back" if rollback else "Upgrading"
+        d.event(EventReason.DOMAIN_STARTED, f"{verb} domain {domain.id}: instances {', '.join(pending)}.")
+        return
+
+    # In flight: upgrading with no operation recorded (a restart between the call and the status write),
+    # or verifying. Instances still on the old model and idle get one more manualupgrade.
+    d.update(current_domain=domain.id)
+    if pending and not any(v == Verdict.BUSY for v in verdicts.values()) and d.status.operation is None:
+        d.action = UpgradeInstances(domain.id, pending)
+        return
+    unhealthy = [i for i, v in verdicts.items() if v == Verdict.UNHEALTHY]
+    waiting = [i for i, v in verdicts.items() if v in WAITING]
+    budget = spec.rollout.unhealthy_budget(len(observed.instances))
+    # The budget is for the whole scale set: every instance already on the target that is unhealthy
+    # counts, whichever domain it is in (a per-domain count let a bad image through domain after domain).
+    on_target = [
+        i.instance_id
+        for i in observed.instances
+        if (i.latest_model or (version is not None and i.image_version == version))
+        and verdict(i, observed.has_health_extension, version) == Verdict.UNHEALTHY
+    ]
+    all_bad = bool(members) and len(unhealthy) == len(members)
+    if len(on_target) > budget or all_bad:
+        why = (
+            f"every instance of domain {domain.id} is unhealthy after the upgrade ({', '.join(unhealthy)})"
+            if all_bad
+            else f"{len(on_target)} instance(s) on the new image are unhealthy ({', '.join(on_target)}); "
+            f"at most {budget} allowed"
+        )
+        domain_failed(spec, d, domain, Reason.TOO_MANY_UNHEALTHY_INSTANCES, why + ".", rollback)
+        return
+    started = domain.started_at or d.now
+    if waiting:
+        elapsed = (d.now - started).total_seconds()
+        if elapsed > spec.rollout.domain_timeout_seconds:
+            domain_failed(
+                spec,
+                d,
+                domain,
+                Reason.DOMAIN_TIMED_OUT,
+                f"Domain {domain.id} did not become healthy within {spec.rollout.domain_timeout} "
+                f"(waiting on {', '.join(waiting)}).",
+                rollback,
+            )
+            return
+        d.set_domain(domain.id, state=DomainState.ROLLING_BACK if rollback else DomainState.VERIFYING)
+        d.condition(
+            ConditionType.RECONCILING,
+            True,
+            Reason.VERIFYING_DOMAIN,
+            f"Waiting for domain {domain.id} to be healthy ({len(waiting)} instance(s) not yet).",
+        )
+        d.wait(t.poll_interval)
+        return
+    done_state = DomainState.ROLLED_BACK if rollback else DomainState.SUCCEEDED
+    d.set_domain(
+        domain.id,
+        state=done_state,
+        finished_at=d.now,
+        message=f"{len(unhealthy)} unhealthy within budget" if unhealthy else None,
+    )
+    d.event(
+        EventReason.DOMAIN_SUCCEEDED, f"Domain {domain.id} {'rolled back' if rollback else 'upgraded'} and healthy."
+    )
+    pause = spec.rollout.pause_between_domains_seconds
+    d.update(current_domain=None, next_domain_at=d.now + timedelta(seconds=pause) if pause and not rollback else None)
+    # A new declaration waits for the domain in flight; it is taken up on the next pass.
+    target = d.status.target
+    if not rollback and target is not None and not same_declaration(spec.image, target.image):
+        d.update(phase=Phase.PENDING)
+        d.wait(0.0)
+        return
+    if pause and not rollback:
+        d.wait(pause)
+    else:
+        d.wait(0.0)
+
+
+def domain_failed(
+    spec: ScaleSetImageSpec, d: Draft, domain: DomainStatus, reason: Reason, message: str, rollback: bool
+) -> None:
+    d.set_domain(domain.id, state=DomainState.FAILED, finished_at=d.now, message=message)
+    d.event(
+        EventReason.DOMAIN_TIMED_OUT if reason == Reason.DOMAIN_TIMED_OUT else EventReason.DOMAIN_FAILED,
+        message,
+        warning=True,
+    )
+    if rollback:
+        rb = d.status.rollback
+        d.update(
+            rollback=evolve(rb, in_progress=False, finished_at=d.now, message=message) if rb else None,
+            phase=Phase.FAILED,
+            current_domain=None,
+        )
+        d.event(EventReason.ROLLBACK_FAILED, message, warning=True)
+        d.condition(ConditionType.STALLED, True, Reason.ROLLBACK_FAILED, message)
+        return
+    fail(spec, d, reason, message)
+
+
+def fail(spec: ScaleSetImageSpec, d: Draft, reason: Reason, message: str) -> None:
+    d.update(last_error=ErrorStatus(message=message, observed_at=d.now), current_domain=None)
+    previous = d.status.previous_image
+    if spec.rollout.on_failure == OnFailure.ROLLBACK and previous is not None and d.status.rollback is None:
+        d.update(
+            rollback=RollbackStatus(
+                in_progress=True, target=previous, reason=str(reason), started_at=d.now, message=message
+            ),
+            phase=Phase.PROGRESSING,
+        )
+        d.event(EventReason.ROLLBACK_STARTED, f"Rolling back to {previous.summary()}: {message}", warning=True)
+        reference, vhd = model_image(previous)
+        d.action = UpdateModel(OperationKind.ROLLBACK, reference, vhd, None)
+        return
+    d.update(phase=Phase.FAILED)
+    d.condition(ConditionType.STALLED, True, reason, message)
+    d.event(EventReason.ROLLOUT_FAILED, message, warning=True)
+
+
+def finish(d: Draft, rollback: bool) -> None:
+    if rollback:
+        rb = d.status.rollback
+        d.update(
+            rollback=evolve(rb, in_progress=False, finished_at=d.now) if rb else None,
+            phase=Phase.FAILED,
+            current_domain=None,
+        )
+        d.event(EventReason.ROLLBACK_SUCCEEDED, "Rolled back to the previous image.")
+        d.condition(ConditionType.STALLED, True, Reason.ROLLED_BACK, "The rollout failed and was rolled back.")
+        return
+    if d.status.phase != Phase.SUCCEEDED:
+        target = d.status.target
+        d.event(
+            EventReason.ROLLOUT_SUCCEEDED, f"Every domain runs {target.image.summary() if target else 'the image'}."
+        )
+        d.update(last_succeeded_at=d.now)
+    d.update(phase=Phase.SUCCEEDED, current_domain=None, next_domain_at=None)
