@@ -9,8 +9,6 @@ policies, missing images, numeric 'latest', rollback, drift, and the kstatus con
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from controller.observed import GalleryVersion, OperationState, RollingProgress
@@ -23,6 +21,7 @@ from controller.resource import (
     OperationKind,
     Phase,
     ScaleSetImageStatus,
+    evolve,
 )
 from controller.rollout import (
     ImageFacts,
@@ -230,7 +229,7 @@ def test_domain_already_on_target_is_skipped_and_never_upgraded() -> None:
 
 def test_model_drift_after_success_is_reported_and_the_declared_image_wins() -> None:
     sp = spec()
-    s = dataclasses.replace(started(sp), phase=Phase.SUCCEEDED, domains=())
+    s = evolve(started(sp), phase=Phase.SUCCEEDED, domains=())
     plan = step(sp, s, scale_set("16.04.201801010"), now=later(100))
     assert isinstance(plan.action, UpdateModel)
     assert plan.action.image_reference["version"] == NEW  # type: ignore[index]
@@ -386,13 +385,13 @@ def test_rollback_restores_the_previous_image_and_walks_upgraded_domains_back() 
     assert failed.status.rollback is not None
     assert failed.status.rollback.in_progress
     # the model now names the old image again: every instance reads latestModelApplied=false
-    s2 = dataclasses.replace(failed.status, operation=Operation(kind=OperationKind.ROLLBACK, started_at=NOW))
+    s2 = evolve(failed.status, operation=Operation(kind=OperationKind.ROLLBACK, started_at=NOW))
     reverted = with_instances(scale_set(OLD), {"0": {"image_version": NEW}, "5": {"image_version": NEW}})
     back = step(sp, s2, reverted, now=later(10), operation=OperationState("Succeeded"))
     assert back.action == UpgradeInstances("ud-0", ("0", "5"))
     assert back.status.domains[0].state == DomainState.ROLLING_BACK
     healthy_again = upgraded(scale_set(OLD), ["0", "5"])
-    end = step(sp, dataclasses.replace(back.status, operation=None), healthy_again, now=later(20))
+    end = step(sp, evolve(back.status, operation=None), healthy_again, now=later(20))
     assert end.status.domains[0].state == DomainState.ROLLED_BACK
     final = step(sp, end.status, healthy_again, now=later(21))
     assert final.status.phase == Phase.FAILED
@@ -428,7 +427,7 @@ def test_updated_counts_instances_on_the_target_not_on_a_rolled_back_model() -> 
     # The model names the old image again (rollback): instances 0 and 5 still run the target.
     status = started()
     ss = with_instances(scale_set(OLD), {"0": {"image_version": NEW}, "5": {"image_version": NEW}})
-    s = dataclasses.replace(status, phase=Phase.FAILED)
+    s = evolve(status, phase=Phase.FAILED)
     plan = step(spec(), s, ss, now=later(1))
     assert plan.status.instances.updated == 2
     assert plan.status.instances.total == 10
@@ -439,11 +438,11 @@ def test_unhealthy_budget_counts_the_whole_scale_set_not_one_domain() -> None:
     sp = spec(maxUnhealthyInstances=2)
     insts = instances(20, 5, 5)
     s = step(sp, started(sp), scale_set(NEW, insts)).status
-    s = dataclasses.replace(
+    s = evolve(
         s,
         domains=(
-            dataclasses.replace(s.domains[0], state=DomainState.SUCCEEDED),
-            dataclasses.replace(s.domains[1], state=DomainState.VERIFYING, started_at=NOW),
+            evolve(s.domains[0], state=DomainState.SUCCEEDED),
+            evolve(s.domains[1], state=DomainState.VERIFYING, started_at=NOW),
             *s.domains[2:],
         ),
     )

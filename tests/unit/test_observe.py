@@ -7,7 +7,6 @@ settled or just after a model write costs model + listing; a stale cache or a re
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
 import time
 from collections import Counter
@@ -17,7 +16,7 @@ import pytest
 
 from controller.observed import ObservedScaleSet, OperationState
 from controller.operator import SeenScaleSet, observe
-from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus
+from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus, evolve
 from controller.rollout import ImageFacts, Observation, plan_next_step
 from tests.planner.builders import NOW, VERSIONS, scale_set, spec
 
@@ -80,7 +79,7 @@ def with_op(status: ScaleSetImageStatus, kind: OperationKind) -> ScaleSetImageSt
         started_at=NOW,
         continuation_token=token(),
     )
-    return dataclasses.replace(status, operation=op)
+    return evolve(status, operation=op)
 
 
 @pytest.mark.parametrize(
@@ -133,7 +132,7 @@ async def test_a_stale_cache_reads_the_model_again() -> None:
 
 async def test_settled_resource_reads_model_and_instances() -> None:
     gateway = CountingGateway()
-    status = dataclasses.replace(walking_status(), phase=Phase.SUCCEEDED)
+    status = evolve(walking_status(), phase=Phase.SUCCEEDED)
     seen = SeenScaleSet(scale_set("16.04.201807060"), time.monotonic())
     await observe(gateway, spec(), status, ARM, seen)  # type: ignore[arg-type]
     assert gateway.calls["get_model"] == 1
