@@ -185,7 +185,7 @@ class Model(BaseModel):
         if not isinstance(data, Mapping):
             raise ModelError(f"must be of type object, got {data!r}")
         try:
-            return cls.model_validate_json(json.dumps(data, default=_json_default))
+            return cls.model_validate_json(json.dumps(_without_nulls(data), default=_not_json))
         except ValidationError as err:
             raise model_error(err) from None
 
@@ -201,9 +201,7 @@ class Model(BaseModel):
         return _nulls_outside_lists(wire) if nulls else wire
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
+def _not_json(value: Any) -> Any:
     raise ModelError(f"not a JSON value: {value!r}")
 
 
@@ -216,9 +214,10 @@ def _nulls_outside_lists(value: Any) -> Any:
 
 
 def _without_nulls(value: Any) -> Any:
-    if isinstance(value, dict):
+    """JSON-like data without null object members (null means absent); list items are kept."""
+    if isinstance(value, Mapping):
         return {key: _without_nulls(element) for key, element in value.items() if element is not None}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_without_nulls(element) for element in value]
     return value
 
