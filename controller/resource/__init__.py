@@ -3,7 +3,7 @@
 Everything the other layers need is re-exported here; the modules behind it are split by concern.
 """
 
-from .base import CelRule, ListType, Model, Timestamp, evolve
+from .base import CelRule, ListType, Model, evolve
 from .errors import ModelError
 from .names import (
     API_VERSION,
@@ -135,7 +135,6 @@ __all__ = [
     "ScaleSetImageSpec",
     "ScaleSetImageStatus",
     "ScaleSetRef",
-    "Timestamp",
     "UpgradeMode",
     "batch_size",
     "evolve",

@@ -87,7 +87,7 @@ def _facts(name: str, wire: str, hint: Any, metadata: list[Any], **known: Any) -
     hint, optional, found = _unwrap(hint, metadata)
     found = _flatten(found)
     extra = known.pop("extra", None) or {}
-    pick = {
+    pick: dict[str, Any] = {
         "pattern": next((m.pattern for m in found if getattr(m, "pattern", None)), None),
         "min_length": next((m.min_length for m in found if isinstance(m, annotated_types.MinLen)), None),
         "max_length": next((m.max_length for m in found if isinstance(m, annotated_types.MaxLen)), None),
