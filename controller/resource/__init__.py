@@ -3,26 +3,12 @@
 Everything the other layers need is re-exported here; the modules behind it are split by concern.
 """
 
-from .base import (
-    INT_OR_STRING,
-    CelRule,
-    FieldInfo,
-    FieldSpec,
-    Model,
-    evolve,
-    is_enum,
-    is_mapping,
-    is_model,
-    model_fields,
-    prop,
-    to_wire,
-    tuple_item,
-)
+from .base import CelRule, ListType, Model, evolve
+from .errors import ModelError
 from .names import (
     API_VERSION,
     CATEGORIES,
     CRD_NAME,
-    DEFAULT_CLOUD,
     DOMAIN_DONE_STATES,
     GROUP,
     KIND,
@@ -83,7 +69,6 @@ from .status import (
     set_condition,
 )
 from .values import (
-    ModelError,
     batch_size,
     format_timestamp,
     parse_duration,
@@ -100,7 +85,6 @@ __all__ = [
     "CONDITION_REASON_PATTERN",
     "CONDITION_TYPE_PATTERN",
     "CRD_NAME",
-    "DEFAULT_CLOUD",
     "DOMAIN_DONE_STATES",
     "DOMAIN_ID_PATTERN",
     "DURATION_PATTERN",
@@ -109,7 +93,6 @@ __all__ = [
     "GUID_PATTERN",
     "HTTPS_URL_PATTERN",
     "IMAGE_VERSION_PATTERN",
-    "INT_OR_STRING",
     "KIND",
     "LIST_KIND",
     "MANAGED_IMAGE_ID_PATTERN",
@@ -132,11 +115,10 @@ __all__ = [
     "DomainStatus",
     "ErrorStatus",
     "EventReason",
-    "FieldInfo",
-    "FieldSpec",
     "ImageSource",
     "ImageSourceKind",
     "InstanceCounts",
+    "ListType",
     "MarketplaceImage",
     "Model",
     "ModelError",
@@ -157,16 +139,9 @@ __all__ = [
     "batch_size",
     "evolve",
     "format_timestamp",
-    "is_enum",
-    "is_mapping",
-    "is_model",
-    "model_fields",
     "parse_duration",
     "parse_timestamp",
-    "prop",
     "resolve_count",
     "set_condition",
-    "to_wire",
-    "tuple_item",
     "unhealthy_budget",
 ]

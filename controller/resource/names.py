@@ -20,9 +20,6 @@ SHORT_NAMES: Final = ("ssi",)
 CATEGORIES: Final = ("imagerollout",)
 CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
-DEFAULT_CLOUD: Final = "azure-public"
-"""Name of the cloud profile used when ``spec.scaleSet.cloud`` is omitted (public Azure)."""
-
 
 # --------------------------------------------------------------------------------------------------
 # Enumerations and names used as constants (phases, conditions, reasons, events)

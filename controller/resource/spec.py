@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-from .base import CelRule, Model, prop
-from .names import DEFAULT_CLOUD, DomainKind, ImageSourceKind, OnFailure
+from typing import Annotated
+
+from pydantic import Discriminator, Field, Tag
+
+from .base import CelRule, Model, int_or_string_tag
+from .errors import INTEGER_TAG, STRING_TAG, ModelError
+from .names import DomainKind, ImageSourceKind, OnFailure
 from .patterns import (
     CLOUD_NAME_PATTERN,
     DURATION_PATTERN,
@@ -18,11 +23,7 @@ from .patterns import (
     SCALE_SET_NAME_PATTERN,
     VHD_URI_PATTERN,
 )
-from .values import ModelError, batch_size, parse_duration, unhealthy_budget
-
-# --------------------------------------------------------------------------------------------------
-# Spec
-# --------------------------------------------------------------------------------------------------
+from .values import batch_size, parse_duration, unhealthy_budget
 
 _EXACTLY_ONE_SOURCE = CelRule(
     rule=(
@@ -37,25 +38,25 @@ _EXACTLY_ONE_SOURCE = CelRule(
 class MarketplaceImage(Model):
     """An Azure Marketplace image, named by publisher, offer, SKU and version (its URN)."""
 
-    publisher: str = prop(
+    publisher: str = Field(
         description="Publisher of the Marketplace image, e.g. Canonical or MicrosoftWindowsServer.",
         pattern=MARKETPLACE_NAME_PATTERN,
         min_length=1,
         max_length=128,
     )
-    offer: str = prop(
+    offer: str = Field(
         description="Offer of the Marketplace image, e.g. ubuntu-24_04-lts or WindowsServer.",
         pattern=MARKETPLACE_NAME_PATTERN,
         min_length=1,
         max_length=128,
     )
-    sku: str = prop(
+    sku: str = Field(
         description="SKU of the Marketplace image, e.g. server or 2022-datacenter-azure-edition.",
         pattern=MARKETPLACE_NAME_PATTERN,
         min_length=1,
         max_length=128,
     )
-    version: str = prop(
+    version: str = Field(
         description=(
             "Image version as Major.Minor.Build (e.g. 22.04.202405010), or 'latest'. 'latest' is resolved"
             " once when a rollout starts and the exact version is pinned in status.target for the whole"
@@ -71,12 +72,12 @@ class ImageSource(Model):
 
     cel_rules = (_EXACTLY_ONE_SOURCE,)
 
-    marketplace: MarketplaceImage | None = prop(
+    marketplace: MarketplaceImage | None = Field(
         default=None,
         description="An Azure Marketplace image. Set exactly one of marketplace, galleryImageVersionId,"
         " managedImageId or vhdUri.",
     )
-    gallery_image_version_id: str | None = prop(
+    gallery_image_version_id: str | None = Field(
         default=None,
         description=(
             "ARM resource id of an Azure Compute Gallery image: either an image version"
@@ -87,7 +88,7 @@ class ImageSource(Model):
         pattern=GALLERY_IMAGE_ID_PATTERN,
         max_length=1024,
     )
-    managed_image_id: str | None = prop(
+    managed_image_id: str | None = Field(
         default=None,
         description=(
             "ARM resource id of a managed image"
@@ -96,7 +97,7 @@ class ImageSource(Model):
         pattern=MANAGED_IMAGE_ID_PATTERN,
         max_length=1024,
     )
-    vhd_uri: str | None = prop(
+    vhd_uri: str | None = Field(
         default=None,
         description=(
             "https URL of a VHD blob for a scale set with unmanaged disks (osDisk.image.uri), ending in"
@@ -163,12 +164,12 @@ _IMMUTABLE_SCALE_SET = CelRule(
 class ScaleSetRef(Model):
     """The Azure virtual machine scale set whose OS image is managed."""
 
-    subscription_id: str = prop(
+    subscription_id: str = Field(
         description="Azure subscription id (a GUID) that holds the scale set.",
         pattern=GUID_PATTERN,
         max_length=36,
     )
-    resource_group: str = prop(
+    resource_group: str = Field(
         description=(
             "Resource group of the scale set: 1-90 letters, digits, underscores, parentheses, hyphens and"
             " periods, not ending in a period."
@@ -177,7 +178,7 @@ class ScaleSetRef(Model):
         min_length=1,
         max_length=90,
     )
-    name: str = prop(
+    name: str = Field(
         description=(
             "Name of the scale set: 1-64 letters, digits, underscores, hyphens and periods, starting with"
             " a letter or digit and not ending in a period or hyphen."
@@ -186,18 +187,15 @@ class ScaleSetRef(Model):
         min_length=1,
         max_length=64,
     )
-    cloud: str = prop(
-        default=DEFAULT_CLOUD,
+    cloud: Annotated[str, Field(pattern=CLOUD_NAME_PATTERN, min_length=1, max_length=63), _NOT_A_URL] | None = Field(
+        default=None,
         description=(
             "Name of a cloud profile defined in the operator's own configuration (ARM endpoint, credential"
-            f" audience, API version). Defaults to {DEFAULT_CLOUD}, public Azure; Azure Stack Hub stamps"
-            " get their own profiles. This is a name, never a URL: a resource cannot point the operator,"
-            " and its Azure token, at an endpoint of its choosing."
+            " audience, API version). When omitted, the configuration's defaultCloud is used (public Azure"
+            " unless configured otherwise); Azure Stack Hub stamps get their own profiles. This is a name,"
+            " never a URL: a resource cannot point the operator, and its Azure token, at an endpoint of its"
+            " choosing."
         ),
-        pattern=CLOUD_NAME_PATTERN,
-        min_length=1,
-        max_length=63,
-        rules=(_NOT_A_URL,),
     )
 
     @property
@@ -230,6 +228,22 @@ _TIMEOUT_AT_LEAST_1S = CelRule(
     check=lambda timeout: parse_duration(timeout) >= 1,
 )
 
+Duration = Annotated[str, Field(pattern=DURATION_PATTERN, max_length=32)]
+"""A Kubernetes duration as users write it (``DURATION_PATTERN``)."""
+
+BatchSize = Annotated[
+    Annotated[int, Field(ge=1), Tag(INTEGER_TAG)]
+    | Annotated[str, Field(pattern=POSITIVE_PERCENT_PATTERN), Tag(STRING_TAG)],
+    Discriminator(int_or_string_tag),
+]
+"""A positive count or percentage (Kubernetes int-or-string)."""
+
+UnhealthyCount = Annotated[
+    Annotated[int, Field(ge=0), Tag(INTEGER_TAG)] | Annotated[str, Field(pattern=PERCENT_PATTERN), Tag(STRING_TAG)],
+    Discriminator(int_or_string_tag),
+]
+"""A count or percentage from zero (Kubernetes int-or-string)."""
+
 _DURATION_WORDS = "written as Kubernetes durations: a number and a unit (h, m, s, ms), e.g. 30s, 5m, 1h30m, 1.5h"
 
 
@@ -238,7 +252,7 @@ class RolloutSpec(Model):
 
     cel_rules = (_BATCH_NEEDS_SIZE, _SIZE_NEEDS_BATCH)
 
-    domain_kind: DomainKind = prop(
+    domain_kind: DomainKind = Field(
         default=DomainKind.UPDATE_DOMAIN,
         description=(
             "How instances are grouped into the domains upgraded one at a time: UpdateDomain (Azure's"
@@ -247,50 +261,40 @@ class RolloutSpec(Model):
             " UpdateDomain falls back to FaultDomain, else Batch; status.domainKind shows what is used."
         ),
     )
-    batch_size: int | str | None = prop(
+    batch_size: BatchSize | None = Field(
         default=None,
         description=(
             "Instances per batch when domainKind is Batch, and only then: a count (e.g. 5) or a"
             " percentage of the scale set (e.g. '25%'), rounded up and at least 1."
         ),
-        pattern=POSITIVE_PERCENT_PATTERN,
-        minimum=1,
     )
-    pause_between_domains: str = prop(
+    pause_between_domains: Annotated[Duration, _REPRESENTABLE_DURATION] = Field(
         default="0s",
         description=f"How long to wait after a domain succeeds before starting the next, {_DURATION_WORDS}.",
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        rules=(_REPRESENTABLE_DURATION,),
     )
-    domain_timeout: str = prop(
+    domain_timeout: Annotated[Duration, _TIMEOUT_AT_LEAST_1S] = Field(
         default="30m",
         description=(
             "How long one domain may take, from its upgrade starting to its instances being healthy,"
             f" before it counts as failed; {_DURATION_WORDS}. At least 1s."
         ),
-        pattern=DURATION_PATTERN,
-        max_length=32,
-        rules=(_TIMEOUT_AT_LEAST_1S,),
     )
-    max_unhealthy_instances: int | str = prop(
+    max_unhealthy_instances: UnhealthyCount = Field(
         default="20%",
         description=(
             "How many instances may be unhealthy at once before the rollout stops (see onFailure): a count"
             " (e.g. 1) or a percentage of the scale set (e.g. '20%'), rounded down, so on small scale sets"
             " a percentage can mean zero; write a count there."
         ),
-        pattern=PERCENT_PATTERN,
-        minimum=0,
     )
-    on_failure: OnFailure = prop(
+    on_failure: OnFailure = Field(
         default=OnFailure.PAUSE,
         description=(
             "What to do when a domain fails or times out: Pause (stop and wait for a person) or Rollback"
             " (put the previous image, status.previousImage, back on the upgraded domains)."
         ),
     )
-    paused: bool = prop(
+    paused: bool = Field(
         default=False,
         description="Set to true to stop starting new domains; the domain in progress finishes. False resumes.",
     )
@@ -317,17 +321,17 @@ class RolloutSpec(Model):
 class ScaleSetImageSpec(Model):
     """The desired state: which scale set, which image, and how to roll it out."""
 
-    scale_set: ScaleSetRef = prop(
+    scale_set: Annotated[ScaleSetRef, _IMMUTABLE_SCALE_SET] = Field(
         description="The Azure virtual machine scale set to manage. Immutable once set.",
-        rules=(_IMMUTABLE_SCALE_SET,),
     )
-    image: ImageSource = prop(
+    image: ImageSource = Field(
         description=(
             "The OS image the scale set should run. Set exactly one of marketplace, galleryImageVersionId,"
             " managedImageId or vhdUri. Changing it starts a new rollout."
         ),
     )
-    rollout: RolloutSpec = prop(
+    rollout: RolloutSpec = Field(
         default_factory=RolloutSpec,
         description="How the image is rolled out, one domain at a time. All fields have defaults.",
+        json_schema_extra={"default": {}},  # the API server then fills in the rollout's own defaults
     )

@@ -1,43 +1,14 @@
-"""Values the resource carries as text: durations, counts or percentages, timestamps; and ``ModelError``."""
+"""Values the resource carries as text: durations, counts or percentages, timestamps."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from fractions import Fraction
 from typing import Final
 
+from .errors import ModelError
 from .patterns import DURATION_PATTERN, PERCENT_PATTERN
-
-# --------------------------------------------------------------------------------------------------
-# Errors, durations, counts, timestamps
-# --------------------------------------------------------------------------------------------------
-
-
-class ModelError(ValueError):
-    """A value does not fit the model. ``path`` locates it in wire (camelCase) terms."""
-
-    def __init__(self, message: str, path: Sequence[str | int] = ()) -> None:
-        self.message = message
-        self.path: tuple[str | int, ...] = tuple(path)
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        return f"{self.location}: {self.message}" if self.path else self.message
-
-    @property
-    def location(self) -> str:
-        """The path as a Kubernetes-style field path, e.g. ``spec.rollout.batchSize`` or ``domains[2].id``."""
-        out = ""
-        for part in self.path:
-            out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
-        return out
-
-    def under(self, *prefix: str | int) -> ModelError:
-        """The same error, located under ``prefix``."""
-        return ModelError(self.message, (*prefix, *self.path))
-
 
 _NS_PER_UNIT: Final = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
 _MAX_DURATION_NS: Final = 2**63 - 1

@@ -1,24 +1,24 @@
-"""Hypothesis strategies for valid model objects, derived from the model's own field metadata."""
+"""Hypothesis strategies for valid model objects, derived from the model's own (pydantic) field metadata."""
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, get_origin
 
 from hypothesis import strategies as st
 
 from controller import resource as model
-from controller.resource import FieldInfo, Model
+from controller.resource import Model
 
 from . import samples
+from .model_facts import INT_OR_STRING, Facts, fields_of, is_enum, is_model, tuple_item
 
 _TIMES = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
 
 
-def _string(info: FieldInfo) -> st.SearchStrategy[str]:
-    spec = info.spec
-    text = st.from_regex(spec.pattern, fullmatch=True) if spec.pattern is not None else st.text(max_size=40)
-    low, high = spec.min_length or 0, spec.max_length
+def _string(info: Facts) -> st.SearchStrategy[str]:
+    text = st.from_regex(info.pattern, fullmatch=True) if info.pattern is not None else st.text(max_size=40)
+    low, high = info.min_length or 0, info.max_length
     text = text.filter(lambda value: len(value) >= low and (high is None or len(value) <= high))
-    checks = [rule.check for rule in spec.rules if rule.check is not None]
+    checks = [rule.check for rule in info.rules if rule.check is not None]
     return text.filter(lambda value: _passes(checks, value))
 
 
@@ -29,35 +29,35 @@ def _passes(checks: list[Any], value: Any) -> bool:
         return False
 
 
-def _value(info: FieldInfo, hint: Any) -> st.SearchStrategy[Any]:
-    spec = info.spec
-    if model.is_model(hint):
+def _value(info: Facts, hint: Any) -> st.SearchStrategy[Any]:
+    if is_model(hint):
         return strategy_for(hint)
-    if model.is_enum(hint):
+    if is_enum(hint):
         return st.sampled_from(list(hint))
     if hint is datetime:
         return _TIMES
     if hint is bool:
         return st.booleans()
     if hint is int:
-        return st.integers(min_value=spec.minimum, max_value=spec.maximum if spec.maximum is not None else 10**9)
+        return st.integers(min_value=info.minimum, max_value=info.maximum if info.maximum is not None else 10**9)
     if hint is str:
         return _string(info)
-    if hint is model.INT_OR_STRING:
-        return st.integers(min_value=spec.minimum, max_value=10**6) | _string(info)
-    item = model.tuple_item(hint)
+    if hint is INT_OR_STRING:
+        return st.integers(min_value=info.minimum, max_value=10**6) | _string(info)
+    item = tuple_item(hint)
     if item is not None:
-        elements = _value(info, item) if not model.is_model(item) else strategy_for(item)
+        elements = _value(info, item) if not is_model(item) else strategy_for(item)
         if item is str:
             elements = st.text(min_size=1, max_size=8)
-        if spec.list_type == "map":
-            wire_to_name = {field.wire: field.name for field in model.model_fields(item)}
-            keys = [wire_to_name[key] for key in spec.list_map_keys]
+        list_type = info.list_type
+        if list_type is not None and list_type.kind == "map":
+            wire_to_name = {field.wire: field.name for field in fields_of(item)}
+            keys = [wire_to_name[key] for key in list_type.map_keys]
             lists = st.lists(elements, max_size=4, unique_by=lambda e: tuple(getattr(e, k) for k in keys))
         else:
-            lists = st.lists(elements, max_size=4, unique=spec.list_type == "set")
+            lists = st.lists(elements, max_size=4, unique=list_type is not None and list_type.kind == "set")
         return lists.map(tuple)
-    if model.is_mapping(hint):
+    if get_origin(hint) is dict:
         return st.fixed_dictionaries(
             {"name": st.from_regex("^[a-z][a-z0-9-]{0,20}$", fullmatch=True)},
             optional={"generation": st.integers(min_value=1, max_value=10**6)},
@@ -123,7 +123,7 @@ def _resolved() -> st.SearchStrategy[model.ResolvedImage]:
 def _generic(cls: type[Model], skip: frozenset[str] | set[str] = frozenset()) -> st.SearchStrategy[dict[str, Any]]:
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
-    for info in model.model_fields(cls):
+    for info in fields_of(cls):
         if info.derived or info.name in skip:
             continue
         (required if info.required else optional)[info.name] = _value(info, info.hint)

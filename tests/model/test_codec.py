@@ -1,7 +1,6 @@
 """from_dict/to_dict: round trips, error locations, derived fields, and agreement with the CRD on
 arbitrary valid objects."""
 
-import dataclasses
 import json
 from datetime import UTC, datetime
 
@@ -82,7 +81,7 @@ def test_spec_defaults_match_an_empty_rollout() -> None:
         "onFailure": "Pause",
         "paused": False,
     }
-    assert spec.scale_set.cloud == model.DEFAULT_CLOUD
+    assert spec.scale_set.cloud is None  # no default: the operator configuration's defaultCloud applies
 
 
 def test_null_means_absent_and_unknown_keys_are_ignored() -> None:
@@ -188,7 +187,7 @@ def test_nulls_make_a_merge_patch_that_replaces_the_old_status(
 
 def test_a_finished_operation_is_cleared_by_the_patch() -> None:
     old = ScaleSetImageStatus.from_dict(samples.MID_ROLLOUT_STATUS)
-    new = dataclasses.replace(old, operation=None)
+    new = model.evolve(old, operation=None)
     patch = new.to_dict(nulls=True)
     assert patch["operation"] is None
     assert "operation" not in new.to_dict()

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller import resource as model
+from controller.config import PUBLIC_CLOUD
 from controller.resource import ModelError, parse_duration, resolve_count
 
 from . import samples
@@ -289,7 +290,7 @@ def test_identity_constants() -> None:
     assert model.API_VERSION == "imagerollout.dev/v1alpha1"
     assert model.SHORT_NAMES == ("ssi",)
     assert "all" not in model.CATEGORIES
-    assert re.fullmatch(model.CLOUD_NAME_PATTERN, model.DEFAULT_CLOUD)
+    assert re.fullmatch(model.CLOUD_NAME_PATTERN, PUBLIC_CLOUD)  # the configuration's default profile
 
 
 def test_continuation_tokens_must_be_base64() -> None:
