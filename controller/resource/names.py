@@ -74,7 +74,6 @@ class OperationKind(enum.StrEnum):
 
     MODEL_UPDATE = "ModelUpdate"
     MANUAL_UPGRADE = "ManualUpgrade"
-    ROLLING_UPGRADE = "RollingUpgrade"
     ROLLBACK = "Rollback"
 
 
@@ -119,7 +118,6 @@ class Reason(enum.StrEnum):
 
     # Ready / Reconciling / Stalled
     PENDING = "Pending"
-    RESOLVING_IMAGE = "ResolvingImage"
     ROLLOUT_IN_PROGRESS = "RolloutInProgress"
     WAITING_FOR_AZURE_OPERATION = "WaitingForAzureOperation"
     VERIFYING_DOMAIN = "VerifyingDomain"
@@ -141,13 +139,10 @@ class Reason(enum.StrEnum):
     # ScaleSetFound
     SCALE_SET_EXISTS = "ScaleSetExists"
     SCALE_SET_NOT_FOUND = "ScaleSetNotFound"
-    ACCESS_DENIED = "AccessDenied"
     # UpgradePolicyCompatible
     MANUAL_UPGRADE_POLICY = "ManualUpgradePolicy"
     ROLLING_UPGRADE_POLICY = "RollingUpgradePolicy"
     AUTOMATIC_UPGRADE_POLICY = "AutomaticUpgradePolicy"
-    AUTOMATIC_OS_UPGRADE_ENABLED = "AutomaticOSUpgradeEnabled"
-    ZONES_NOT_CONFIGURED = "ZonesNotConfigured"
 
 
 class EventReason(enum.StrEnum):
@@ -156,14 +151,12 @@ class EventReason(enum.StrEnum):
     IMAGE_RESOLVED = "ImageResolved"
     IMAGE_NOT_FOUND = "ImageNotFound"
     SCALE_SET_NOT_FOUND = "ScaleSetNotFound"
-    UPGRADE_POLICY_INCOMPATIBLE = "UpgradePolicyIncompatible"
     DOMAIN_KIND_FALLBACK = "DomainKindFallback"
     ROLLOUT_STARTED = "RolloutStarted"
     DOMAIN_STARTED = "DomainStarted"
     DOMAIN_SUCCEEDED = "DomainSucceeded"
     DOMAIN_FAILED = "DomainFailed"
     DOMAIN_TIMED_OUT = "DomainTimedOut"
-    UNHEALTHY_INSTANCES = "UnhealthyInstances"
     AZURE_OPERATION_STARTED = "AzureOperationStarted"
     AZURE_OPERATION_FAILED = "AzureOperationFailed"
     ROLLOUT_PAUSED = "RolloutPaused"

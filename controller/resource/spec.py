@@ -7,7 +7,7 @@ from typing import Annotated
 from pydantic import Discriminator, Field, Tag
 
 from .base import CelRule, Model, int_or_string_tag
-from .errors import INTEGER_TAG, STRING_TAG, ModelError
+from .errors import INTEGER_TAG, STRING_TAG
 from .names import DomainKind, ImageSourceKind, OnFailure
 from .patterns import (
     CLOUD_NAME_PATTERN,
@@ -23,7 +23,7 @@ from .patterns import (
     SCALE_SET_NAME_PATTERN,
     VHD_URI_PATTERN,
 )
-from .values import batch_size, parse_duration, unhealthy_budget
+from .values import parse_duration, unhealthy_budget
 
 _EXACTLY_ONE_SOURCE = CelRule(
     rule=(
@@ -198,14 +198,6 @@ class ScaleSetRef(Model):
         ),
     )
 
-    @property
-    def resource_id(self) -> str:
-        """The scale set's ARM resource id."""
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{self.resource_group}"
-            f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.name}"
-        )
-
 
 _BATCH_NEEDS_SIZE = CelRule(
     rule="!has(self.domainKind) || self.domainKind != 'Batch' || has(self.batchSize)",
@@ -310,12 +302,6 @@ class RolloutSpec(Model):
     def unhealthy_budget(self, total: int) -> int:
         """``maxUnhealthyInstances`` for a scale set of ``total`` instances (percentages round down)."""
         return unhealthy_budget(self.max_unhealthy_instances, total)
-
-    def batch_size_for(self, total: int) -> int:
-        """``batchSize`` for ``total`` instances (percentages round up; at least 1, at most ``total``)."""
-        if self.batch_size is None:
-            raise ModelError("batchSize is only set when domainKind is Batch")
-        return batch_size(self.batch_size, total)
 
 
 class ScaleSetImageSpec(Model):

@@ -95,8 +95,7 @@ class Operation(Model):
     kind: OperationKind = Field(
         description=(
             "ModelUpdate (setting the image on the scale set model), ManualUpgrade (applying the model to"
-            " instances), RollingUpgrade (Azure's own rolling upgrade) or Rollback (restoring the"
-            " previous image on the model)."
+            " instances) or Rollback (restoring the previous image on the model)."
         ),
     )
     id: str | None = Field(default=None, description="Azure's operation id, when Azure reported one.", max_length=256)

@@ -152,10 +152,6 @@ def test_enum_values_serialize_as_plain_strings() -> None:
 def test_resource_accessors() -> None:
     resource = ScaleSetImage.from_dict(samples.minimal())
     assert (resource.name, resource.namespace, resource.generation) == ("web", "fleet", 3)
-    assert resource.spec.scale_set.resource_id == (
-        f"/subscriptions/{samples.SUBSCRIPTION}/resourceGroups/web-rg"
-        "/providers/Microsoft.Compute/virtualMachineScaleSets/web-vmss"
-    )
 
 
 @given(st.sampled_from(list(model.Phase)))

@@ -140,10 +140,7 @@ def test_rollout_helpers() -> None:
         domain_kind=model.DomainKind.BATCH, batch_size="10%", pause_between_domains="1m30s", domain_timeout="1h"
     )
     assert (rollout.pause_between_domains_seconds, rollout.domain_timeout_seconds) == (90.0, 3600.0)
-    assert rollout.batch_size_for(25) == 3
     assert rollout.unhealthy_budget(12) == 2  # default 20%, rounded down
-    with pytest.raises(ModelError):
-        model.RolloutSpec().batch_size_for(10)
 
 
 @given(st.integers(min_value=0, max_value=100), st.integers(min_value=0, max_value=10_000))
