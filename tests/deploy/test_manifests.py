@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
+from scaleset_testbed.worlds import SUB
 
 from controller.config import PUBLIC_ARM_ENDPOINT
 
@@ -247,7 +248,7 @@ def test_crd_schema_check_refuses_what_the_api_server_would() -> None:
     bad_duration["spec"]["rollout"]["domainTimeout"] = "thirty minutes"
     two_images = yaml.safe_load(yaml.safe_dump(doc))
     two_images["spec"]["image"]["managedImageId"] = (
-        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/images/x"
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/images/x"
     )
     for broken in (typo, bad_duration, two_images):
         assert scalesetimage_errors(broken)

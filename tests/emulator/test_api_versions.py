@@ -7,20 +7,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from scaleset_testbed.worlds import RG, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    ForceApiVersion,
-    raw_request,
-    scale_set,
-    scenario_dict,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, ForceApiVersion, raw_request, scenario_dict
 
 PAGED = scenario_dict({VMSS: scale_set(capacity=10)}, pageSize=4)
 

@@ -11,21 +11,9 @@ import aiohttp
 import pytest
 import yaml
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from scaleset_testbed.worlds import RG, SUB, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    SUB,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    raw_request,
-    scale_set,
-    scenario_dict,
-    versions_by_instance,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, raw_request, scenario_dict, versions_by_instance
 
 REQUEST_KEYS = {"type", "time", "method", "path", "apiVersion", "status", "body"}
 REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault"}

@@ -11,17 +11,9 @@ from typing import Any
 import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
+from scaleset_testbed.worlds import RG, V2, VMSS, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    V2,
-    VMSS,
-    Control,
-    raw_request,
-    scenario_dict,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, raw_request, scenario_dict
 
 SS_URL_RE = "virtualMachineScaleSets/vmss-web$"
 

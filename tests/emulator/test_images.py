@@ -7,25 +7,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from scaleset_testbed.worlds import LOCATION, OFFER, PUBLISHER, RG, SKU, SUB, V1, V2, V3, VMSS, scale_set
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    LOCATION,
-    OFFER,
-    PUBLISHER,
-    RG,
-    SKU,
-    SUB,
-    V1,
-    V2,
-    V3,
-    VMSS,
-    Control,
-    ForceApiVersion,
-    raw_request,
-    scale_set,
-    scenario_dict,
-)
+from .conftest import DEFAULT_API_VERSION, Control, ForceApiVersion, raw_request, scenario_dict
 
 GALLERY_IMAGE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/gal/images/web"
 MANAGED_IMAGE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/images/golden"

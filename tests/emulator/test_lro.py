@@ -7,20 +7,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from scaleset_testbed.worlds import RG, SUB, V2, V3, VMSS, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    SUB,
-    V2,
-    V3,
-    VMSS,
-    Control,
-    raw_request,
-    scenario_dict,
-    versions_by_instance,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, raw_request, scenario_dict, versions_by_instance
 
 
 def _slow(**top: Any) -> dict[str, Any]:

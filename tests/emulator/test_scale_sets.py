@@ -8,22 +8,9 @@ import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.mgmt.compute.models import Sku, VirtualMachineScaleSetUpdate
+from scaleset_testbed.worlds import LOCATION, OFFER, PUBLISHER, RG, SKU, SUB, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    LOCATION,
-    OFFER,
-    PUBLISHER,
-    RG,
-    SKU,
-    SUB,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    scale_set,
-    scenario_dict,
-    vmss_path,
-)
+from .conftest import Control, scenario_dict
 
 
 def _image_patch(version: str) -> dict[str, Any]:

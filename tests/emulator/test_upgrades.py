@@ -9,23 +9,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute.models import VirtualMachineScaleSetVMInstanceRequiredIDs
+from scaleset_testbed.worlds import LOCATION, OFFER, PUBLISHER, RG, SKU, V1, V2, V3, VMSS, scale_set
 
-from .conftest import (
-    LOCATION,
-    OFFER,
-    PUBLISHER,
-    RG,
-    SKU,
-    V1,
-    V2,
-    V3,
-    VMSS,
-    AsyncControl,
-    Control,
-    scale_set,
-    scenario_dict,
-    versions_by_instance,
-)
+from .conftest import AsyncControl, Control, scenario_dict, versions_by_instance
 
 
 def _set_image(client: Any, version: str, name: str = VMSS) -> None:

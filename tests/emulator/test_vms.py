@@ -6,20 +6,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from scaleset_testbed.worlds import RG, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    raw_request,
-    scale_set,
-    scenario_dict,
-    versions_by_instance,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, raw_request, scenario_dict, versions_by_instance
 
 BIG = scenario_dict({VMSS: scale_set(capacity=1000, healthExtension=False)}, pageSize=100)
 

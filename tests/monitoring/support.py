@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import generate_latest
+from scaleset_testbed.worlds import vmss_path
 
 from controller.metrics import OperatorMetrics
 
@@ -65,10 +66,7 @@ DONE_STATUS: dict[str, Any] = {
     "domains": _domains("Succeeded", "Succeeded", "Succeeded"),
     "instances": {"total": 3, "updated": 3, "healthy": 3, "unhealthy": 0},
 }
-VMSS_PATH = (
-    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-web/providers/Microsoft.Compute"
-    "/virtualMachineScaleSets/vmss-web"
-)
+VMSS_PATH = vmss_path()
 
 
 def fed_metrics() -> OperatorMetrics:
