@@ -35,7 +35,7 @@ lint: install
 	$(BIN)/ruff check controller testbed tests bench
 
 typecheck: install
-	$(BIN)/mypy --strict controller
+	$(BIN)/mypy --strict controller testbed/scaleset_testbed tests bench
 
 imports: install
 	$(BIN)/lint-imports

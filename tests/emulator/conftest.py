@@ -22,6 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 import pytest
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError, ODataV4Format
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.aio import ComputeManagementClient as AsyncComputeManagementClient
@@ -305,6 +306,19 @@ class AsyncControl:
 async def aio_control() -> AsyncIterator[Callable[[str], AsyncControl]]:
     async with aiohttp.ClientSession() as session:
         yield lambda url: AsyncControl(url, session)
+
+
+def arm_error(caught: pytest.ExceptionInfo[HttpResponseError]) -> ODataV4Format:
+    """The ARM error body the SDK parsed from a refused request (every emulator error response has one)."""
+    error = caught.value.error
+    assert error is not None, f"no ARM error body in {caught.value!r}"
+    return error
+
+
+def arm_message(caught: pytest.ExceptionInfo[HttpResponseError]) -> str:
+    message = arm_error(caught).message
+    assert isinstance(message, str), f"no ARM error message in {caught.value!r}"
+    return message
 
 
 def versions_by_instance(events: list[dict[str, Any]], state: str = "Running") -> dict[str, list[str]]:
