@@ -21,8 +21,8 @@ MONITORING = ROOT / "deploy" / "monitoring"
 JOB = "scaleset-image-operator"
 
 INSTALL_HINT = (
-    "{tool} is not installed. These tests run the real Prometheus tools; install them with\n"
-    "    apt-get update && apt-get install -y prometheus\n"
+    "{tool} is not installed. These tests run the real Prometheus tools; `make tools` (part of `make test`)\n"
+    "installs them, or: sudo apt-get update && sudo apt-get install -y prometheus\n"
     "(Debian/Ubuntu; provides /usr/bin/prometheus and /usr/bin/promtool; no service is started)."
 )
 
