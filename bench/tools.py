@@ -31,8 +31,7 @@ from azure.core.credentials import AccessToken
 from azure.core.pipeline import PipelineRequest
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.compute.aio import ComputeManagementClient
-
-SCOPES = ["https://management.azure.com/.default"]
+from scaleset_testbed.worlds import ARM_SCOPES
 
 
 class StaticToken:
@@ -63,7 +62,7 @@ def make_client(url: str, subscription: str, poll: float) -> ComputeManagementCl
         StaticToken(),
         subscription,
         base_url=url,
-        credential_scopes=SCOPES,
+        credential_scopes=list(ARM_SCOPES),
         per_call_policies=[AllowPlainHttp()],
         polling_interval=poll,
     )

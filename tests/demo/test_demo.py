@@ -32,9 +32,9 @@ EXPECTED_PHASES = {
 def _kubeconfig_lists_resources(path: Path) -> list[str]:
     from kubernetes import client, config
 
-    api_client = config.new_client_from_config(config_file=str(path))
+    api_client = config.new_client_from_config(config_file=str(path))  # type: ignore[no-untyped-call]
     try:
-        objects = client.CustomObjectsApi(api_client).list_cluster_custom_object(
+        objects: Any = client.CustomObjectsApi(api_client).list_cluster_custom_object(
             "imagerollout.dev", "v1alpha1", "scalesetimages"
         )
     finally:

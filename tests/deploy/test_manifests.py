@@ -1,8 +1,9 @@
 """The plain manifests in deploy/: every file valid, the kustomize base and overlays built and checked.
 
 Covers: each file in deploy/ (except deploy/monitoring/, owned and tested with the monitoring work)
-classified and validated for Kubernetes 1.32; no file left unreferenced by a kustomization or a test; the
-CRD copy identical to crds/; each kustomization built (resources and JSON 6902 patches) and checked for
+classified and validated for Kubernetes 1.32; no file left unreferenced by a kustomization or a test; every
+CRD copy (crds/, deploy/base/, the chart's crds/: the Makefile's CRD_COPIES) byte-identical to the
+generator's output; each kustomization built (resources and JSON 6902 patches) and checked for
 least-privilege RBAC matching the namespaces the operator is told to watch, the restricted pod policy, and
 arguments / ports / probe / configuration that the operator's own CLI and config parser accept; the
 workload identity and Azure Stack Hub variants; the ScaleSetImage examples.
@@ -10,11 +11,15 @@ workload identity and Azure Stack Hub variants; the ScaleSetImage examples.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from scaleset_testbed.worlds import SUB
 
 from controller.config import PUBLIC_ARM_ENDPOINT
 
@@ -23,6 +28,7 @@ from .support import (
     CRD_FILE,
     DEPLOY,
     OWNED_ELSEWHERE,
+    ROOT,
     container_of,
     group_of,
     kustomizations,
@@ -102,8 +108,33 @@ def test_every_file_in_a_kustomization_directory_is_used() -> None:
             assert path.resolve() in referenced or path.name == "kustomization.yaml", f"{path} is not referenced"
 
 
-def test_crd_copy_is_identical_to_crds_directory() -> None:
-    assert (DEPLOY / "base" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
+def crd_copy_directories() -> list[str]:
+    """The directories ``make crds`` copies the generated CRD into (the Makefile's CRD_COPIES)."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    match = re.search(r"^CRD_COPIES\s*:?=(.*)$", makefile, re.MULTILINE)
+    assert match, "the Makefile has no CRD_COPIES list"
+    return match.group(1).split()
+
+
+def test_crd_copies_are_byte_identical_to_the_generator_output() -> None:
+    generated = subprocess.run(
+        [sys.executable, "-m", "controller.resource.crd"], capture_output=True, check=True, timeout=120
+    ).stdout
+    assert b"\nkind: CustomResourceDefinition\n" in generated
+    copies = [CRD_FILE, *(ROOT / directory / CRD_FILE.name for directory in crd_copy_directories())]
+    assert len(copies) == 3
+    for path in copies:
+        assert path.read_bytes() == generated, f"{path.relative_to(ROOT)} is stale: run make crds"
+
+
+def test_make_crds_refreshes_every_copy_in_the_repository() -> None:
+    skip = {".git", ".venv", "build", "dist"}
+    found = {
+        path.parent.relative_to(ROOT).as_posix()
+        for path in ROOT.rglob(CRD_FILE.name)
+        if not skip & set(path.relative_to(ROOT).parts)
+    }
+    assert found == {"crds", *crd_copy_directories()}
 
 
 def test_kustomizations_are_the_base_and_its_overlays() -> None:
@@ -217,7 +248,7 @@ def test_crd_schema_check_refuses_what_the_api_server_would() -> None:
     bad_duration["spec"]["rollout"]["domainTimeout"] = "thirty minutes"
     two_images = yaml.safe_load(yaml.safe_dump(doc))
     two_images["spec"]["image"]["managedImageId"] = (
-        "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Compute/images/x"
+        f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/images/x"
     )
     for broken in (typo, bad_duration, two_images):
         assert scalesetimage_errors(broken)

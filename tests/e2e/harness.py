@@ -16,80 +16,33 @@ from typing import Any
 
 import aiohttp
 import kopf
+from scaleset_testbed import worlds
 from scaleset_testbed.azure import AzureEmulator, parse_scenario
 from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator
+from scaleset_testbed.worlds import CR, RG, TOKEN, V1, V2, V3, VMSS, resources_path
 
 from controller.config import BudgetConfig, CloudProfile, OperatorConfig
 from controller.operator import OperatorContext, run_operator
 
 ROOT = Path(__file__).resolve().parents[2]
-SUB = "00000000-0000-0000-0000-000000000001"
-OLD, NEW, BAD = "16.04.201801010", "16.04.201807060", "16.04.201811010"
-RESOURCES = "/apis/imagerollout.dev/v1alpha1/namespaces/default/scalesetimages"
-CR = "imagerollout.dev/v1alpha1/scalesetimages"
+# The e2e world: scale sets start on OLD, rollouts go to NEW, and the newest published version is a bad build.
+OLD, NEW, BAD = V1, V2, V3
+RESOURCES = resources_path("default")
 TOKEN_ENV = "SCALESET_IMAGE_TEST_TOKEN"
 
 
 def scenario(capacity: int = 10, uds: int = 5, **scale_set: Any) -> dict[str, Any]:
-    return {
-        "location": "westeurope",
-        "subscriptions": {
-            SUB: {
-                "resourceGroups": {
-                    "rg-web": {
-                        "scaleSets": {
-                            "vmss-web": {
-                                "capacity": capacity,
-                                "updateDomains": uds,
-                                "faultDomains": 3,
-                                "upgradePolicy": "Manual",
-                                "healthExtension": True,
-                                "image": {
-                                    "publisher": "Canonical",
-                                    "offer": "UbuntuServer",
-                                    "sku": "16.04-LTS",
-                                    "version": OLD,
-                                },
-                                **scale_set,
-                            }
-                        }
-                    }
-                }
-            }
-        },
-        "images": [
-            {
-                "location": "westeurope",
-                "publisher": "Canonical",
-                "offer": "UbuntuServer",
-                "sku": "16.04-LTS",
-                "versions": [OLD, NEW, BAD],
-            }
-        ],
-        "badImageVersions": [BAD],
-        "timing": {"instanceUpgradeSeconds": 2.0, "jitterSeconds": 0.5, "modelUpdateSeconds": 0.5},
-        "throttling": {"enabled": True},
-    }
+    return worlds.scenario(
+        {RG: {VMSS: worlds.scale_set(capacity, uds, 3, version=OLD, **scale_set)}},
+        versions=[OLD, NEW, BAD],
+        badImageVersions=[BAD],
+        timing={"instanceUpgradeSeconds": 2.0, "jitterSeconds": 0.5, "modelUpdateSeconds": 0.5},
+        throttling={"enabled": True},
+    )
 
 
 def resource(name: str = "web", version: str = NEW, **rollout: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "imagerollout.dev/v1alpha1",
-        "kind": "ScaleSetImage",
-        "metadata": {"name": name, "namespace": "default"},
-        "spec": {
-            "scaleSet": {"subscriptionId": SUB, "resourceGroup": "rg-web", "name": "vmss-web"},
-            "image": {
-                "marketplace": {
-                    "publisher": "Canonical",
-                    "offer": "UbuntuServer",
-                    "sku": "16.04-LTS",
-                    "version": version,
-                }
-            },
-            "rollout": rollout,
-        },
-    }
+    return worlds.manifest(name, version=version, rollout=rollout)
 
 
 class System:
@@ -199,7 +152,7 @@ class System:
 
 @contextlib.asynccontextmanager
 async def running_system(scenario_data: dict[str, Any], time_scale: float = 20.0) -> AsyncIterator[System]:
-    os.environ[TOKEN_ENV] = "emulator-token"
+    os.environ[TOKEN_ENV] = TOKEN
     azure = AzureEmulator(parse_scenario(scenario_data), time_scale=time_scale)
     await azure.start()
     kube = await start_kube_emulator(crd_paths=[ROOT / "crds"])

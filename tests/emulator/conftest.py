@@ -22,22 +22,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import aiohttp
 import pytest
 from azure.core.credentials import AccessToken
+from azure.core.exceptions import HttpResponseError, ODataV4Format
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 from azure.mgmt.compute import ComputeManagementClient
 from azure.mgmt.compute.aio import ComputeManagementClient as AsyncComputeManagementClient
+from scaleset_testbed import worlds
 from scaleset_testbed.azure import AzureEmulator, EmulatorThread, Scenario, parse_scenario
+from scaleset_testbed.worlds import ARM_SCOPES, RG, SUB, TOKEN, VERSIONS, VMSS, scale_set
 
-SUB = "00000000-0000-0000-0000-000000000001"
-RG = "rg-web"
-VMSS = "vmss-web"
-LOCATION = "westeurope"
-PUBLISHER, OFFER, SKU = "Canonical", "UbuntuServer", "16.04-LTS"
-V1, V2, V3 = "16.04.201801010", "16.04.201807060", "16.04.201811010"
-SCOPES = ["https://management.azure.com/.default"]
 TIME_SCALE = 50.0
 POLLING_INTERVAL = 0.01
-TOKEN = "emulator-token"
 DEFAULT_API_VERSION = "2026-04-01"
+# Scenario seconds: short, and run TIME_SCALE times faster than real time.
+TIMING = {"instanceUpgradeSeconds": 2.0, "jitterSeconds": 0.0, "instanceCreateSeconds": 2.0, "modelUpdateSeconds": 0.5}
 
 
 # ------------------------------------------------------------------ SDK plumbing
@@ -96,7 +93,7 @@ AsyncClientFactory = Callable[..., AsyncComputeManagementClient]
 def client_kwargs(url: str, policies: list[Any] | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "base_url": url,
-        "credential_scopes": SCOPES,
+        "credential_scopes": list(ARM_SCOPES),
         "per_call_policies": [AllowPlainHttp(), *(policies or [])],
         "polling_interval": POLLING_INTERVAL,
         **extra,
@@ -134,47 +131,15 @@ async def aio_client() -> AsyncIterator[AsyncClientFactory]:
 
 
 # ------------------------------------------------------------------ scenarios
-def scale_set(**overrides: Any) -> dict[str, Any]:
-    """A scale set entry for a scenario: 10 instances, Manual policy, pinned to V1."""
-    spec: dict[str, Any] = {
-        "capacity": 10,
-        "updateDomains": 5,
-        "faultDomains": 5,
-        "upgradePolicy": "Manual",
-        "healthExtension": True,
-        "image": {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": V1},
-    }
-    spec.update(overrides)
-    return spec
-
-
 def scenario_dict(
     scale_sets: dict[str, dict[str, Any]] | None = None, *, versions: list[str] | None = None, **top: Any
 ) -> dict[str, Any]:
     """A scenario with one subscription, resource group ``rg-web`` and the given scale sets."""
-    data: dict[str, Any] = {
-        "location": LOCATION,
-        "subscriptions": {
-            SUB: {"resourceGroups": {RG: {"scaleSets": scale_sets if scale_sets is not None else {VMSS: scale_set()}}}}
-        },
-        "images": [
-            {
-                "location": LOCATION,
-                "publisher": PUBLISHER,
-                "offer": OFFER,
-                "sku": SKU,
-                "versions": versions if versions is not None else [V1, V2, V3],
-            }
-        ],
-        "timing": {
-            "instanceUpgradeSeconds": 2.0,
-            "jitterSeconds": 0.0,
-            "instanceCreateSeconds": 2.0,
-            "modelUpdateSeconds": 0.5,
-        },
-    }
-    data.update(top)
-    return data
+    return worlds.scenario(
+        {RG: scale_sets if scale_sets is not None else {VMSS: scale_set()}},
+        versions=versions if versions is not None else VERSIONS,
+        **{"timing": dict(TIMING), **top},
+    )
 
 
 def make_scenario(*args: Any, **kwargs: Any) -> Scenario:
@@ -343,8 +308,17 @@ async def aio_control() -> AsyncIterator[Callable[[str], AsyncControl]]:
         yield lambda url: AsyncControl(url, session)
 
 
-def vmss_path(sub: str = SUB, rg: str = RG, name: str = VMSS) -> str:
-    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
+def arm_error(caught: pytest.ExceptionInfo[HttpResponseError]) -> ODataV4Format:
+    """The ARM error body the SDK parsed from a refused request (every emulator error response has one)."""
+    error = caught.value.error
+    assert error is not None, f"no ARM error body in {caught.value!r}"
+    return error
+
+
+def arm_message(caught: pytest.ExceptionInfo[HttpResponseError]) -> str:
+    message = arm_error(caught).message
+    assert isinstance(message, str), f"no ARM error message in {caught.value!r}"
+    return message
 
 
 def versions_by_instance(events: list[dict[str, Any]], state: str = "Running") -> dict[str, list[str]]:

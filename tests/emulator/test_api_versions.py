@@ -7,20 +7,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from scaleset_testbed.worlds import RG, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    ForceApiVersion,
-    raw_request,
-    scale_set,
-    scenario_dict,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, ForceApiVersion, arm_error, arm_message, raw_request, scenario_dict
 
 PAGED = scenario_dict({VMSS: scale_set(capacity=10)}, pageSize=4)
 
@@ -89,15 +78,15 @@ def test_azure_stack_profile_accepts_only_2020_06_01(emulator_thread: Any, sync_
     with pytest.raises(HttpResponseError) as caught:
         sync_client(emu.url).virtual_machine_scale_sets.get(RG, VMSS)
     assert caught.value.status_code == 400
-    assert caught.value.error.code == "NoRegisteredProviderFound"
-    assert DEFAULT_API_VERSION in caught.value.error.message
-    assert "2020-06-01" in caught.value.error.message
+    assert arm_error(caught).code == "NoRegisteredProviderFound"
+    assert DEFAULT_API_VERSION in arm_message(caught)
+    assert "2020-06-01" in arm_message(caught)
     with pytest.raises(HttpResponseError) as old:
         sync_client(emu.url, policies=[ForceApiVersion("2019-03-01")]).virtual_machine_scale_sets.get(RG, VMSS)
-    assert old.value.error.code == "NoRegisteredProviderFound"
+    assert arm_error(old).code == "NoRegisteredProviderFound"
     with pytest.raises(HttpResponseError) as gallery:
         sync_client(emu.url).gallery_image_versions.get(RG, "gal", "img", "1.0.0")
-    assert gallery.value.error.code == "NoRegisteredProviderFound"
+    assert arm_error(gallery).code == "NoRegisteredProviderFound"
 
     _rollout(sync_client(emu.url, policies=[ForceApiVersion("2020-06-01")]))
     accepted = [r for r in control.requests() if r["status"] in (200, 202)]

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from scaleset_testbed.worlds import RG, SUB, V1, V2, VMSS
 
-from .conftest import RG, SUB, V1, V2, VMSS, Control, ForceApiVersion
+from .conftest import Control, ForceApiVersion
 
 EXAMPLE = Path(__file__).with_name("issue_example.yaml")
 REPO = Path(__file__).resolve().parents[2]

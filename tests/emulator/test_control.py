@@ -11,21 +11,9 @@ import aiohttp
 import pytest
 import yaml
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from scaleset_testbed.worlds import RG, SUB, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    SUB,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    raw_request,
-    scale_set,
-    scenario_dict,
-    versions_by_instance,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, arm_error, raw_request, scenario_dict, versions_by_instance
 
 REQUEST_KEYS = {"type", "time", "method", "path", "apiVersion", "status", "body"}
 REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault"}
@@ -156,8 +144,8 @@ def test_instance_fail_injection(emulator_thread: Any, sync_client: Any) -> None
     _model_to(client, V2)
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_update_instances(RG, VMSS, {"instanceIds": ["2", "3", "4"]}).result()
-    assert caught.value.error.code == "OSProvisioningTimedOut"
-    assert [d.target for d in caught.value.error.details] == ["3"]
+    assert arm_error(caught).code == "OSProvisioningTimedOut"
+    assert [d.target for d in arm_error(caught).details] == ["3"]
     final = {e["instanceId"]: (e["state"], e["healthy"]) for e in control.instance_events()}
     assert final == {"2": ("Running", True), "3": ("Failed", False), "4": ("Running", False)}
     # The injection is one-shot: the next upgrade of instance 3 succeeds.

@@ -11,17 +11,9 @@ from typing import Any
 import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceModifiedError, ResourceNotFoundError
+from scaleset_testbed.worlds import RG, V2, VMSS, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    V2,
-    VMSS,
-    Control,
-    raw_request,
-    scenario_dict,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, arm_error, arm_message, raw_request, scenario_dict
 
 SS_URL_RE = "virtualMachineScaleSets/vmss-web$"
 
@@ -32,15 +24,15 @@ def test_not_found_maps_to_resource_not_found_error(emulator_thread: Any, sync_c
     with pytest.raises(ResourceNotFoundError) as caught:
         client.virtual_machine_scale_sets.get(RG, "vmss-nope")
     assert caught.value.status_code == 404
-    assert caught.value.error.code == "ResourceNotFound"
-    assert "vmss-nope" in caught.value.error.message
+    assert arm_error(caught).code == "ResourceNotFound"
+    assert "vmss-nope" in arm_message(caught)
     with pytest.raises(ResourceNotFoundError) as group:
         client.virtual_machine_scale_sets.get("rg-nope", VMSS)
-    assert group.value.error.code == "ResourceGroupNotFound"
+    assert arm_error(group).code == "ResourceGroupNotFound"
     other = sync_client(emu.url, subscription="ffffffff-0000-0000-0000-000000000000")
     with pytest.raises(ResourceNotFoundError) as sub:
         other.virtual_machine_scale_sets.get(RG, VMSS)
-    assert sub.value.error.code == "SubscriptionNotFound"
+    assert arm_error(sub).code == "SubscriptionNotFound"
 
 
 def test_stale_etag_maps_to_resource_modified_error(emulator_thread: Any, sync_client: Any) -> None:
@@ -53,7 +45,7 @@ def test_stale_etag_maps_to_resource_modified_error(emulator_thread: Any, sync_c
             RG, VMSS, ss, etag=ss.etag, match_condition=MatchConditions.IfNotModified
         )
     assert caught.value.status_code == 412
-    assert caught.value.error.code == "PreconditionFailed"
+    assert arm_error(caught).code == "PreconditionFailed"
 
 
 def test_injected_429_is_retried_after_retry_after(emulator_thread: Any, sync_client: Any) -> None:
@@ -232,8 +224,8 @@ def test_unsupported_api_version(emulator_thread: Any, sync_client: Any) -> None
     with pytest.raises(HttpResponseError) as caught:
         sync_client(emu.url).virtual_machine_scale_sets.get(RG, VMSS, api_version="2014-01-01")
     assert caught.value.status_code == 400
-    assert caught.value.error.code == "NoRegisteredProviderFound"
-    assert "2014-01-01" in caught.value.error.message
+    assert arm_error(caught).code == "NoRegisteredProviderFound"
+    assert "2014-01-01" in arm_message(caught)
 
 
 def test_unknown_route_and_method(emulator_thread: Any) -> None:
@@ -257,7 +249,7 @@ def test_bad_request_bodies(emulator_thread: Any, sync_client: Any) -> None:
     client = sync_client(emu.url)
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_update(RG, VMSS, {"sku": {"capacity": 5000}})
-    assert caught.value.error.code == "InvalidParameter"
+    assert arm_error(caught).code == "InvalidParameter"
     # Busy instances refuse a second operation.
     patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": V2}}}}}
     client.virtual_machine_scale_sets.begin_update(RG, VMSS, patch).result()
@@ -265,5 +257,5 @@ def test_bad_request_bodies(emulator_thread: Any, sync_client: Any) -> None:
     with pytest.raises(HttpResponseError) as busy:
         client.virtual_machine_scale_sets.begin_update_instances(RG, VMSS, {"instanceIds": ["3"]})
     assert busy.value.status_code == 409
-    assert busy.value.error.code == "OperationNotAllowed"
+    assert arm_error(busy).code == "OperationNotAllowed"
     running.result()

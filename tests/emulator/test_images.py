@@ -7,25 +7,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from scaleset_testbed.worlds import LOCATION, OFFER, PUBLISHER, RG, SKU, SUB, V1, V2, V3, VMSS, scale_set
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    LOCATION,
-    OFFER,
-    PUBLISHER,
-    RG,
-    SKU,
-    SUB,
-    V1,
-    V2,
-    V3,
-    VMSS,
-    Control,
-    ForceApiVersion,
-    raw_request,
-    scale_set,
-    scenario_dict,
-)
+from .conftest import DEFAULT_API_VERSION, Control, ForceApiVersion, arm_error, arm_message, raw_request, scenario_dict
 
 GALLERY_IMAGE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/galleries/gal/images/web"
 MANAGED_IMAGE = f"/subscriptions/{SUB}/resourceGroups/{RG}/providers/Microsoft.Compute/images/golden"
@@ -115,7 +99,7 @@ def test_gallery_image_model_updates(emulator_thread: Any, sync_client: Any) -> 
 
     with pytest.raises(HttpResponseError) as caught:
         set_id(f"{GALLERY_IMAGE}/versions/3.0.0")
-    assert caught.value.error.code == "GalleryImageVersionNotFound"
+    assert arm_error(caught).code == "GalleryImageVersionNotFound"
     set_id(GALLERY_IMAGE)  # no version: the gallery's latest
     client.virtual_machine_scale_sets.begin_update_instances(RG, VMSS, {"instanceIds": ["0"]}).result()
     assert {i["instanceId"]: i["imageVersion"] for i in control.instances()} == {"0": "1.2.0", "1": "1.0.0"}
@@ -152,8 +136,8 @@ def test_model_update_to_a_missing_marketplace_version_changes_nothing(emulator_
     }
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_update(RG, VMSS, patch)
-    assert caught.value.error.code == "PlatformImageNotFound"
-    assert "16.04.209901010" in caught.value.error.message
+    assert arm_error(caught).code == "PlatformImageNotFound"
+    assert "16.04.209901010" in arm_message(caught)
     after = client.virtual_machine_scale_sets.get(RG, VMSS)
     assert after.etag == before.etag
     assert after.properties.virtual_machine_profile.storage_profile.image_reference.version == V1
@@ -167,7 +151,7 @@ def test_azure_stack_answers_image_not_found(emulator_thread: Any, sync_client: 
     patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": "1.0.0"}}}}}
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_update(RG, VMSS, patch)
-    assert caught.value.error.code == "ImageNotFound"
+    assert arm_error(caught).code == "ImageNotFound"
 
 
 def test_removed_pinned_version_blocks_scale_out(emulator_thread: Any, sync_client: Any) -> None:
@@ -181,7 +165,7 @@ def test_removed_pinned_version_blocks_scale_out(emulator_thread: Any, sync_clie
     assert [i.name for i in client.virtual_machine_images.list(LOCATION, PUBLISHER, OFFER, SKU)] == [V2, V3]
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_update(RG, VMSS, {"sku": {"capacity": 12}})
-    assert caught.value.error.code == "ImageNotFound"
+    assert arm_error(caught).code == "ImageNotFound"
     assert client.virtual_machine_scale_sets.get(RG, VMSS).sku.capacity == 10
     assert control.instance_events() == []
     # Scaling in needs no image.

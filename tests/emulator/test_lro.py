@@ -7,20 +7,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from scaleset_testbed.worlds import RG, SUB, V2, V3, VMSS, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    SUB,
-    V2,
-    V3,
-    VMSS,
-    Control,
-    raw_request,
-    scenario_dict,
-    versions_by_instance,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, arm_error, raw_request, scenario_dict, versions_by_instance
 
 
 def _slow(**top: Any) -> dict[str, Any]:
@@ -114,7 +103,7 @@ def test_preempted_operation_is_canceled(emulator_thread: Any, sync_client: Any)
     assert len(preempted) == 1
     with pytest.raises(HttpResponseError) as caught:
         poller.result()
-    assert caught.value.error.code == "OperationPreempted"
+    assert arm_error(caught).code == "OperationPreempted"
 
     ops = {op["id"]: op for op in control.call("GET", "operations")["operations"]}
     assert ops[preempted[0]]["status"] == "Canceled"
@@ -138,7 +127,7 @@ async def test_aio_preempted_operation(aio_emulator: Any, aio_client: Any, aio_c
     await control.call("POST", "operations/preempt", {"operationId": running[0]})
     with pytest.raises(HttpResponseError) as caught:
         await poller.result()
-    assert caught.value.error.code == "OperationPreempted"
+    assert arm_error(caught).code == "OperationPreempted"
 
 
 def test_continuation_token_resumes_in_a_new_client(emulator_thread: Any, sync_client: Any) -> None:

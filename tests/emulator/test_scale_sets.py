@@ -8,22 +8,9 @@ import pytest
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.mgmt.compute.models import Sku, VirtualMachineScaleSetUpdate
+from scaleset_testbed.worlds import LOCATION, OFFER, PUBLISHER, RG, SKU, SUB, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    LOCATION,
-    OFFER,
-    PUBLISHER,
-    RG,
-    SKU,
-    SUB,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    scale_set,
-    scenario_dict,
-    vmss_path,
-)
+from .conftest import Control, arm_error, scenario_dict
 
 
 def _image_patch(version: str) -> dict[str, Any]:
@@ -69,7 +56,7 @@ def test_put_honours_if_match(emulator_thread: Any, sync_client: Any) -> None:
             RG, VMSS, ss, etag=stale_etag, match_condition=MatchConditions.IfNotModified
         )
     assert caught.value.status_code == 412
-    assert caught.value.error.code == "PreconditionFailed"
+    assert arm_error(caught).code == "PreconditionFailed"
 
     # If-None-Match: * on an existing scale set is refused too.
     with pytest.raises(ResourceExistsError) as exists:
@@ -122,7 +109,7 @@ def test_list_by_resource_group_and_subscription(emulator_thread: Any, sync_clie
     assert sorted(s.name for s in client.virtual_machine_scale_sets.list_all()) == ["vmss-api", "vmss-db", VMSS]
     with pytest.raises(ResourceNotFoundError) as caught:
         list(client.virtual_machine_scale_sets.list("rg-missing"))
-    assert caught.value.error.code == "ResourceGroupNotFound"
+    assert arm_error(caught).code == "ResourceGroupNotFound"
 
 
 def test_instance_view_summarises_instances(emulator_thread: Any, sync_client: Any) -> None:
@@ -196,7 +183,7 @@ def test_put_with_a_missing_image_creates_nothing(emulator_thread: Any, sync_cli
     }
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_create_or_update(RG, "vmss-bad", body)
-    assert caught.value.error.code == "PlatformImageNotFound"
+    assert arm_error(caught).code == "PlatformImageNotFound"
     with pytest.raises(ResourceNotFoundError):
         client.virtual_machine_scale_sets.get(RG, "vmss-bad")
 

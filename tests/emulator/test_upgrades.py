@@ -9,23 +9,9 @@ from typing import Any
 import pytest
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.compute.models import VirtualMachineScaleSetVMInstanceRequiredIDs
+from scaleset_testbed.worlds import LOCATION, OFFER, PUBLISHER, RG, SKU, V1, V2, V3, VMSS, scale_set
 
-from .conftest import (
-    LOCATION,
-    OFFER,
-    PUBLISHER,
-    RG,
-    SKU,
-    V1,
-    V2,
-    V3,
-    VMSS,
-    AsyncControl,
-    Control,
-    scale_set,
-    scenario_dict,
-    versions_by_instance,
-)
+from .conftest import AsyncControl, Control, arm_error, scenario_dict, versions_by_instance
 
 
 def _set_image(client: Any, version: str, name: str = VMSS) -> None:
@@ -114,8 +100,8 @@ def test_manual_upgrade_to_a_failing_image(emulator_thread: Any, sync_client: An
     _set_image(client, V3)
     with pytest.raises(HttpResponseError) as caught:
         client.virtual_machine_scale_sets.begin_update_instances(RG, VMSS, {"instanceIds": ["1", "6"]}).result()
-    assert caught.value.error.code == "OSProvisioningTimedOut"
-    assert {d.target for d in caught.value.error.details} == {"1", "6"}
+    assert arm_error(caught).code == "OSProvisioningTimedOut"
+    assert {d.target for d in arm_error(caught).details} == {"1", "6"}
     failed = {e["instanceId"]: e["imageVersion"] for e in control.instance_events() if e["state"] == "Failed"}
     assert failed == {"1": V3, "6": V3}
     view = client.virtual_machine_scale_set_vms.get_instance_view(RG, VMSS, "1")
@@ -238,7 +224,7 @@ def test_get_latest_before_any_rolling_upgrade(emulator_thread: Any, sync_client
     with pytest.raises(HttpResponseError) as caught:
         sync_client(emu.url).virtual_machine_scale_set_rolling_upgrades.get_latest(RG, VMSS)
     assert caught.value.status_code == 404
-    assert caught.value.error.code == "RollingUpgradeNotFound"
+    assert arm_error(caught).code == "RollingUpgradeNotFound"
 
 
 def test_os_rolling_upgrade_moves_a_latest_model_to_a_new_version(emulator_thread: Any, sync_client: Any) -> None:
@@ -266,7 +252,7 @@ def test_os_rolling_upgrade_moves_a_latest_model_to_a_new_version(emulator_threa
     pinned = emulator_thread(scenario_dict({VMSS: ROLLING}))
     with pytest.raises(HttpResponseError) as caught:
         sync_client(pinned.url).virtual_machine_scale_set_rolling_upgrades.begin_start_os_upgrade(RG, VMSS)
-    assert caught.value.error.code == "OperationNotAllowed"
+    assert arm_error(caught).code == "OperationNotAllowed"
 
 
 def test_rolling_upgrade_cancelled_during_the_health_grace_stays_cancelled(

@@ -6,20 +6,9 @@ from typing import Any
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from scaleset_testbed.worlds import RG, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import (
-    DEFAULT_API_VERSION,
-    RG,
-    V1,
-    V2,
-    VMSS,
-    Control,
-    raw_request,
-    scale_set,
-    scenario_dict,
-    versions_by_instance,
-    vmss_path,
-)
+from .conftest import DEFAULT_API_VERSION, Control, arm_error, raw_request, scenario_dict, versions_by_instance
 
 BIG = scenario_dict({VMSS: scale_set(capacity=1000, healthExtension=False)}, pageSize=100)
 
@@ -75,7 +64,7 @@ def test_filter_latest_model_applied(emulator_thread: Any, sync_client: Any) -> 
     assert ids(fresh) == [3, 7]
     with pytest.raises(HttpResponseError) as caught:
         ids("properties/provisioningState eq 'Succeeded'")
-    assert caught.value.error.code == "InvalidParameter"
+    assert arm_error(caught).code == "InvalidParameter"
 
 
 @pytest.mark.parametrize("how", ["expand", "select"])
@@ -127,7 +116,7 @@ def test_get_and_instance_view(emulator_thread: Any, sync_client: Any) -> None:
 
     with pytest.raises(ResourceNotFoundError) as caught:
         vms.get(RG, VMSS, "42")
-    assert caught.value.error.code == "ResourceNotFound"
+    assert arm_error(caught).code == "ResourceNotFound"
     with pytest.raises(ResourceNotFoundError):
         vms.get_instance_view(RG, VMSS, "42")
 

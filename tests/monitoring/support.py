@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from prometheus_client import generate_latest
+from scaleset_testbed.worlds import vmss_path
 
 from controller.metrics import OperatorMetrics
 
@@ -20,8 +21,8 @@ MONITORING = ROOT / "deploy" / "monitoring"
 JOB = "scaleset-image-operator"
 
 INSTALL_HINT = (
-    "{tool} is not installed. These tests run the real Prometheus tools; install them with\n"
-    "    apt-get update && apt-get install -y prometheus\n"
+    "{tool} is not installed. These tests run the real Prometheus tools; `make tools` (part of `make test`)\n"
+    "installs them, or: sudo apt-get update && sudo apt-get install -y prometheus\n"
     "(Debian/Ubuntu; provides /usr/bin/prometheus and /usr/bin/promtool; no service is started)."
 )
 
@@ -65,10 +66,7 @@ DONE_STATUS: dict[str, Any] = {
     "domains": _domains("Succeeded", "Succeeded", "Succeeded"),
     "instances": {"total": 3, "updated": 3, "healthy": 3, "unhealthy": 0},
 }
-VMSS_PATH = (
-    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-web/providers/Microsoft.Compute"
-    "/virtualMachineScaleSets/vmss-web"
-)
+VMSS_PATH = vmss_path()
 
 
 def fed_metrics() -> OperatorMetrics:

@@ -23,10 +23,11 @@ from typing import Any
 import aiohttp
 import pytest
 import yaml
+from scaleset_testbed.worlds import CR
 
 from controller.metrics import DOMAIN_STATE_CODES, OperatorMetrics
 
-from ..e2e.harness import CR, RESOURCES, resource, running_system, scenario
+from ..e2e.harness import RESOURCES, resource, running_system, scenario
 from .support import JOB, MONITORING, dashboard_queries, load_dashboard, substitute, tool
 
 pytestmark = pytest.mark.slow
