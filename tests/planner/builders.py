@@ -6,14 +6,13 @@ import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from scaleset_testbed.worlds import SUB, V1, V2
+
 from controller.observed import ObservedInstance, ObservedScaleSet
 from controller.resource import ScaleSetImageSpec, ScaleSetRef
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
-SUB = "00000000-0000-0000-0000-000000000001"
-OLD = "16.04.201801010"
-NEW = "16.04.201807060"
-VERSIONS = ("16.04.201801010", "16.04.201807060", "16.04.201811010")
+OLD, NEW = V1, V2
 
 
 def spec(version: str = NEW, **rollout: Any) -> ScaleSetImageSpec:

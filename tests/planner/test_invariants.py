@@ -16,12 +16,13 @@ from datetime import timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scaleset_testbed.worlds import VERSIONS
 
-from controller.observed import ImageFacts, Observation, ObservedInstance, OperationState
+from controller.observed import ImageFacts, Observation, ObservedInstance, ObservedScaleSet, OperationState
 from controller.resource import DomainState, Phase, ScaleSetImageStatus
 from controller.rollout import UpdateModel, UpgradeInstances, plan_next_step, record_operation
 
-from .builders import NEW, NOW, OLD, VERSIONS, scale_set, spec
+from .builders import NEW, NOW, OLD, scale_set, spec
 
 
 @dataclasses.dataclass
@@ -47,7 +48,7 @@ class FakeAzure:
         self.domain_order: list[str] = []
         self.op_ids: set[str] = set()
 
-    def observe(self):  # type: ignore[no-untyped-def]
+    def observe(self) -> ObservedScaleSet:
         insts = tuple(
             ObservedInstance(
                 instance_id=i.id, update_domain=i.ud, fault_domain=i.fd, zone=None,

@@ -9,9 +9,19 @@ policies, missing images, numeric 'latest', rollback, drift, and the kstatus con
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Sequence
 
-from controller.observed import GalleryVersion, ImageFacts, Observation, OperationState, RollingProgress
+import pytest
+from scaleset_testbed.worlds import VERSIONS
+
+from controller.observed import (
+    GalleryVersion,
+    ImageFacts,
+    Observation,
+    ObservedScaleSet,
+    OperationState,
+    RollingProgress,
+)
 from controller.resource import (
     ConditionStatus,
     ConditionType,
@@ -33,7 +43,7 @@ from controller.rollout import (
     resolve_image,
 )
 
-from .builders import NEW, NOW, OLD, VERSIONS, instances, later, scale_set, spec, with_instances
+from .builders import NEW, NOW, OLD, instances, later, scale_set, spec, with_instances
 
 FACTS = ImageFacts(marketplace_versions=VERSIONS)
 
@@ -57,7 +67,7 @@ def started(sp=None) -> ScaleSetImageStatus:  # type: ignore[no-untyped-def]
     return plan.status
 
 
-def upgraded(ss, ids):  # type: ignore[no-untyped-def]
+def upgraded(ss: ObservedScaleSet, ids: Sequence[str]) -> ObservedScaleSet:
     return with_instances(ss, {i: {"latest_model": True, "image_version": NEW} for i in ids})
 
 
@@ -208,6 +218,7 @@ def test_new_target_mid_rollout_finishes_the_domain_then_restarts() -> None:
     mid = step(newer, s, ss, now=later(5), operation=OperationState("Succeeded"), generation=2)
     assert mid.action is None, "the domain in flight finishes first"
     assert mid.status.target is not None
+    assert mid.status.target.image.marketplace is not None
     assert mid.status.target.image.marketplace.version == NEW
     done = step(newer, mid.status, upgraded(scale_set(NEW), ["0", "5"]), now=later(9), generation=2)
     assert done.status.domains[0].state == DomainState.SUCCEEDED

@@ -15,8 +15,8 @@ from controller.operator.reconcile import reconcile
 from controller.resource import ScaleSetImageSpec
 from controller.resource.crd import build_crd
 from controller.resource.spec import ScaleSetRef
+from tests.model.samples import SUBSCRIPTION
 
-SUBSCRIPTION = "0b1f6471-1bf0-4dda-aec3-cb9272f09590"
 CONFIG: dict[str, Any] = {
     "clouds": {
         "azure-public": {},

@@ -13,14 +13,15 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from scaleset_testbed.worlds import ARM_ENDPOINT, VERSIONS
 
 from controller.azure.observe import SeenScaleSet, observe
 from controller.observed import ImageFacts, Observation, ObservedScaleSet, OperationState
 from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus, evolve
 from controller.rollout import needs_image_facts, plan_next_step
-from tests.planner.builders import NOW, VERSIONS, scale_set, spec
+from tests.planner.builders import NOW, scale_set, spec
 
-ARM = "https://management.azure.com"
+ARM = ARM_ENDPOINT
 
 
 def token() -> str:
@@ -129,8 +130,14 @@ async def test_a_stale_cache_reads_the_model_again() -> None:
     seen = SeenScaleSet(scale_set("16.04.201807060"), time.monotonic() - 1000)
     walking = walking_status()
     await observe(
-        gateway, spec(), walking, ARM, seen, max_age=300, image_facts_needed=needs_image_facts(spec(), walking)
-    )  # type: ignore[arg-type]
+        gateway,  # type: ignore[arg-type]
+        spec(),
+        walking,
+        ARM,
+        seen,
+        max_age=300,
+        image_facts_needed=needs_image_facts(spec(), walking),
+    )
     assert gateway.calls["get_model"] == 1
 
 

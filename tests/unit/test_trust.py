@@ -7,6 +7,7 @@ are trusted only on exactly the ARM endpoint's scheme, host and port; a token th
 from datetime import UTC, datetime
 
 import pytest
+from scaleset_testbed.worlds import ARM_ENDPOINT
 
 from controller import resource as model
 from controller.azure import trust
@@ -14,7 +15,7 @@ from tests.model import samples
 
 T0 = datetime(2024, 5, 2, 9, 0, tzinfo=UTC)
 
-ARM = "https://management.azure.com/"
+ARM = ARM_ENDPOINT
 STACK = "https://management.local.azurestack.external"
 
 
