@@ -62,7 +62,6 @@ class BudgetConfig:
     )
 
 
-
 @dataclass(frozen=True)
 class Timings:
     """How often a resource is looked at again, in seconds; the one place their defaults are set."""

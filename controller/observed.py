@@ -7,7 +7,7 @@ them. They sit in a layer below both, so neither imports the other and the plann
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from controller.resource import ErrorStatus, ScaleSetRef
@@ -24,6 +24,8 @@ class ObservedInstance:
     provisioning: str  # succeeded | updating | creating | failed | deleting ...
     power: str | None  # running | stopped | starting | deallocated ...
     health: str | None  # healthy | unhealthy | initializing | unknown; None without the health extension
+    image_reference: dict[str, str] = field(default_factory=dict)  # the image this instance runs (wire names)
+    vhd_uri: str | None = None  # or the VHD it was created from (unmanaged disks)
 
 
 @dataclass(frozen=True)

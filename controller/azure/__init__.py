@@ -8,7 +8,7 @@ throttling limits; ``trust`` decides which URLs the operator's token may be sent
 
 from controller.azure.errors import AzureCallError
 from controller.azure.gateway import AzureComputeGateway, ComputeGateway
-from controller.azure.observe import SeenScaleSet, image_facts, observe
+from controller.azure.observe import SeenScaleSet, image_facts, observe, reread_model
 from controller.azure.pipeline import RequestHook
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "SeenScaleSet",
     "image_facts",
     "observe",
+    "reread_model",
 ]

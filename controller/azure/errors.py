@@ -75,3 +75,25 @@ def monitor_error(http_response: Any) -> tuple[str | None, str | None]:
     if not isinstance(error, dict):
         return None, None
     return error.get("code"), error.get("message")
+
+
+def polling_error(exc: Exception, pipeline_response: Any) -> AzureCallError:
+    """An error azure-core's long-running-operation polling raised outside ``AzureError``, classified."""
+    http = getattr(pipeline_response, "http_response", None)
+    status = int(getattr(http, "status_code", 0) or 0)
+    headers = getattr(http, "headers", None) or {}
+    retry_after = _retry_after(headers.get("Retry-After") if hasattr(headers, "get") else None)
+    if status == 429:
+        return AzureCallError("Throttled", "TooManyRequests", str(exc), retry_after=retry_after)
+    if status in (400, 401, 403, 404):
+        return AzureCallError("Rejected", f"HTTP{status}", str(exc))
+    return AzureCallError(
+        "Transient", f"HTTP{status}" if status else type(exc).__name__, str(exc), retry_after=retry_after
+    )
+
+
+def _retry_after(value: Any) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None

@@ -19,10 +19,11 @@ from azure.core.exceptions import (
     HttpResponseError,
     ResourceNotFoundError,
 )
+from azure.core.polling.base_polling import BadResponse, BadStatus, OperationFailed
 from azure.mgmt.compute.aio import ComputeManagementClient
 
 from controller.azure.budget import SubscriptionBudget
-from controller.azure.errors import AzureCallError, classify_error, monitor_error
+from controller.azure.errors import AzureCallError, classify_error, monitor_error, polling_error
 from controller.azure.pipeline import (
     ApiVersionPin,
     PlainHttpForLoopback,
@@ -62,6 +63,16 @@ def _instance_view_fields(view: Any) -> tuple[int, int, str, str | None, str | N
         power,
         health,
     )
+
+
+def _image_reference(reference: Any) -> dict[str, str]:
+    """An SDK ImageReference as its wire fields (publisher, offer, sku, version, id), the empty ones left out."""
+    out: dict[str, str] = {}
+    for field_name in ("publisher", "offer", "sku", "version", "id"):
+        value = getattr(reference, field_name, None) if reference is not None else None
+        if value:
+            out[field_name] = str(value)
+    return out
 
 
 class ComputeGateway(Protocol):
@@ -151,7 +162,9 @@ class AzureComputeGateway:
                 ref.resource_group, ref.name, expand="instanceView"
             ):
                 ud, fd, provisioning, power, health = _instance_view_fields(vm.instance_view)
-                image = vm.storage_profile.image_reference if vm.storage_profile else None
+                storage = vm.storage_profile
+                image = storage.image_reference if storage else None
+                disk_image = storage.os_disk.image if storage and storage.os_disk else None
                 instances.append(
                     ObservedInstance(
                         instance_id=str(vm.instance_id),
@@ -163,6 +176,8 @@ class AzureComputeGateway:
                         provisioning=provisioning,
                         power=power,
                         health=health,
+                        image_reference=_image_reference(image),
+                        vhd_uri=disk_image.uri if disk_image is not None else None,
                     )
                 )
         except AzureError as exc:
@@ -181,18 +196,7 @@ class AzureComputeGateway:
         profile = vmss.virtual_machine_profile
         storage = profile.storage_profile if profile else None
         ref_model = storage.image_reference if storage else None
-        image_reference: dict[str, str] = {}
-        if ref_model is not None:
-            for attr, wire in (
-                ("publisher", "publisher"),
-                ("offer", "offer"),
-                ("sku", "sku"),
-                ("version", "version"),
-                ("id", "id"),
-            ):
-                value = getattr(ref_model, attr, None)
-                if value:
-                    image_reference[wire] = str(value)
+        image_reference = _image_reference(ref_model)
         vhd = None
         if storage is not None and storage.os_disk is not None and storage.os_disk.image is not None:
             vhd = storage.os_disk.image.uri
@@ -299,6 +303,7 @@ class AzureComputeGateway:
         operations: Any = self._client(ref.subscription_id).virtual_machine_scale_sets
         model_write = kind in (OperationKind.MODEL_UPDATE, OperationKind.ROLLBACK)
         begin = operations.begin_update if model_write else operations.begin_update_instances
+        method: Any = None
         try:
             poller = await begin(ref.resource_group, ref.name, None, continuation_token=token)
             method = poller.polling_method()
@@ -311,6 +316,10 @@ class AzureComputeGateway:
             return OperationState("Failed", classified.code, classified.message)
         except AzureError as exc:
             raise classify_error(exc) from exc
+        except (BadStatus, BadResponse, OperationFailed) as exc:
+            # azure-core's polling raises these, not AzureError, for an unexpected status answer (a 429 or
+            # 5xx on the status URL among them): the same contract, Throttled or Transient, as any other read.
+            raise polling_error(exc, getattr(method, "_pipeline_response", None) if method else None) from exc
         except ValueError as exc:  # a token this SDK version cannot read
             raise AzureCallError("Rejected", "InvalidContinuationToken", str(exc)) from exc
         normalized = status.lower()

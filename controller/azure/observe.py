@@ -18,6 +18,7 @@ from controller.resource import (
     Phase,
     ScaleSetImageSpec,
     ScaleSetImageStatus,
+    ScaleSetRef,
     UpgradeMode,
 )
 
@@ -104,3 +105,26 @@ async def observe(
             message=exc.message[:2000], code=exc.code, observed_at=datetime.now(UTC).replace(microsecond=0)
         )
         return Observation(scale_set=None, azure_error=error), seen
+
+
+async def reread_model(
+    gateway: ComputeGateway, ref: ScaleSetRef, observation: Observation, seen: SeenScaleSet
+) -> tuple[Observation, SeenScaleSet | None]:
+    """The observation with the scale set model read again (one GET), before a write planned on a cached one.
+
+    Mid-walk passes skip the model GET, but another actor may have changed the model since: a manualupgrade
+    then installs their image, and a model PATCH carries a stale If-Match. So no write goes out on a model
+    older than the pass that decided it.
+    """
+    try:
+        model = await gateway.get_model(ref)
+    except AzureCallError as exc:
+        error = ErrorStatus(
+            message=exc.message[:2000], code=exc.code, observed_at=datetime.now(UTC).replace(microsecond=0)
+        )
+        return Observation(scale_set=None, azure_error=error), seen
+    if model is None:
+        return Observation(scale_set=None), None
+    instances = observation.scale_set.instances if observation.scale_set is not None else ()
+    observed = dataclasses.replace(model, instances=instances)
+    return dataclasses.replace(observation, scale_set=observed), SeenScaleSet(observed, time.monotonic())

@@ -10,12 +10,13 @@ JSON merge patch computed from the old and new status, so fields the planner cle
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.azure import AzureCallError
-from controller.azure.observe import observe
+from controller.azure.observe import observe, reread_model
 from controller.azure.trust import continuation_token_operation_id
 from controller.operator.context import OperatorContext
 from controller.resource import (
@@ -153,6 +154,7 @@ async def reconcile(
     gateway = ctx.gateway(profile)
     timings = ctx.config.timings
     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
+    pass_started = time.monotonic()
     observation, seen = await observe(
         gateway,
         spec,
@@ -162,11 +164,15 @@ async def reconcile(
         ctx.config.resync_interval,
         image_facts_needed=needs_image_facts(spec, status),
     )
+    plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
+    if plan.action is not None and seen is not None and seen.read_at < pass_started:
+        # The write was decided on a cached model: read it again and decide again (one GET per write).
+        observation, seen = await reread_model(gateway, spec.scale_set, observation, seen)
+        plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     if seen is None:
         ctx.seen.pop(key, None)
     else:
         ctx.seen[key] = seen
-    plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     new_status = plan.status
     requeue = plan.requeue_after if plan.requeue_after is not None else timings.resync_interval
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
@@ -204,6 +210,9 @@ async def reconcile(
             )
             requeue = min(requeue, timings.poll_interval)
         except AzureCallError as exc:
+            # Whatever failed, the next pass reads the model again: after a 412 the cached etag is stale, and
+            # resending it would fail the same way at every tick.
+            ctx.seen.pop(key, None)
             new_status = _after_failed_call(new_status, plan, exc, generation)
             requeue = (
                 exc.retry_after

@@ -103,7 +103,7 @@ class ConditionStatus(enum.StrEnum):
 
 
 class ConditionType(enum.StrEnum):
-    """Condition types the operator maintains: the kstatus trio plus three diagnostic ones."""
+    """Condition types the operator maintains: the kstatus trio plus four diagnostic ones."""
 
     READY = "Ready"
     RECONCILING = "Reconciling"
@@ -111,6 +111,7 @@ class ConditionType(enum.StrEnum):
     IMAGE_AVAILABLE = "ImageAvailable"
     SCALE_SET_FOUND = "ScaleSetFound"
     UPGRADE_POLICY_COMPATIBLE = "UpgradePolicyCompatible"
+    MODEL_IN_SYNC = "ModelInSync"
 
 
 class Reason(enum.StrEnum):
@@ -122,6 +123,7 @@ class Reason(enum.StrEnum):
     WAITING_FOR_AZURE_OPERATION = "WaitingForAzureOperation"
     VERIFYING_DOMAIN = "VerifyingDomain"
     PAUSING_BETWEEN_DOMAINS = "PausingBetweenDomains"
+    WAITING_FOR_OTHER_UPDATES = "WaitingForOtherUpdates"
     PAUSED_BY_USER = "PausedByUser"
     ROLLOUT_SUCCEEDED = "RolloutSucceeded"
     ROLLOUT_FAILED = "RolloutFailed"
@@ -142,6 +144,9 @@ class Reason(enum.StrEnum):
     # UpgradePolicyCompatible
     MANUAL_UPGRADE_POLICY = "ManualUpgradePolicy"
     ROLLING_UPGRADE_POLICY = "RollingUpgradePolicy"
+    # ModelInSync
+    MODEL_NAMES_TARGET = "ModelNamesTarget"
+    MODEL_CHANGED_OUTSIDE_OPERATOR = "ModelChangedOutsideOperator"
     AUTOMATIC_UPGRADE_POLICY = "AutomaticUpgradePolicy"
 
 
@@ -166,3 +171,4 @@ class EventReason(enum.StrEnum):
     ROLLBACK_STARTED = "RollbackStarted"
     ROLLBACK_SUCCEEDED = "RollbackSucceeded"
     ROLLBACK_FAILED = "RollbackFailed"
+    MODEL_CHANGED_OUTSIDE_OPERATOR = "ModelChangedOutsideOperator"

@@ -174,7 +174,8 @@ class Condition(Model):
 
     type: str = Field(
         description=(
-            "Condition type: Ready, Reconciling, Stalled, ImageAvailable, ScaleSetFound or UpgradePolicyCompatible."
+            "Condition type: Ready, Reconciling, Stalled, ImageAvailable, ScaleSetFound, UpgradePolicyCompatible"
+            " or ModelInSync."
         ),
         pattern=CONDITION_TYPE_PATTERN,
         max_length=316,
@@ -267,8 +268,9 @@ class ScaleSetImageStatus(Model):
     conditions: Annotated[tuple[Condition, ...], ListType("map", ("type",))] = Field(
         default=(),
         description=(
-            "Conditions: Ready, Reconciling and Stalled (kstatus), plus ImageAvailable, ScaleSetFound and"
-            " UpgradePolicyCompatible."
+            "Conditions: Ready, Reconciling and Stalled (kstatus), plus ImageAvailable, ScaleSetFound,"
+            " UpgradePolicyCompatible and ModelInSync (False while another actor's change to the model's image"
+            " is being put back)."
         ),
     )
 

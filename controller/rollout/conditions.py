@@ -49,7 +49,8 @@ def summarize(d: Draft) -> None:
     current = s.current_domain
     message = f"Domain {current} of {s.domain_progress}." if current else f"{s.domain_progress} domains done."
     reconciling = s.condition(ConditionType.RECONCILING)
-    if reconciling is None or reconciling.last_transition_time != d.now or reconciling.status != ConditionStatus.TRUE:
+    said_why = ConditionType.RECONCILING in d.touched and reconciling is not None
+    if not said_why or reconciling is None or reconciling.status != ConditionStatus.TRUE:
         d.condition(ConditionType.RECONCILING, True, Reason.ROLLOUT_IN_PROGRESS, message)
     d.condition(ConditionType.READY, False, Reason.ROLLOUT_IN_PROGRESS, message)
     d.condition(ConditionType.STALLED, False, Reason.ROLLOUT_IN_PROGRESS, "Making progress.")

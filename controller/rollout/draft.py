@@ -31,6 +31,8 @@ class Draft:
     events: list[Event] = dataclasses.field(default_factory=list)
     action: Action | None = None
     requeue: float | None = None
+    touched: set[ConditionType] = dataclasses.field(default_factory=set)
+    """Condition types set during this step (the summary leaves a step's own Reconciling reason alone)."""
 
     def update(self, **changes: object) -> None:
         self.status = evolve(self.status, **changes)
@@ -40,6 +42,7 @@ class Draft:
 
     def condition(self, type_: ConditionType, status: bool | None, reason: Reason, message: str) -> None:
         value = ConditionStatus.UNKNOWN if status is None else ConditionStatus.TRUE if status else ConditionStatus.FALSE
+        self.touched.add(type_)
         self.status = self.status.with_condition(
             Condition(
                 type=type_,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 
 from controller.observed import ObservedInstance, ObservedScaleSet
+from controller.resource import ImageSource
+from controller.rollout.images import model_matches, runs_image
 
 _BUSY_PROVISIONING = frozenset({"updating", "creating", "deleting"})
 
@@ -30,16 +32,18 @@ def is_busy(inst: ObservedInstance) -> bool:
     return inst.provisioning in _BUSY_PROVISIONING
 
 
-def verdict(inst: ObservedInstance, health_extension: bool, target_version: str | None = None) -> Verdict:
-    """One instance against the current model.
+def verdict(inst: ObservedInstance, health_extension: bool, target: ImageSource | None = None) -> Verdict:
+    """One instance against the image it should run.
 
-    An instance that already runs the exact target version (Azure reports ``exactVersion`` for
-    Marketplace images) is on the target even when a later model write cleared ``latestModelApplied``.
-    With the application health extension, its report decides; without it, the power state does.
+    Whether it runs ``target`` is read from the image the instance reports (see ``runs_image``), so a
+    later model write by anyone neither hides an upgraded instance nor passes off a wrong one; only when
+    Azure says nothing about the instance's image does ``latestModelApplied`` stand in for it.
+    With the application health extension, its report decides health; without it, the power state does.
     """
     if is_busy(inst):
         return Verdict.BUSY
-    if not inst.latest_model and not (target_version and inst.image_version == target_version):
+    on_target = runs_image(inst, target) if target is not None else None
+    if not (inst.latest_model if on_target is None else on_target):
         return Verdict.PENDING
     if inst.provisioning == "failed":
         return Verdict.UNHEALTHY
@@ -52,6 +56,14 @@ def verdict(inst: ObservedInstance, health_extension: bool, target_version: str 
     if inst.power == "running" and inst.provisioning == "succeeded":
         return Verdict.HEALTHY
     return Verdict.SETTLING if inst.power in ("starting", None) else Verdict.UNHEALTHY
+
+
+def is_on_target(inst: ObservedInstance, observed: ObservedScaleSet, target: ImageSource) -> bool:
+    """Whether an instance runs the target image and Azure is done with it (for status.instances.updated)."""
+    if is_busy(inst):
+        return False
+    known = runs_image(inst, target)
+    return known if known is not None else inst.latest_model and model_matches(observed, target)
 
 
 def healthy_on_old_model(inst: ObservedInstance, observed: ObservedScaleSet) -> bool:

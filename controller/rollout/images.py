@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from controller.observed import (
     GalleryVersion,
     ImageFacts,
+    ObservedInstance,
     ObservedScaleSet,
 )
 from controller.resource import (
@@ -97,29 +99,51 @@ def model_image(image: ImageSource) -> tuple[dict[str, str] | None, str | None]:
     return None, image.vhd_uri
 
 
-def image_from_model(observed: ObservedScaleSet) -> ImageSource | None:
-    """The image the scale set model names now, as an :class:`ImageSource` (None if unrecognized)."""
-    ref = observed.image_reference
+def _image_named(ref: dict[str, str], vhd_uri: str | None, exact_version: str | None = None) -> ImageSource | None:
+    """An image reference (wire names) or VHD URI as an :class:`ImageSource`; None if unrecognized."""
     try:
-        if observed.vhd_uri:
-            return ImageSource(vhd_uri=observed.vhd_uri)
+        if vhd_uri:
+            return ImageSource(vhd_uri=vhd_uri)
         if ref.get("publisher"):
+            version = ref.get("version", "latest")
             return ImageSource(
                 marketplace=MarketplaceImage(
                     publisher=ref["publisher"],
                     offer=ref.get("offer", ""),
                     sku=ref.get("sku", ""),
-                    version=ref.get("version", "latest"),
+                    version=exact_version if exact_version and version == "latest" else version,
                 )
             )
         image_id = ref.get("id", "")
         if "/galleries/" in image_id.lower():
+            if exact_version and "/versions/" not in image_id.lower():
+                image_id = f"{image_id.rstrip('/')}/versions/{exact_version}"
             return ImageSource(gallery_image_version_id=image_id)
         if image_id:
             return ImageSource(managed_image_id=image_id)
     except ValueError:
         return None
     return None
+
+
+def image_from_model(observed: ObservedScaleSet) -> ImageSource | None:
+    """The image the scale set model names now, as an :class:`ImageSource` (None if unrecognized)."""
+    return _image_named(observed.image_reference, observed.vhd_uri)
+
+
+def image_from_instances(observed: ObservedScaleSet, other_than: ImageSource) -> ImageSource | None:
+    """The image most instances run, other than ``other_than`` (what a rollback would go back to); None if none.
+
+    For a scale set whose model already names the target when the operator first sees it, the model
+    cannot tell what the instances ran before; the instances can.
+    """
+    seen: Counter[ImageSource] = Counter()
+    for inst in observed.instances:
+        if runs_image(inst, other_than) is False:
+            image = _image_named(inst.image_reference, inst.vhd_uri, inst.image_version)
+            if image is not None and image.is_pinned:
+                seen[image] += 1
+    return seen.most_common(1)[0][0] if seen else None
 
 
 def model_matches(observed: ObservedScaleSet, image: ImageSource) -> bool:
@@ -154,3 +178,34 @@ def needs_image_facts(spec: ScaleSetImageSpec, status: ScaleSetImageStatus) -> b
         return True
     # A settled rollout of a 'latest' image looks for a newer version at each resync.
     return not spec.image.is_pinned and status.phase in (Phase.SUCCEEDED, Phase.PENDING)
+
+
+def runs_image(inst: ObservedInstance, image: ImageSource) -> bool | None:
+    """Whether an instance runs exactly ``image``, from the image Azure reports on it; None when it cannot tell.
+
+    ``latestModelApplied`` only says an instance matches the model as it is now: after another actor changes
+    the model it turns false on instances that run the right image, and true on ones about to run a wrong
+    one. The instance's own storage profile (with ``exactVersion`` for Marketplace images) says what it runs.
+    """
+    ref = {k: v.lower() for k, v in inst.image_reference.items()}
+    if image.vhd_uri is not None:
+        return None if inst.vhd_uri is None else inst.vhd_uri == image.vhd_uri
+    if image.marketplace is not None:
+        m = image.marketplace
+        if not ref.get("publisher"):
+            return None if not ref and inst.vhd_uri is None else False
+        if (ref.get("publisher"), ref.get("offer"), ref.get("sku")) != (
+            m.publisher.lower(),
+            m.offer.lower(),
+            m.sku.lower(),
+        ):
+            return False
+        version = inst.image_version or (ref.get("version") if ref.get("version") != "latest" else None)
+        return None if version is None else version == m.version
+    wanted = (image.gallery_image_version_id or image.managed_image_id or "").lower()
+    have = ref.get("id")
+    if have is None:
+        return None if not ref and inst.vhd_uri is None else False
+    if "/versions/" not in have and "/galleries/" in have and inst.image_version:
+        have = f"{have.rstrip('/')}/versions/{inst.image_version.lower()}"
+    return have == wanted

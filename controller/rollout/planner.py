@@ -42,9 +42,10 @@ from controller.resource import (
 from controller.rollout.actions import Plan, UpdateModel
 from controller.rollout.conditions import summarize
 from controller.rollout.draft import IN_FLIGHT, Draft, status_changed
-from controller.rollout.health import Verdict, healthy_on_old_model, is_busy, verdict
+from controller.rollout.health import Verdict, healthy_on_old_model, is_on_target, verdict
 from controller.rollout.images import (
     ImageProblem,
+    image_from_instances,
     image_from_model,
     model_image,
     model_matches,
@@ -160,18 +161,22 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
         follow_rolling(spec, observed, obs, d, t)
         return
     if not model_matches(observed, d.status.target.image):
+        if _model_was_ours(d):
+            _report_model_conflict(observed, d)
         if d.status.phase == Phase.SUCCEEDED:
-            d.event(
-                EventReason.ROLLOUT_STARTED,
-                "The scale set model was changed outside the operator; the declared image is put back.",
-                warning=True,
-            )
             _start_rollout(spec, observed, d, d.status.target.image)
         if d.status.phase == Phase.FAILED:
             return
         reference, vhd = model_image(d.status.target.image)
         d.action = UpdateModel(OperationKind.MODEL_UPDATE, reference, vhd, observed.etag)
         return
+    if d.status.condition(ConditionType.MODEL_IN_SYNC) is not None:
+        d.condition(
+            ConditionType.MODEL_IN_SYNC,
+            True,
+            Reason.MODEL_NAMES_TARGET,
+            f"The scale set model names {d.status.target.image.summary()}.",
+        )
     if d.status.phase == Phase.FAILED:
         return
     walk(spec, observed, d, t, rollback=False)
@@ -197,17 +202,9 @@ def _retry_after_failure(d: Draft) -> None:
 
 
 def _count_instances(d: Draft, observed: ObservedScaleSet) -> None:
-    verdicts = [verdict(i, observed.has_health_extension) for i in observed.instances]
-    target = d.status.target
-    if target is None:
-        updated = 0
-    elif target.image.marketplace is not None and not model_matches(observed, target.image):
-        # The model names another image (a rollback, or drift): count what really runs the target.
-        updated = sum(1 for i in observed.instances if i.image_version == target.image.marketplace.version)
-    elif not model_matches(observed, target.image):
-        updated = 0
-    else:
-        updated = sum(1 for i in observed.instances if i.latest_model and not is_busy(i))
+    target = d.status.target.image if d.status.target is not None else None
+    verdicts = [verdict(i, observed.has_health_extension, target) for i in observed.instances]
+    updated = 0 if target is None else sum(1 for i in observed.instances if is_on_target(i, observed, target))
     d.update(
         instances=InstanceCounts(
             total=len(observed.instances),
@@ -226,8 +223,8 @@ def _count_instances(d: Draft, observed: ObservedScaleSet) -> None:
 def _start_rollout(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, image: ImageSource) -> None:
     kind, reason, layout = layout_domains(spec.rollout.domain_kind, spec.rollout.batch_size, observed.instances)
     previous = image_from_model(observed)
-    if previous is not None and previous == image:
-        previous = d.status.previous_image
+    if previous is None or previous == image:
+        previous = d.status.previous_image or image_from_instances(observed, image)
     d.update(
         target=ResolvedImage(image=image, generation=d.generation, resolved_at=d.now),
         previous_image=previous,
@@ -270,11 +267,42 @@ def _follow_operation(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Ti
         d.update(last_error=ErrorStatus(message=message.strip(), code=state.error_code, observed_at=d.now))
         d.event(EventReason.AZURE_OPERATION_FAILED, message.strip(), warning=True)
         if op.kind in (OperationKind.MODEL_UPDATE, OperationKind.ROLLBACK) and op.domain is None:
-            fail(spec, d, Reason.AZURE_ERROR, message.strip())
-            return False
+            # Judge a model write by the model Azure shows now: a preempted write may have been applied,
+            # and one that was not is simply made again by the next step.
+            intended = _intended_model_image(d, op.kind)
+            applied = obs.scale_set is not None and intended is not None and model_matches(obs.scale_set, intended)
+            if not applied and state.error_code != "OperationPreempted":
+                fail(spec, d, Reason.AZURE_ERROR, message.strip())
+                return False
         # A failed manualupgrade is judged by the instances themselves: the domain is verified next.
     if op.domain is not None:
         domain = d.status.domain(op.domain)
         if domain is not None and domain.state in (DomainState.UPGRADING,):
             d.set_domain(op.domain, state=DomainState.VERIFYING)
     return True
+
+
+def _intended_model_image(d: Draft, kind: OperationKind) -> ImageSource | None:
+    """The image a model write of ``kind`` meant to set."""
+    if kind == OperationKind.ROLLBACK:
+        return d.status.rollback.target if d.status.rollback is not None else None
+    return d.status.target.image if d.status.target is not None else None
+
+
+def _model_was_ours(d: Draft) -> bool:
+    """Whether the model named the target before (a domain was walked, or the rollout had succeeded)."""
+    return d.status.phase == Phase.SUCCEEDED or any(dom.state != DomainState.PENDING for dom in d.status.domains)
+
+
+def _report_model_conflict(observed: ObservedScaleSet, d: Draft) -> None:
+    """Another actor changed the image in the model: say so, then put the declared image back."""
+    assert d.status.target is not None
+    found = image_from_model(observed)
+    message = (
+        f"The scale set model was changed outside the operator to {found.summary() if found else 'another image'}; "
+        f"the declared image {d.status.target.image.summary()} is put back before any other domain is upgraded. "
+        "Change spec.image to adopt another image."
+    )
+    d.condition(ConditionType.MODEL_IN_SYNC, False, Reason.MODEL_CHANGED_OUTSIDE_OPERATOR, message)
+    if status_changed(d, ConditionType.MODEL_IN_SYNC):
+        d.event(EventReason.MODEL_CHANGED_OUTSIDE_OPERATOR, message, warning=True)

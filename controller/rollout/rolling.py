@@ -36,7 +36,7 @@ def follow_rolling(spec: ScaleSetImageSpec, observed: ObservedScaleSet, obs: Obs
     domains = []
     for dom in d.status.domains:
         members = [by_id[i] for i in dom.instance_ids if i in by_id]
-        verdicts = [verdict(i, observed.has_health_extension) for i in members]
+        verdicts = [verdict(i, observed.has_health_extension, d.status.target.image) for i in members]
         if all(v == Verdict.HEALTHY for v in verdicts):
             state = DomainState.SUCCEEDED
         elif any(v in (Verdict.BUSY, Verdict.SETTLING) for v in verdicts):

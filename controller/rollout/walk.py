@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from controller.config import Timings
@@ -15,6 +16,7 @@ from controller.resource import (
     DomainStatus,
     ErrorStatus,
     EventReason,
+    ImageSource,
     OnFailure,
     OperationKind,
     Phase,
@@ -25,8 +27,9 @@ from controller.resource import (
 )
 from controller.rollout.actions import UpdateModel, UpgradeInstances
 from controller.rollout.draft import IN_FLIGHT, Draft
-from controller.rollout.health import WAITING, Verdict, verdict
+from controller.rollout.health import WAITING, Verdict, is_busy, verdict
 from controller.rollout.images import model_image, same_declaration
+from controller.rollout.layout import instance_order, layout_domains
 
 
 def next_domain(d: Draft, rollback: bool) -> DomainStatus | None:
@@ -47,13 +50,56 @@ def next_domain(d: Draft, rollback: bool) -> DomainStatus | None:
     return None
 
 
+_EXTRA_DOMAIN = re.compile(r"x([0-9]+)-.+")
+"""Ids of domains added after the first plan: ``x<round>-<id>``, e.g. ``x1-ud-2``."""
+
+
+def _every_instance_on(
+    image: ImageSource, spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timings
+) -> bool:
+    """Re-verify the whole scale set before calling the rollout done; plan more domains for what is not on it.
+
+    Instances created during the rollout (a scale-out) or put back on another image by someone else are
+    not in any domain, or only in one that already finished; they get new domains, laid out like the
+    first ones and walked after them, so a finished domain is never walked twice. Instances Azure is
+    still creating or updating are waited for.
+    """
+    verdicts = {i.instance_id: verdict(i, observed.has_health_extension, image) for i in observed.instances}
+    busy = sorted((i for i, v in verdicts.items() if v == Verdict.BUSY), key=instance_order)
+    if busy:
+        d.condition(
+            ConditionType.RECONCILING,
+            True,
+            Reason.VERIFYING_DOMAIN,
+            f"Waiting for instance(s) {', '.join(busy)}, which Azure is creating or updating, before the rollout ends.",
+        )
+        d.wait(t.poll_interval)
+        return False
+    stragglers = [i for i in observed.instances if verdicts[i.instance_id] == Verdict.PENDING]
+    if not stragglers:
+        return True
+    rounds = [int(m.group(1)) for dom in d.status.domains if (m := _EXTRA_DOMAIN.fullmatch(dom.id))]
+    round_ = 1 + max(rounds, default=0)
+    kind, _reason, extra = layout_domains(spec.rollout.domain_kind, spec.rollout.batch_size, stragglers)
+    d.update(
+        domains=(
+            *d.status.domains,
+            *(DomainStatus(id=f"x{round_}-{key}", instance_ids=ids) for key, ids in extra),
+        ),
+        phase=Phase.PROGRESSING,
+    )
+    names = ", ".join(i.instance_id for i in stragglers)
+    d.event(
+        EventReason.DOMAIN_STARTED,
+        f"Instance(s) {names} do not run {image.summary()} (created or changed during the rollout); "
+        f"{len(extra)} more {kind} domain(s) planned for them.",
+        warning=True,
+    )
+    return False
+
+
 def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timings, *, rollback: bool) -> None:
     by_id = {i.instance_id: i for i in observed.instances}
-    domain = next_domain(d, rollback)
-    if domain is None:
-        finish(d, rollback)
-        return
-    members = [by_id[i] for i in domain.instance_ids if i in by_id]
     image = (
         d.status.rollback.target
         if rollback and d.status.rollback
@@ -61,8 +107,16 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
         if d.status.target
         else None
     )
-    version = image.marketplace.version if image is not None and image.marketplace is not None else None
-    verdicts = {i.instance_id: verdict(i, observed.has_health_extension, version) for i in members}
+    domain = next_domain(d, rollback)
+    if domain is None:
+        if not rollback and image is not None and not _every_instance_on(image, spec, observed, d, t):
+            if next_domain(d, rollback) is not None:
+                walk(spec, observed, d, t, rollback=rollback)
+            return
+        finish(d, rollback)
+        return
+    members = [by_id[i] for i in domain.instance_ids if i in by_id]
+    verdicts = {i.instance_id: verdict(i, observed.has_health_extension, image) for i in members}
     pending = tuple(i for i, v in verdicts.items() if v == Verdict.PENDING)
     starting = domain.state not in IN_FLIGHT
 
@@ -93,6 +147,21 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
             )
             walk(spec, observed, d, t, rollback=rollback)
             return
+        elsewhere = [
+            i.instance_id for i in observed.instances if is_busy(i) and i.instance_id not in domain.instance_ids
+        ]
+        if pending and elsewhere:
+            # Someone else (another actor, a deleted resource's operation, a scale-out) has instances in
+            # flight: starting this domain now would take two groups down at once.
+            d.condition(
+                ConditionType.RECONCILING,
+                True,
+                Reason.WAITING_FOR_OTHER_UPDATES,
+                f"Waiting for instance(s) {', '.join(elsewhere)}, which Azure is updating outside this rollout, "
+                f"before starting domain {domain.id}.",
+            )
+            d.wait(t.poll_interval)
+            return
         state = DomainState.ROLLING_BACK if rollback else DomainState.UPGRADING
         d.set_domain(domain.id, state=state, started_at=d.now, finished_at=None, message=None)
         d.update(current_domain=domain.id, phase=Phase.PROGRESSING)
@@ -119,8 +188,7 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
     on_target = [
         i.instance_id
         for i in observed.instances
-        if (i.latest_model or (version is not None and i.image_version == version))
-        and verdict(i, observed.has_health_extension, version) == Verdict.UNHEALTHY
+        if verdict(i, observed.has_health_extension, image) == Verdict.UNHEALTHY
     ]
     all_bad = bool(members) and len(unhealthy) == len(members)
     if len(on_target) > budget or all_bad:

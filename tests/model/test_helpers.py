@@ -262,6 +262,7 @@ def test_condition_types() -> None:
         "ImageAvailable",
         "ScaleSetFound",
         "UpgradePolicyCompatible",
+        "ModelInSync",
     }
     for value in model.ConditionType:
         assert re.fullmatch(model.CONDITION_TYPE_PATTERN, value)

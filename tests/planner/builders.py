@@ -13,6 +13,8 @@ from controller.resource import ScaleSetImageSpec, ScaleSetRef
 
 NOW = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC)
 OLD, NEW = V1, V2
+IMAGE_REFERENCE = {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS"}
+"""The Marketplace image of every scale set here, without its version (instances report exactVersion)."""
 
 
 def spec(version: str = NEW, **rollout: Any) -> ScaleSetImageSpec:
@@ -41,6 +43,7 @@ def instances(
             provisioning="succeeded",
             power="running",
             health=health,
+            image_reference=dict(IMAGE_REFERENCE),
         )
         for i in range(count)
     )
@@ -55,7 +58,7 @@ def scale_set(
         location="westeurope",
         etag='"3"',
         upgrade_mode=mode,
-        image_reference={"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS", "version": version},
+        image_reference={**IMAGE_REFERENCE, "version": version},
         vhd_uri=None,
         has_health_extension=health,
         capacity=len(insts),

@@ -230,7 +230,7 @@ def test_new_target_mid_rollout_finishes_the_domain_then_restarts() -> None:
 
 
 def test_domain_already_on_target_is_skipped_and_never_upgraded() -> None:
-    ss = with_instances(scale_set(NEW), {"0": {"latest_model": True}, "5": {"latest_model": True}})
+    ss = upgraded(scale_set(NEW), ["0", "5"])
     plan = step(spec(), started(), ss)
     assert plan.status.domains[0].state == DomainState.SKIPPED
     assert plan.action == UpgradeInstances("ud-1", ("1", "6"))
@@ -407,7 +407,9 @@ def test_rollback_restores_the_previous_image_and_walks_upgraded_domains_back() 
     back = step(sp, s2, reverted, now=later(10), operation=OperationState("Succeeded"))
     assert back.action == UpgradeInstances("ud-0", ("0", "5"))
     assert back.status.domains[0].state == DomainState.ROLLING_BACK
-    healthy_again = upgraded(scale_set(OLD), ["0", "5"])
+    healthy_again = with_instances(
+        scale_set(OLD), {i: {"latest_model": True, "image_version": OLD} for i in ("0", "5")}
+    )
     end = step(sp, evolve(back.status, operation=None), healthy_again, now=later(20))
     assert end.status.domains[0].state == DomainState.ROLLED_BACK
     final = step(sp, end.status, healthy_again, now=later(21))

@@ -1,0 +1,160 @@
+"""What a reconcile pass reads before it writes, and what it does after a write fails (issue 11).
+
+Aspects: a write decided on a cached model reads the model again first and is decided again on it (so
+another actor's image is never installed by a manualupgrade); after a 412 (or any failed write) the next
+pass reads the model again instead of resending the stale If-Match; a normal mid-walk write costs exactly
+one extra GET.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any, cast
+
+from scaleset_testbed.worlds import VERSIONS
+
+from controller.azure import AzureCallError, ComputeGateway, SeenScaleSet
+from controller.config import OperatorConfig
+from controller.observed import ObservedInstance, ObservedScaleSet, OperationState
+from controller.operator import OperatorContext
+from controller.operator.reconcile import reconcile
+from controller.resource import DomainState, ScaleSetImageStatus, evolve
+from controller.rollout import UpgradeInstances, record_operation
+from tests.planner.builders import NEW, NOW, OLD, scale_set, spec, with_instances
+
+OTHER = VERSIONS[2]
+KEY = ("default", "web")
+
+
+def walk_status() -> ScaleSetImageStatus:
+    """ud-0 done, the walk about to start ud-1 (status as the operator wrote it)."""
+    from controller.observed import ImageFacts, Observation
+    from controller.rollout import plan_next_step
+
+    def plan(status: ScaleSetImageStatus, ss: ObservedScaleSet) -> ScaleSetImageStatus:
+        obs = Observation(scale_set=ss, image=ImageFacts(marketplace_versions=VERSIONS))
+        return plan_next_step(spec(), status, obs, now=NOW, generation=1).status
+
+    s = plan(ScaleSetImageStatus(), scale_set())
+    s = plan(s, scale_set(NEW))
+    s = record_operation(s, UpgradeInstances("ud-0", ("0", "5")), "dG9rZW4=", NOW)
+    s = evolve(s, operation=None)
+    s = plan(s, upgraded(scale_set(NEW), ["0", "5"]))
+    assert s.domains[0].state == DomainState.SUCCEEDED
+    return s
+
+
+def upgraded(ss: ObservedScaleSet, ids: list[str]) -> ObservedScaleSet:
+    return with_instances(ss, {i: {"image_version": NEW, "latest_model": True} for i in ids})
+
+
+class FakeAzure:
+    """A gateway whose model the test changes behind the operator's back; it records every call."""
+
+    def __init__(self, model_version: str, instances: tuple[ObservedInstance, ...]) -> None:
+        self.model = scale_set(model_version)
+        self.instances = instances
+        self.calls: Counter[str] = Counter()
+        self.fail_model_write: AzureCallError | None = None
+        self.etags_written: list[str | None] = []
+
+    async def observe(self, ref: Any) -> ObservedScaleSet | None:
+        self.calls["get_model"] += 1
+        self.calls["list_instances"] += 1
+        return self._now()
+
+    async def get_model(self, ref: Any) -> ObservedScaleSet | None:
+        self.calls["get_model"] += 1
+        return self._now()
+
+    async def list_instances(self, ref: Any) -> tuple[ObservedInstance, ...]:
+        self.calls["list_instances"] += 1
+        return self.instances
+
+    async def marketplace_versions(self, *args: Any) -> list[str]:
+        self.calls["marketplace_versions"] += 1
+        return list(VERSIONS)
+
+    async def manual_upgrade(self, ref: Any, ids: list[str]) -> str:
+        self.calls["manual_upgrade"] += 1
+        return "dG9rZW4="
+
+    async def update_model_image(self, ref: Any, reference: Any, vhd: Any, etag: str | None) -> str:
+        self.calls["update_model_image"] += 1
+        self.etags_written.append(etag)
+        if self.fail_model_write is not None:
+            raise self.fail_model_write
+        return "dG9rZW4="
+
+    async def poll(self, ref: Any, kind: Any, token: str) -> OperationState:
+        self.calls["poll"] += 1
+        return OperationState("Succeeded")
+
+    async def close(self) -> None:
+        pass
+
+    def _now(self) -> ObservedScaleSet:
+        from dataclasses import replace
+
+        return replace(self.model, instances=self.instances)
+
+
+def context(azure: FakeAzure) -> OperatorContext:
+    return OperatorContext(config=OperatorConfig(), gateway_factory=lambda profile: cast(ComputeGateway, azure))
+
+
+def body(status: ScaleSetImageStatus) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": KEY[0], "name": KEY[1], "generation": 1},
+        "spec": spec().to_dict(),
+        "status": status.to_dict(),
+    }
+
+
+def cache(ctx: OperatorContext, ss: ObservedScaleSet) -> None:
+    """The operator read ``ss`` a moment ago (fresh cache, so mid-walk passes skip the model GET)."""
+    ctx.seen[KEY] = SeenScaleSet(ss, time.monotonic() - 1)
+
+
+async def test_a_write_planned_on_a_cached_model_reads_the_model_again_and_replans() -> None:
+    status = walk_status()
+    instances = upgraded(scale_set(NEW), ["0", "5"]).instances
+    azure = FakeAzure(OTHER, instances)  # someone set another image since the operator's last read
+    ctx = context(azure)
+    cache(ctx, scale_set(NEW, instances))
+    patch, _ = await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert azure.calls["manual_upgrade"] == 0, "the other actor's image must not be installed"
+    assert azure.calls["update_model_image"] == 1, "the declared image is put back"
+    assert azure.calls["get_model"] == 1
+    assert patch["conditions"] is not None
+
+
+async def test_a_normal_mid_walk_write_costs_one_extra_model_get() -> None:
+    status = walk_status()
+    instances = upgraded(scale_set(NEW), ["0", "5"]).instances
+    azure = FakeAzure(NEW, instances)
+    ctx = context(azure)
+    cache(ctx, scale_set(NEW, instances))
+    await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert azure.calls == Counter({"list_instances": 1, "get_model": 1, "manual_upgrade": 1})
+
+
+async def test_after_a_412_the_next_pass_reads_the_model_instead_of_resending_the_etag() -> None:
+    status = ScaleSetImageStatus()
+    azure = FakeAzure(OLD, scale_set().instances)
+    azure.fail_model_write = AzureCallError("PreconditionFailed", "PreconditionFailed", "etag changed")
+    ctx = context(azure)
+    patch, requeue = await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == 1
+    assert KEY not in ctx.seen, "the stale model is forgotten"
+    # Someone else's write moved the etag; the next pass sees the new one.
+    azure.model = with_instances(scale_set(OLD), {})
+    from dataclasses import replace
+
+    azure.model = replace(azure.model, etag='"4"')
+    azure.fail_model_write = None
+    written = ScaleSetImageStatus.from_dict({**status.to_dict(), **{k: v for k, v in patch.items() if v is not None}})
+    await reconcile(ctx, body(written), post_event=lambda *a: None)
+    assert azure.etags_written == ['"3"', '"4"'], "never the same stale If-Match twice"
+    assert requeue == 0.0
