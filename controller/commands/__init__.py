@@ -1,0 +1,1 @@
+"""The commands beside the operator: ``plan`` (a dry run), ``status`` (the rollout grid) and the grid itself."""
