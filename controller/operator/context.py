@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +13,8 @@ from controller.azure.observe import SeenScaleSet
 from controller.config import CloudProfile, OperatorConfig
 
 GatewayFactory = Callable[[CloudProfile], ComputeGateway]
+_GONE_REMEMBERED = 10_000
+"""Deleted objects (uids) remembered, so a reconcile that outlived its object writes nothing."""
 
 
 @dataclass
@@ -28,6 +31,8 @@ class OperatorContext:
     _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
     seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
+    _uids: dict[tuple[str, str], str] = field(default_factory=dict)
+    _gone: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def gateway(self, profile: CloudProfile) -> ComputeGateway:
         gateway = self._gateways.get(profile.name)
@@ -58,3 +63,25 @@ class OperatorContext:
         self.seen.pop((namespace, name), None)
         if self.forget_hook is not None:
             self.forget_hook(namespace, name)
+
+    def saw(self, namespace: str, name: str, uid: str | None, *, gone: bool) -> None:
+        """Follow the watch stream: which object (uid) a name stands for now, and which ones are gone."""
+        if not uid:
+            return
+        if gone:
+            self._gone[uid] = None
+            while len(self._gone) > _GONE_REMEMBERED:
+                self._gone.popitem(last=False)
+            if self._uids.get((namespace, name)) == uid:
+                del self._uids[(namespace, name)]
+                self.forget(namespace, name)
+        elif uid not in self._gone:
+            if self._uids.get((namespace, name)) not in (None, uid):
+                self.forget(namespace, name)  # deleted and re-created: nothing cached is about this object
+            self._uids[(namespace, name)] = uid
+
+    def is_current(self, namespace: str, name: str, uid: str | None) -> bool:
+        """Whether ``uid`` is still the live object of that name (so writes on its behalf may go out)."""
+        if not uid:
+            return True
+        return uid not in self._gone and self._uids.get((namespace, name), uid) == uid

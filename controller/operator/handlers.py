@@ -38,7 +38,17 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
     def _forget(**kwargs: Any) -> None:
+        meta = kwargs["body"].get("metadata", {})
+        ctx.saw(str(kwargs["namespace"]), str(kwargs["name"]), meta.get("uid"), gone=True)
         ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def _watch(**kwargs: Any) -> None:
+        # Every watch event, before any handler: a deletion is known at once, also while a reconcile of
+        # the same object is waiting on Azure, so that reconcile sends nothing more on its behalf.
+        meta = kwargs["body"].get("metadata", {})
+        gone = kwargs.get("type") == "DELETED" or bool(meta.get("deletionTimestamp"))
+        ctx.saw(str(meta.get("namespace", "")), str(meta.get("name", "")), meta.get("uid"), gone=gone)
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry)
     async def _tick(**kwargs: Any) -> None:
@@ -46,6 +56,8 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         patch: kopf.Patch = kwargs["patch"]
         namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
         if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        if not ctx.is_current(namespace, name, body.get("metadata", {}).get("uid")):
             return
         generation = body.get("metadata", {}).get("generation")
         observed = (body.get("status") or {}).get("observedGeneration")
@@ -60,6 +72,8 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         result = "ok"
         try:
             status_patch, requeue = await reconcile(ctx, plain, post_event=post)
+            if not ctx.is_current(namespace, name, plain["metadata"].get("uid")):
+                return  # deleted (maybe re-created) meanwhile: this status is about an object that is gone
         except Exception:
             result = "error"
             logger.exception("reconcile of %s/%s failed", namespace, name)

@@ -181,6 +181,10 @@ async def reconcile(
         log_decision(
             namespace, name, str(event.reason), event.message, domain=new_status.current_domain, warning=event.warning
         )
+    uid = meta.get("uid")
+    if plan.action is not None and not ctx.is_current(namespace, name, uid):
+        log_decision(namespace, name, "ResourceGone", "Deleted while this pass ran; nothing is written to Azure.")
+        return {}, requeue
     if plan.action is not None:
         ref = spec.scale_set
         try:

@@ -104,9 +104,9 @@ def context(azure: FakeAzure) -> OperatorContext:
     return OperatorContext(config=OperatorConfig(), gateway_factory=lambda profile: cast(ComputeGateway, azure))
 
 
-def body(status: ScaleSetImageStatus) -> dict[str, Any]:
+def body(status: ScaleSetImageStatus, uid: str = "uid-1") -> dict[str, Any]:
     return {
-        "metadata": {"namespace": KEY[0], "name": KEY[1], "generation": 1},
+        "metadata": {"namespace": KEY[0], "name": KEY[1], "generation": 1, "uid": uid},
         "spec": spec().to_dict(),
         "status": status.to_dict(),
     }
@@ -158,3 +158,24 @@ async def test_after_a_412_the_next_pass_reads_the_model_instead_of_resending_th
     await reconcile(ctx, body(written), post_event=lambda *a: None)
     assert azure.etags_written == ['"3"', '"4"'], "never the same stale If-Match twice"
     assert requeue == 0.0
+
+
+async def test_no_write_for_an_object_deleted_while_the_pass_ran() -> None:
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx = context(azure)
+    ctx.saw(*KEY, "uid-1", gone=False)
+    ctx.saw(*KEY, "uid-1", gone=True)  # the watch reported the deletion
+    patch, _ = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == azure.calls["manual_upgrade"] == 0
+    assert patch == {}
+
+
+async def test_a_reconcile_of_the_old_object_writes_nothing_once_the_name_is_re_created() -> None:
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx = context(azure)
+    ctx.saw(*KEY, "uid-1", gone=False)
+    ctx.saw(*KEY, "uid-2", gone=False)  # deleted and re-created under the same name
+    await reconcile(ctx, body(ScaleSetImageStatus(), uid="uid-1"), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == 0
+    await reconcile(ctx, body(ScaleSetImageStatus(), uid="uid-2"), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == 1, "the live object is served as usual"
