@@ -97,6 +97,7 @@ def test_fault_list_consume_and_clear(emulator_thread: Any, sync_client: Any) ->
         "code": "NotFound",
         "delay": 0.0,
         "drop": False,
+        "dropAfter": False,
         "retryAfter": None,
     }
     control.fault(method="PATCH", path=".*", status=500)
