@@ -51,6 +51,9 @@ HOT_LOOP_WINDOW = 3.0
 # A pause that lands while the operator is between deciding to start a domain and sending the call is not a
 # violation: the domain must have started (manualupgrade sent) no later than this many real seconds after.
 PAUSE_GRACE = 0.5
+# The operator records a step in the status right after the call; a plan or target written within this many
+# real seconds after a manualupgrade is taken as that call's intent (see Timeline.intent).
+LOOKAHEAD = 1.0
 TRACEBACK = "Traceback (most recent call last)"
 GONE_STATES = frozenset({"Deleting", "Deleted"})
 
@@ -127,6 +130,40 @@ class Timeline:
         snap = self.at(t)
         return dict((snap or {}).get("object", {}).get("spec") or {})
 
+    def intent(self, t: float, ids: list[str], within: float) -> dict[str, Any]:
+        """The status that a manualupgrade sent at ``t`` for ``ids`` acted on.
+
+        The operator writes the step (the plan, the target, the operation) right after it sends the call, so
+        the first version within ``within`` emulated seconds whose ``operation.instanceIds`` are these ids
+        tells what it meant; without one (status write lost, operator killed), the status at ``t``, or if
+        that has no plan or target yet, the first later version that has both.
+        """
+        later = [s for s in self.snapshots if t <= s["time"] <= t + within and s["event"] != "DELETED"]
+        for snap in later:
+            status = snap["object"].get("status") or {}
+            if sorted((status.get("operation") or {}).get("instanceIds") or []) == sorted(ids):
+                return dict(status)
+        now = self.status_at(t)
+        if now.get("domains") and now.get("target"):
+            return now
+        for snap in later:
+            status = snap["object"].get("status") or {}
+            if status.get("domains") and status.get("target"):
+                return dict(status)
+        return now
+
+    def domain_of(self, iid: str, t: float, within: float) -> str | None:
+        """The domain of instance ``iid`` in the plan at ``t``, or in the first plan written soon after."""
+        _, where = domains_of(self.status_at(t))
+        if iid in where:
+            return where[iid]
+        for snap in self.snapshots:
+            if t < snap["time"] <= t + within and snap["event"] != "DELETED":
+                _, where = domains_of(snap["object"].get("status") or {})
+                if iid in where:
+                    return where[iid]
+        return None
+
 
 def domains_of(status: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     """The plan's domain ids in order, and instance id -> domain id."""
@@ -179,7 +216,8 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
         for i in obs.initial_instances
     }
     intended: dict[str, tuple[str | None, float]] = {}  # instance -> (target at its manualupgrade, when)
-    updating: set[str] = set()
+    updating: dict[str, str] = {}  # instance -> its domain, while Updating
+    lookahead = LOOKAHEAD * obs.scale
     reported_overlaps: set[frozenset[str]] = set()
     grace = PAUSE_GRACE * obs.scale
     pauses = _pause_windows(obs.snapshots)
@@ -197,9 +235,8 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
             }
             state = event.get("state")
             if state == "Updating":
-                updating.add(iid)
-                _, where = domains_of(timeline.status_at(t))
-                busy = frozenset(where.get(i, f"unplanned:{i}") for i in updating)
+                updating[iid] = timeline.domain_of(iid, t, lookahead) or f"emulator-ud-{event.get('updateDomain')}"
+                busy = frozenset(updating.values())
                 if len(busy) > 1 and busy not in reported_overlaps:
                     reported_overlaps.add(busy)
                     out.append(
@@ -210,7 +247,7 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
                         )
                     )
             else:
-                updating.discard(iid)
+                updating.pop(iid, None)
             if before == "Updating" and state in ("Running", "Failed") and iid in intended:
                 want, when = intended.pop(iid)
                 got = event.get("imageVersion")
@@ -229,7 +266,7 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
         ids = _upgrade_ids(event)
         if ids is None:
             continue
-        status = timeline.status_at(t)
+        status = timeline.intent(t, ids, lookahead)
         want = target_version(status)
         order, where = domains_of(status)
         for iid in ids:
@@ -325,14 +362,14 @@ def _paused_at(snapshots: list[dict[str, Any]], t: float, since: float) -> bool:
 
 
 def check_succeeded(obs: Observation) -> list[Violation]:
-    """When the status turned Succeeded, every live instance ran its target image (and had not failed)."""
+    """When the status turned Succeeded, every live instance ran its target image."""
     out: list[Violation] = []
     for seen in obs.succeeded:
         want = target_version(seen.get("status") or {})
         wrong = [
             f"{i['instanceId']}:{i.get('state')}/{i.get('imageVersion')}"
             for i in seen.get("instances") or []
-            if i.get("state") not in GONE_STATES and (i.get("imageVersion") != want or i.get("state") == "Failed")
+            if i.get("state") not in GONE_STATES and i.get("imageVersion") != want
         ]
         if wrong:
             out.append(

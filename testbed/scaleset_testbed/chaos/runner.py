@@ -92,7 +92,9 @@ def scenario(schedule: Schedule) -> dict[str, Any]:
 
 
 def manifest(version: str) -> dict[str, Any]:
-    return worlds.manifest(NAME, namespace=NAMESPACE, version=version, rollout={"domainTimeout": "60s"})
+    return worlds.manifest(
+        NAME, namespace=NAMESPACE, version=version, rollout={"domainTimeout": "60s", "maxUnhealthyInstances": 0}
+    )
 
 
 class Campaign:
@@ -146,6 +148,14 @@ class Campaign:
 
     # --- the API calls actions make -------------------------------------------------------------------
     async def arm(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Another actor's call on the scale set; the injected faults are meant for the operator, not for it."""
+        faults, self.env.azure.faults.rules = self.env.azure.faults.rules, []
+        try:
+            return await self._arm(method, body)
+        finally:
+            self.env.azure.faults.rules = faults + self.env.azure.faults.rules
+
+    async def _arm(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.env.azure.url}{worlds.vmss_path()}?api-version={API_VERSION}"
         async with self.env.http.request(
             method, url, json=body, headers={"Authorization": f"Bearer {TOKEN}"}
@@ -372,4 +382,27 @@ def save(result: Result, schedule: Schedule, observation: Observation, out: Path
         json.dumps({"snapshots": observation.snapshots, "succeeded": observation.succeeded}), encoding="utf-8"
     )
     (folder / "operator.log").write_text(observation.log, encoding="utf-8")
+    facts = {
+        "scale": observation.scale,
+        "prefix": observation.prefix,
+        "initialInstances": observation.initial_instances,
+        "unexpectedExits": observation.unexpected_exits,
+    }
+    (folder / "world.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
     return folder
+
+
+def load(folder: Path) -> Observation:
+    """A saved run's observation, to check it again (after changing a check) without running it again."""
+    facts = json.loads((folder / "world.json").read_text(encoding="utf-8"))
+    history = json.loads((folder / "status-history.json").read_text(encoding="utf-8"))
+    return Observation(
+        scale=float(facts["scale"]),
+        prefix=str(facts["prefix"]),
+        audit=json.loads((folder / "audit.json").read_text(encoding="utf-8")),
+        snapshots=history["snapshots"],
+        initial_instances=facts["initialInstances"],
+        succeeded=history["succeeded"],
+        log=(folder / "operator.log").read_text(encoding="utf-8"),
+        unexpected_exits=facts["unexpectedExits"],
+    )
