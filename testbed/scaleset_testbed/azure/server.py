@@ -255,6 +255,8 @@ class AzureEmulator:
             "body": body,
             "operation": None,
         }
+        if "x-ms-client-request-id" in request.headers:
+            audit["clientRequestId"] = request.headers["x-ms-client-request-id"]
         self.world.record(audit)
         request_id = str(uuid.uuid4())
         headers = {"x-ms-request-id": request_id, "x-ms-correlation-request-id": request_id}

@@ -54,6 +54,8 @@ PAUSE_GRACE = 0.5
 # The operator records a step in the status right after the call; a plan or target written within this many
 # real seconds after a manualupgrade is taken as that call's intent (see Timeline.intent).
 LOOKAHEAD = 1.0
+# The x-ms-client-request-id prefix of the calls other actors (the campaign) make on the scale set.
+ACTOR = "chaos-actor"
 TRACEBACK = "Traceback (most recent call last)"
 GONE_STATES = frozenset({"Deleting", "Deleted"})
 
@@ -185,8 +187,11 @@ def _upgrade_ids(event: dict[str, Any]) -> list[str] | None:
     return [str(i) for i in ((event.get("body") or {}).get("instanceIds") or [])]
 
 
-def _mine(event: dict[str, Any], prefix: str) -> bool:
-    return str(event.get("path", "")).lower().startswith(prefix)
+def operator_request(event: dict[str, Any], prefix: str) -> bool:
+    """A request the operator sent about this schedule's scale set (not another actor's)."""
+    return str(event.get("path", "")).lower().startswith(prefix) and not str(
+        event.get("clientRequestId") or ""
+    ).startswith(ACTOR)
 
 
 # ------------------------------------------------------------------------------------------------- checks
@@ -261,7 +266,7 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
                         )
                     )
             continue
-        if event.get("type") != "request" or not _mine(event, obs.prefix):
+        if event.get("type") != "request" or not operator_request(event, obs.prefix):
             continue
         ids = _upgrade_ids(event)
         if ids is None:
@@ -397,7 +402,7 @@ def check_no_write_after_delete(obs: Observation) -> list[Violation]:
     out: list[Violation] = []
     windows = deletion_windows(obs.snapshots)
     for event in obs.audit:
-        if event.get("type") != "request" or event.get("method") == "GET" or not _mine(event, obs.prefix):
+        if event.get("type") != "request" or event.get("method") == "GET" or not operator_request(event, obs.prefix):
             continue
         t = float(event["time"])
         for start, end in windows:
@@ -419,7 +424,7 @@ def check_hot_loop(obs: Observation) -> list[Violation]:
     reported: set[str] = set()
     out: list[Violation] = []
     for event in obs.audit:
-        if event.get("type") != "request" or event.get("method") == "GET" or not _mine(event, obs.prefix):
+        if event.get("type") != "request" or event.get("method") == "GET" or not operator_request(event, obs.prefix):
             continue
         status = int(event.get("status") or 0)
         if 0 < status < 400:

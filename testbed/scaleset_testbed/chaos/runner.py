@@ -21,6 +21,7 @@ import base64
 import contextlib
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from scaleset_testbed.system import Env, OperatorProcess, OperatorSettings, emul
 from scaleset_testbed.worlds import CR, GROUP, LOCATION, OFFER, PLURAL, PUBLISHER, RG, SKU, SUB, TOKEN, VERSION, VMSS
 
 from . import invariants
-from .invariants import Observation, Violation
+from .invariants import ACTOR, Observation, Violation
 from .schedule import BAD, NEW, NEWER, NEWEST, OLD, Action, Schedule
 
 NAME = "chaos"
@@ -158,7 +159,10 @@ class Campaign:
     async def _arm(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         url = f"{self.env.azure.url}{worlds.vmss_path()}?api-version={API_VERSION}"
         async with self.env.http.request(
-            method, url, json=body, headers={"Authorization": f"Bearer {TOKEN}"}
+            method,
+            url,
+            json=body,
+            headers={"Authorization": f"Bearer {TOKEN}", "x-ms-client-request-id": f"{ACTOR}-{uuid.uuid4()}"},
         ) as response:
             data: dict[str, Any] = await response.json(content_type=None) or {}
             if response.status >= 400:
@@ -204,9 +208,7 @@ class Campaign:
         while time.monotonic() < deadline:
             events = self.env.audit()[start:]
             if any(
-                e.get("type") == "request"
-                and e.get("method") != "GET"
-                and str(e.get("path", "")).lower().startswith(self.prefix)
+                e.get("type") == "request" and e.get("method") != "GET" and invariants.operator_request(e, self.prefix)
                 for e in events
             ):
                 break
