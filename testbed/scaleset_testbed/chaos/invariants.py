@@ -50,7 +50,7 @@ HOT_LOOP_COUNT = 6
 HOT_LOOP_WINDOW = 3.0
 # A pause that lands while the operator is between deciding to start a domain and sending the call is not a
 # violation: the domain must have started (manualupgrade sent) no later than this many real seconds after.
-PAUSE_GRACE = 0.5
+PAUSE_GRACE = 0.25
 # The operator records a step in the status right after the call; a plan or target written within this many
 # real seconds after a manualupgrade is taken as that call's intent (see Timeline.intent).
 LOOKAHEAD = 1.0
