@@ -253,7 +253,10 @@ def test_spaced_out_retries_are_not_a_loop() -> None:
 
 
 def test_a_traceback_in_the_log() -> None:
-    log = '[x] kopf: ok\nTraceback (most recent call last):\n  File "a.py", line 1\nazure.core.exceptions.HttpResponseError: (429) throttled\n'
+    log = (
+        '[x] kopf: ok\nTraceback (most recent call last):\n  File "a.py", line 1\n'
+        "azure.core.exceptions.HttpResponseError: (429) throttled\n"
+    )
     found = check(observation(log=log))
     assert [v.invariant for v in found] == [invariants.NO_TRACEBACK]
     assert "HttpResponseError" in found[0].evidence
