@@ -18,13 +18,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-from .invariants import INVARIANTS, check
-from .runner import load, run_schedule, save
-from .schedule import generate
+from .invariants import INVARIANTS, Observation, check
+from .runner import Result, Station, load, save
+from .schedule import Schedule, generate
 
 
 def parse_seeds(text: str) -> range:
@@ -42,16 +41,11 @@ def parse_seeds(text: str) -> range:
     return seeds
 
 
-def run_one(seed: int, kill_share: float, out: str, settle: float) -> dict[str, Any]:
-    """Run one seed's schedule in this (worker) process; save it when it violated something."""
-    schedule = generate(seed, kill_share)
-    workdir = Path(tempfile.mkdtemp(prefix=f"scaleset-chaos-{seed}-"))
-    try:
-        result, observation = asyncio.run(run_schedule(schedule, workdir, settle=settle))
-        if result.violations or result.error:
-            result.saved = str(save(result, schedule, observation, Path(out)))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+def _record(
+    seed: int, schedule: Schedule, result: Result, observation: Observation | None, out: Path
+) -> dict[str, Any]:
+    if observation is not None and (result.violations or result.error):
+        result.saved = str(save(result, schedule, observation, out))
     return {
         "seed": seed,
         "line": result.line(),
@@ -63,6 +57,31 @@ def run_one(seed: int, kill_share: float, out: str, settle: float) -> dict[str, 
         "saved": result.saved,
         "schedule": schedule.describe(),
     }
+
+
+async def _work(seeds: Any, results: Any, kill_share: float, out: Path, settle: float, fresh: bool) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="scaleset-chaos-"))
+    station = Station(workdir, fresh=fresh)
+    try:
+        while (seed := seeds.get()) is not None:
+            schedule = generate(seed, kill_share)
+            started = time.monotonic()
+            try:
+                result, observation = await station.run(schedule, settle=settle)
+            except Exception as exc:  # the station itself broke: report, and start the next one afresh
+                result = Result(seed, 0, [], time.monotonic() - started, "", len(schedule.actions), f"{exc!r}")
+                observation = None
+                await station.close()
+            results.put(_record(seed, schedule, result, observation, out))
+    finally:
+        await station.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+        results.put(None)
+
+
+def worker(seeds: Any, results: Any, kill_share: float, out: str, settle: float, fresh: bool) -> None:
+    """One worker process: a station (emulators and an operator) that runs seeds until it reads None."""
+    asyncio.run(_work(seeds, results, kill_share, Path(out), settle, fresh))
 
 
 def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
@@ -115,6 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kill-share", type=float, default=0.1, help="share of schedules that SIGKILL the operator")
     parser.add_argument("--out", default="chaos-out", help="where violating schedules are saved (default chaos-out)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="schedules run side by side (processes)")
+    parser.add_argument(
+        "--fresh",
+        action="store_true",
+        help="a new operator process and new emulators for every schedule (slower; default: one per worker)",
+    )
     parser.add_argument("--settle", type=float, default=8.0, help="real seconds to wait for the status to settle")
     args = parser.parse_args(argv)
     if args.recheck is not None:
@@ -130,12 +154,45 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     results: list[dict[str, Any]] = []
-    with ProcessPoolExecutor(max_workers=args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(run_one, seed, args.kill_share, str(out), args.settle) for seed in args.seeds]
-        for future in as_completed(futures):
-            result = future.result()
-            results.append(result)
-            print(result["line"], flush=True)
+    context = multiprocessing.get_context("spawn")
+    seeds: Any = context.Queue()
+    finished: Any = context.Queue()
+    for seed in args.seeds:
+        seeds.put(seed)
+    jobs = min(args.jobs, len(args.seeds))
+    for _ in range(jobs):
+        seeds.put(None)
+    workers = [
+        context.Process(target=worker, args=(seeds, finished, args.kill_share, str(out), args.settle, args.fresh))
+        for _ in range(jobs)
+    ]
+    for process in workers:
+        process.start()
+    running = jobs
+    while running:
+        result = finished.get()
+        if result is None:
+            running -= 1
+            continue
+        results.append(result)
+        print(result["line"], flush=True)
+    for process in workers:
+        process.join()
+    missing = sorted(set(args.seeds) - {r["seed"] for r in results})
+    for seed in missing:  # a worker died without reporting them
+        results.append(
+            {
+                "seed": seed,
+                "line": f"seed {seed} lost",
+                "wall": 0.0,
+                "kills": 0,
+                "endPhase": "",
+                "error": "the worker process died",
+                "violations": [],
+                "saved": None,
+                "schedule": "",
+            }
+        )
     results.sort(key=lambda r: r["seed"])
     summary = summarize(results, time.monotonic() - started)
     (out / "summary.json").write_text(json.dumps({**summary, "results": results}, indent=2), encoding="utf-8")

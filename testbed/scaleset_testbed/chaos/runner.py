@@ -37,7 +37,6 @@ from .invariants import ACTOR, Observation, Violation
 from .schedule import BAD, NEW, NEWER, NEWEST, OLD, Action, Schedule
 
 NAME = "chaos"
-NAMESPACE = "default"
 API_VERSION = "2026-04-01"
 TIME_SCALE = 20.0
 SETTINGS = OperatorSettings(poll_interval=0.1, tick=0.1, resync_interval=1.0)
@@ -68,12 +67,21 @@ class Result:
         )
 
 
+def namespace_of(schedule: Schedule) -> str:
+    """Each schedule's ScaleSetImage lives in its own namespace, and rolls its own scale set."""
+    return f"chaos-{schedule.seed}"
+
+
+def vmss_of(schedule: Schedule) -> str:
+    return f"{VMSS}-{schedule.seed}"
+
+
 def scenario(schedule: Schedule) -> dict[str, Any]:
     world = schedule.world
     return worlds.scenario(
         {
             RG: {
-                VMSS: worlds.scale_set(
+                vmss_of(schedule): worlds.scale_set(
                     world.capacity, world.update_domains, min(3, world.update_domains), version=world.version
                 )
             }
@@ -92,22 +100,29 @@ def scenario(schedule: Schedule) -> dict[str, Any]:
     )
 
 
-def manifest(version: str) -> dict[str, Any]:
+def manifest(schedule: Schedule, version: str) -> dict[str, Any]:
     return worlds.manifest(
-        NAME, namespace=NAMESPACE, version=version, rollout={"domainTimeout": "60s", "maxUnhealthyInstances": 0}
+        NAME,
+        namespace=namespace_of(schedule),
+        vmss=vmss_of(schedule),
+        version=version,
+        rollout={"domainTimeout": "60s", "maxUnhealthyInstances": 0},
     )
 
 
 class Campaign:
     """One schedule's run: the system, the recorders, and the actions."""
 
-    def __init__(self, env: Env, schedule: Schedule) -> None:
+    def __init__(self, env: Env, schedule: Schedule, operator: OperatorProcess) -> None:
         self.env = env
         self.schedule = schedule
-        self.prefix = worlds.vmss_path().lower()
+        self.namespace = namespace_of(schedule)
+        self.vmss = vmss_of(schedule)
+        self.path = worlds.vmss_path(name=self.vmss)
+        self.prefix = self.path.lower()
         self.snapshots: list[dict[str, Any]] = []
         self.succeeded: list[dict[str, Any]] = []
-        self.operator = OperatorProcess(env, SETTINGS, name="operator")
+        self.operator = operator
         self.killing = False
         self.kills = 0
         self.unexpected_exits: list[str] = []
@@ -119,7 +134,7 @@ class Campaign:
     # --- recording ------------------------------------------------------------------------------------
     def _on_commit(self, event: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
-        if meta.get("name") != NAME or meta.get("namespace") != NAMESPACE or obj.get("kind") != worlds.KIND:
+        if meta.get("name") != NAME or meta.get("namespace") != self.namespace or obj.get("kind") != worlds.KIND:
             return
         now = self.env.azure.world.advance()
         status = obj.get("status") or {}
@@ -135,7 +150,7 @@ class Campaign:
             mine = [
                 ss
                 for ss in self.env.azure.world.snapshot()["scaleSets"]
-                if ss["resourceGroup"] == RG and ss["name"] == VMSS
+                if ss["resourceGroup"] == RG and ss["name"] == self.vmss
             ]
             self.succeeded.append(
                 {"time": round(now, 6), "status": status, "instances": mine[0]["instances"] if mine else []}
@@ -143,7 +158,7 @@ class Campaign:
 
     def initial_instances(self) -> list[dict[str, Any]]:
         for ss in self.env.azure.world.snapshot()["scaleSets"]:
-            if ss["name"] == VMSS:
+            if ss["name"] == self.vmss:
                 return list(ss["instances"])
         return []
 
@@ -157,7 +172,7 @@ class Campaign:
             self.env.azure.faults.rules = faults + self.env.azure.faults.rules
 
     async def _arm(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        url = f"{self.env.azure.url}{worlds.vmss_path()}?api-version={API_VERSION}"
+        url = f"{self.env.azure.url}{self.path}?api-version={API_VERSION}"
         async with self.env.http.request(
             method,
             url,
@@ -175,10 +190,10 @@ class Campaign:
                 raise RuntimeError(f"control {path} answered {response.status}: {await response.text()}")
 
     def resource(self) -> dict[str, Any] | None:
-        return self.env.kube.get_object(CR, NAME, NAMESPACE)
+        return self.env.kube.get_object(CR, NAME, self.namespace)
 
     async def delete(self) -> None:
-        url = f"{self.env.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{NAMESPACE}/{PLURAL}/{NAME}"
+        url = f"{self.env.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{NAME}"
         async with self.env.http.delete(url) as response:
             if response.status not in (200, 202):
                 raise RuntimeError(f"delete answered {response.status}")
@@ -218,7 +233,7 @@ class Campaign:
     # --- actions --------------------------------------------------------------------------------------
     async def perform(self, action: Action) -> None:
         kind, args = action.kind, action.args
-        ss = {"subscriptionId": SUB, "resourceGroup": RG, "scaleSet": VMSS}
+        ss = {"subscriptionId": SUB, "resourceGroup": RG, "scaleSet": self.vmss}
         if "path" in args or kind in ("throttle", "error5xx", "drop", "slow", "dropAfter"):
             self.env.azure.faults.add(FaultRule.from_json(args))
         elif kind == "failInstance":
@@ -235,11 +250,11 @@ class Campaign:
             )
         elif kind in ("pause", "resume"):
             if self.resource() is not None:
-                await self.env.patch_spec(NAME, {"rollout": {"paused": kind == "pause"}}, NAMESPACE)
+                await self.env.patch_spec(NAME, {"rollout": {"paused": kind == "pause"}}, self.namespace)
         elif kind == "retarget":
             if self.resource() is not None:
                 await self.env.patch_spec(
-                    NAME, {"image": {"marketplace": worlds.image_reference(args["version"])}}, NAMESPACE
+                    NAME, {"image": {"marketplace": worlds.image_reference(args["version"])}}, self.namespace
                 )
         elif kind == "delete":
             if self.resource() is not None:
@@ -248,7 +263,7 @@ class Campaign:
             await self.recreate(args["version"])
         elif kind == "loseStatusWrite":
             self.env.kube.emulator.write_faults.append(
-                WriteFault(rf"/{PLURAL}/{NAME}/status$", after=bool(args["after"]))
+                WriteFault(rf"/namespaces/{self.namespace}/{PLURAL}/{NAME}/status$", after=bool(args["after"]))
             )
         elif kind == "actorImage":
             image = {"imageReference": worlds.image_reference(args["version"])}
@@ -274,7 +289,24 @@ class Campaign:
         with contextlib.suppress(TimeoutError):
             await wait_until(lambda: self.resource() is None, within=5.0, what="the deletion to finish")
         if self.resource() is None:
-            await self.env.create(manifest(version))
+            await self.env.create(manifest(self.schedule, version))
+
+    async def retire(self) -> None:
+        """Delete this schedule's ScaleSetImage before the next schedule (finalizers dropped after 2 s)."""
+        if self.resource() is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.delete()
+        with contextlib.suppress(TimeoutError):
+            await wait_until(lambda: self.resource() is None, within=2.0, what="the deletion")
+            return
+        url = f"{self.env.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{self.namespace}/{PLURAL}/{NAME}"
+        async with self.env.http.patch(
+            url,
+            json={"metadata": {"finalizers": None}},
+            headers={"Content-Type": "application/merge-patch+json"},
+        ):
+            pass
 
     async def settle(self, within: float) -> str:
         self.env.azure.faults.clear()
@@ -290,7 +322,7 @@ class Campaign:
         if obj is None:
             await self.recreate(NEW)
         elif (obj.get("spec") or {}).get("rollout", {}).get("paused"):
-            await self.env.patch_spec(NAME, {"rollout": {"paused": False}}, NAMESPACE)
+            await self.env.patch_spec(NAME, {"rollout": {"paused": False}}, self.namespace)
         deadline = time.monotonic() + within
         steady_since: float | None = None
         phase = ""
@@ -312,17 +344,71 @@ class Campaign:
         return f"{phase or 'none'}(unsettled)"
 
 
-async def run_schedule(schedule: Schedule, workdir: Path, *, settle: float = 8.0) -> tuple[Result, Observation]:
-    started = time.monotonic()
-    async with emulators(scenario(schedule), TIME_SCALE, workdir) as env:
-        campaign = Campaign(env, schedule)
-        initial = campaign.initial_instances()
+class Station:
+    """The emulators and one operator process, kept across the schedules a worker runs.
+
+    The operator's start (about 2 s of Python imports and kopf's start-up) would otherwise dominate a
+    schedule. Between schedules the previous ScaleSetImage is deleted (and, if the operator does not let go
+    of it within 2 s, its finalizers are removed), and the Azure world is replaced through the control API
+    (``/_emulator/scenario``: a new audit, faults cleared). Each schedule uses its own namespace and scale
+    set name, so a request the operator still makes about an earlier schedule's resources cannot be mistaken
+    for this one's. A schedule that kills the operator restarts it; ``fresh=True`` starts a new operator
+    (and new emulators) for every schedule instead.
+    """
+
+    def __init__(self, workdir: Path, *, fresh: bool = False) -> None:
+        self.workdir = workdir
+        self.fresh = fresh
+        self.stack = contextlib.AsyncExitStack()
+        self.env: Env | None = None
+        self.operator: OperatorProcess | None = None
+        self.previous: Campaign | None = None
+
+    async def __aenter__(self) -> Station:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self.operator is not None:
+            await self.operator.stop()
+            self.operator = None
+        await self.stack.aclose()
+        self.env = None
+        self.previous = None
+
+    async def _prepare(self, schedule: Schedule) -> tuple[Env, OperatorProcess]:
+        if self.fresh:
+            await self.close()
+        if self.env is None:
+            self.env = await self.stack.enter_async_context(emulators(scenario(schedule), TIME_SCALE, self.workdir))
+        env = self.env
+        if self.previous is not None:
+            await self.previous.retire()
+            self.previous = None
+        async with env.http.post(f"{env.azure.url}/_emulator/scenario", json=scenario(schedule)) as response:
+            if response.status != 200:
+                raise RuntimeError(f"loading the scenario: {response.status} {await response.text()}")
+        env.kube.emulator.write_faults.clear()
+        if self.operator is None:
+            self.operator = OperatorProcess(env, SETTINGS, name="operator")
+        if not self.operator.alive():
+            await self.operator.start()
+        return env, self.operator
+
+    async def run(self, schedule: Schedule, *, settle: float = 8.0) -> tuple[Result, Observation]:
+        started = time.monotonic()
         error: str | None = None
         end_phase = ""
+        env, operator = await self._prepare(schedule)
+        log_from = operator.log_path.stat().st_size if operator.log_path.exists() else 0
+        campaign = Campaign(env, schedule, operator)
+        self.previous = campaign
+        initial = campaign.initial_instances()
         try:
-            await campaign.operator.start()
             campaign.t0 = time.monotonic()
-            await env.create(manifest(schedule.world.target))
+            await env.create(manifest(schedule, schedule.world.target))
             for action in schedule.actions:
                 await asyncio.sleep(max(0.0, campaign.t0 + action.at - time.monotonic()))
                 campaign.check_operator()
@@ -337,35 +423,42 @@ async def run_schedule(schedule: Schedule, workdir: Path, *, settle: float = 8.0
         finally:
             for task in campaign.background:
                 task.cancel()
-            await campaign.operator.stop()
+            campaign.background.clear()
+            env.kube.emulator.listeners.remove(campaign._on_commit)
         audit = [dict(e) for e in env.audit()]
-        log = (
-            campaign.operator.log_path.read_text(encoding="utf-8", errors="replace")
-            if campaign.operator.log_path.exists()
-            else ""
+        log = ""
+        with contextlib.suppress(OSError), operator.log_path.open("rb") as handle:
+            handle.seek(log_from)
+            log = handle.read().decode("utf-8", errors="replace")
+        observation = Observation(
+            scale=TIME_SCALE,
+            prefix=campaign.prefix,
+            audit=audit,
+            snapshots=campaign.snapshots,
+            initial_instances=initial,
+            succeeded=campaign.succeeded,
+            log=log,
+            unexpected_exits=campaign.unexpected_exits,
         )
-    observation = Observation(
-        scale=TIME_SCALE,
-        prefix=campaign.prefix,
-        audit=audit,
-        snapshots=campaign.snapshots,
-        initial_instances=initial,
-        succeeded=campaign.succeeded,
-        log=log,
-        unexpected_exits=campaign.unexpected_exits,
-    )
-    violations = invariants.check(observation)
-    result = Result(
-        seed=schedule.seed,
-        kills=campaign.kills,
-        violations=violations,
-        wall=time.monotonic() - started,
-        end_phase=end_phase,
-        actions=len(schedule.actions),
-        error=error,
-        extra={"actionErrors": campaign.action_errors},
-    )
-    return result, observation
+        result = Result(
+            seed=schedule.seed,
+            kills=campaign.kills,
+            violations=invariants.check(observation),
+            wall=time.monotonic() - started,
+            end_phase=end_phase,
+            actions=len(schedule.actions),
+            error=error,
+            extra={"actionErrors": campaign.action_errors},
+        )
+        return result, observation
+
+
+async def run_schedule(
+    schedule: Schedule, workdir: Path, *, settle: float = 8.0, fresh: bool = True
+) -> tuple[Result, Observation]:
+    """Run one schedule on a station of its own."""
+    async with Station(workdir, fresh=fresh) as station:
+        return await station.run(schedule, settle=settle)
 
 
 def save(result: Result, schedule: Schedule, observation: Observation, out: Path) -> Path:
