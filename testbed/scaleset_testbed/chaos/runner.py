@@ -89,10 +89,11 @@ def scenario(schedule: Schedule) -> dict[str, Any]:
         versions=[OLD, NEW, NEWER, BAD],
         badImageVersions=[BAD],
         timing={
-            "instanceUpgradeSeconds": 2.0,
-            "jitterSeconds": 0.5,
-            "modelUpdateSeconds": 0.5,
-            "instanceCreateSeconds": 2.0,
+            # At x20 a domain takes about 0.6 real seconds, so a 2-4 domain rollout overlaps the actions.
+            "instanceUpgradeSeconds": 10.0,
+            "jitterSeconds": 2.0,
+            "modelUpdateSeconds": 1.0,
+            "instanceCreateSeconds": 6.0,
             "healthGraceSeconds": 0.0,
         },
         throttling={"enabled": False},

@@ -140,7 +140,7 @@ def _args(rng: random.Random, kind: str, world: World) -> dict[str, Any]:
     return {}
 
 
-def generate(seed: int, kill_share: float = 0.1, *, horizon: float = 3.0) -> Schedule:
+def generate(seed: int, kill_share: float = 0.1, *, horizon: float = 2.5) -> Schedule:
     """The schedule of ``seed``: a world, and 3-8 actions within ``horizon`` real seconds (plus kills)."""
     rng = random.Random(seed)
     update_domains = rng.randint(2, 4)
