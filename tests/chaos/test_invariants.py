@@ -160,6 +160,27 @@ def test_next_domain_before_the_previous_runs_the_target() -> None:
     assert invariants.DOMAIN_ORDER in names(observation(audit=audit, succeeded=[]))
 
 
+def model_patch(t: float, version: str) -> dict[str, Any]:
+    image = {"publisher": "Canonical", "offer": "UbuntuServer", "sku": "16.04-LTS", "version": version}
+    return request(
+        t, "PATCH", body={"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": image}}}}
+    )
+
+
+def test_writing_another_image_than_the_target_into_the_model() -> None:
+    """E.g. a handler of a deleted and re-created resource still writing the old resource's target."""
+    audit = [model_patch(5.0, V2), *walk(), model_patch(18.0, V1)]
+    found = check(observation(audit=audit))
+    assert [v.invariant for v in found] == [invariants.MODEL_WRITE_TARGET]
+    assert "to 16.04.201801010" in found[0].evidence
+
+
+def test_a_model_write_is_judged_by_the_status_written_with_it() -> None:
+    history = [*snapshots(), resource(18.5, target=V3, states=("Pending", "Pending"))]
+    history[-1]["object"]["status"]["operation"] = {"kind": "ModelUpdate", "instanceIds": []}
+    assert check(observation(audit=[*walk(), model_patch(18.0, V3)], snapshots=history)) == []
+
+
 def test_upgrading_an_instance_to_the_image_it_runs() -> None:
     audit = [*walk(), upgrade(18.0, "0")]
     assert invariants.NO_SAME_IMAGE in names(observation(audit=audit))
@@ -270,6 +291,7 @@ def test_an_operator_that_exited_by_itself() -> None:
 def test_every_invariant_has_a_failing_case_here(name: str) -> None:
     tested = {
         invariants.ONE_DOMAIN: test_two_domains_updating_at_once,
+        invariants.MODEL_WRITE_TARGET: test_writing_another_image_than_the_target_into_the_model,
         invariants.DOMAIN_ORDER: test_next_domain_before_the_previous_is_healthy,
         invariants.NO_SAME_IMAGE: test_upgrading_an_instance_to_the_image_it_runs,
         invariants.INSTALLS_TARGET: test_installing_another_image_than_the_status_target,

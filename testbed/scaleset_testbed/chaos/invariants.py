@@ -29,8 +29,10 @@ PAUSE_HOLDS = "no-new-domain-while-paused"
 NO_HOT_LOOP = "no-hot-retry-loop"
 NO_TRACEBACK = "no-traceback-in-log"
 OPERATOR_ALIVE = "operator-did-not-exit"
+MODEL_WRITE_TARGET = "model-write-is-target"
 INVARIANTS = (
     ONE_DOMAIN,
+    MODEL_WRITE_TARGET,
     DOMAIN_ORDER,
     NO_SAME_IMAGE,
     INSTALLS_TARGET,
@@ -154,6 +156,23 @@ class Timeline:
                 return dict(status)
         return now
 
+    def model_intent(self, t: float, within: float) -> dict[str, Any]:
+        """The status a model update sent at ``t`` acted on: the first version written within ``within`` that
+        records a ModelUpdate operation, else the status at ``t`` (or the first later one with a target)."""
+        later = [s for s in self.snapshots if t <= s["time"] <= t + within and s["event"] != "DELETED"]
+        for snap in later:
+            status = snap["object"].get("status") or {}
+            if (status.get("operation") or {}).get("kind") in ("ModelUpdate", "Rollback"):
+                return dict(status)
+        now = self.status_at(t)
+        if now.get("target"):
+            return now
+        for snap in later:
+            status = snap["object"].get("status") or {}
+            if status.get("target"):
+                return dict(status)
+        return now
+
     def domain_of(self, iid: str, t: float, within: float) -> str | None:
         """The domain of instance ``iid`` in the plan at ``t``, or in the first plan written soon after."""
         _, where = domains_of(self.status_at(t))
@@ -185,6 +204,17 @@ def _upgrade_ids(event: dict[str, Any]) -> list[str] | None:
     if 202 not in (event.get("status"), event.get("executedStatus")):
         return None
     return [str(i) for i in ((event.get("body") or {}).get("instanceIds") or [])]
+
+
+def _model_image_version(event: dict[str, Any]) -> str | None:
+    """The marketplace version a PUT or PATCH of the scale set writes into its model, if it writes one."""
+    if event.get("method") not in ("PUT", "PATCH") or str(event.get("path", "")).lower().count("/") != 8:
+        return None
+    body = event.get("body") or {}
+    profile = ((body.get("properties") or {}).get("virtualMachineProfile") or {}) if isinstance(body, dict) else {}
+    image = (profile.get("storageProfile") or {}).get("imageReference") or {}
+    version = image.get("version") if isinstance(image, dict) else None
+    return str(version) if version else None
 
 
 def operator_request(event: dict[str, Any], prefix: str) -> bool:
@@ -267,6 +297,19 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
                     )
             continue
         if event.get("type") != "request" or not operator_request(event, obs.prefix):
+            continue
+        written = _model_image_version(event)
+        if written is not None:
+            meant = target_version(timeline.model_intent(t, lookahead))
+            if meant is not None and written not in (meant, "latest"):
+                out.append(
+                    Violation(
+                        MODEL_WRITE_TARGET,
+                        t,
+                        f"{event['method']} of the model's image to {written} (answered {event.get('status')}),"
+                        f" while status.target was {meant}",
+                    )
+                )
             continue
         ids = _upgrade_ids(event)
         if ids is None:

@@ -130,6 +130,7 @@ class Campaign:
         self.background: list[asyncio.Task[None]] = []
         self.t0 = time.monotonic()
         self.action_errors: list[str] = []
+        self.unspent: list[dict[str, Any]] = []
         env.kube.emulator.listeners.append(self._on_commit)
 
     # --- recording ------------------------------------------------------------------------------------
@@ -310,6 +311,10 @@ class Campaign:
             pass
 
     async def settle(self, within: float) -> str:
+        # Faults that never met a matching request (recorded, so a quiet run can be told from a lucky one).
+        self.unspent = [r.to_json() for r in self.env.azure.faults.rules] + [
+            {"kube": f.path.pattern, "after": f.after} for f in self.env.kube.emulator.write_faults
+        ]
         self.env.azure.faults.clear()
         self.env.kube.emulator.write_faults.clear()
         for task in self.background:
@@ -449,7 +454,7 @@ class Station:
             end_phase=end_phase,
             actions=len(schedule.actions),
             error=error,
-            extra={"actionErrors": campaign.action_errors},
+            extra={"actionErrors": campaign.action_errors, "unspentFaults": campaign.unspent},
         )
         return result, observation
 
