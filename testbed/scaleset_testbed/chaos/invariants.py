@@ -301,13 +301,15 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
         written = _model_image_version(event)
         if written is not None:
             meant = target_version(timeline.model_intent(t, lookahead))
-            if meant is not None and written not in (meant, "latest"):
+            # A retarget is written into the model before the status records it: the spec's version counts too.
+            asked = _version_of(timeline.spec_at(t).get("image"))
+            if meant is not None and written not in (meant, asked, "latest"):
                 out.append(
                     Violation(
                         MODEL_WRITE_TARGET,
                         t,
                         f"{event['method']} of the model's image to {written} (answered {event.get('status')}),"
-                        f" while status.target was {meant}",
+                        f" while status.target was {meant} and spec.image {asked}",
                     )
                 )
             continue
