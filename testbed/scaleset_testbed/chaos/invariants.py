@@ -46,8 +46,8 @@ INVARIANTS = (
 
 # Hot retry loop: more than HOT_LOOP_COUNT identical failing writes (same method, path and body, answered
 # >= 400 or not at all) within HOT_LOOP_WINDOW real seconds. The SDK itself sends at most 4 attempts of
-# one call (1 + 3 status retries, backing off 0.8 s, 1.6 s, ...), and the campaign injects at most 3 faults per
-# rule, so 6 in 3 s is beyond any honest retry policy, while a loop at the operator's 0.1 s tick makes 30.
+# one call (1 + 3 status retries, backing off 0.8 s, 1.6 s, ...), and the campaign injects at most 5 faults per
+# rule, so 7 in 3 s is beyond any honest retry policy, while a loop at the operator's 0.1 s tick makes 30.
 HOT_LOOP_COUNT = 6
 HOT_LOOP_WINDOW = 3.0
 # A pause that lands while the operator is between deciding to start a domain and sending the call is not a

@@ -104,7 +104,8 @@ def _fault(rng: random.Random, kind: str) -> dict[str, Any]:
         path = rng.choice([*_READ_PATHS, _POLL_PATH])
     else:
         path = r"virtualMachineScaleSets/[^/]+$" if method == "PATCH" else r"/manualupgrade$"
-    rule: dict[str, Any] = {"method": method, "path": path, "count": rng.randint(1, 3)}
+    # Up to 5: more than the SDK's own 3 status retries, so some faults reach the operator's code.
+    rule: dict[str, Any] = {"method": method, "path": path, "count": rng.randint(1, 5)}
     if kind == "throttle":
         rule["status"] = 429
         rule["code"] = "TooManyRequests"
