@@ -16,7 +16,7 @@ from scaleset_testbed.worlds import RG, SUB, V1, V2, VMSS, scale_set, vmss_path
 from .conftest import DEFAULT_API_VERSION, Control, arm_error, raw_request, scenario_dict, versions_by_instance
 
 REQUEST_KEYS = {"type", "time", "method", "path", "apiVersion", "status", "body"}
-REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault"}
+REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault", "executedStatus", "clientRequestId"}
 INSTANCE_KEYS = {
     "type",
     "time",
