@@ -240,6 +240,7 @@ def test_audit_event_shapes_and_order(emulator_thread: Any, sync_client: Any) ->
         "body": {"instanceIds": ["3", "8"]},
         "operation": "VirtualMachineScaleSets_UpdateInstances",
         "operationId": post["operationId"],
+        "clientRequestId": post["clientRequestId"],  # the SDK's x-ms-client-request-id
     }
     assert requests[-1]["apiVersion"] is None
     assert requests[-1]["status"] == 401
