@@ -9,37 +9,38 @@ emulated seconds, so ``real = sim / scale`` (the scale never changes during a be
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import os
 import platform
 import shutil
-import signal
-import socket
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import yaml
 from scaleset_testbed import worlds
-from scaleset_testbed.azure import AzureEmulator, parse_scenario
-from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
-from scaleset_testbed.worlds import CR, GROUP, PLURAL, V1, V2, V3, V4, VERSION, vmss_path
-
-from controller.resource.crd import build_crd
+from scaleset_testbed.system import TOKEN_ENV as TOKEN_ENV
+from scaleset_testbed.system import Env as Env
+from scaleset_testbed.system import OperatorProcess as OperatorProcess
+from scaleset_testbed.system import OperatorSettings as OperatorSettings
+from scaleset_testbed.system import die_with_parent as die_with_parent
+from scaleset_testbed.system import emulators as emulators
+from scaleset_testbed.system import free_port as free_port
+from scaleset_testbed.system import operator as _operator
+from scaleset_testbed.system import process_cpu_seconds as process_cpu_seconds
+from scaleset_testbed.system import process_peak_rss_mb as process_peak_rss_mb
+from scaleset_testbed.system import trim_request_log as trim_request_log
+from scaleset_testbed.system import wait_until as wait_until
+from scaleset_testbed.worlds import V1, V2, V3, V4, vmss_path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The benchmarks' world: scale sets start on OLD, rollouts go to NEW (or NEWER), and V4 is a bad build.
 OLD, NEW, NEWER, BAD = V1, V2, V3, V4
-TOKEN_ENV = "SCALESET_IMAGE_BENCH_TOKEN"
 UNAVAILABLE_STATES = frozenset({"Creating", "Updating", "Deleting", "Failed"})
 
 
@@ -240,321 +241,16 @@ def instances_on(audit: Iterable[dict[str, Any]], version: str) -> int:
     return len(seen)
 
 
-# --------------------------------------------------------------------------- process accounting
-def _clock_ticks() -> int:
-    try:
-        return int(os.sysconf("SC_CLK_TCK"))
-    except (ValueError, OSError, AttributeError):
-        return 100
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """utime + stime of a live process, in seconds (``/proc/<pid>/stat`` fields 14 and 15)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-    except OSError:
-        return 0.0
-    fields = text.rsplit(")", 1)[1].split()
-    # fields[0] is field 3 (state): utime is field 14, stime field 15.
-    return (int(fields[11]) + int(fields[12])) / _clock_ticks()
-
-
-def process_peak_rss_mb(pid: int) -> float:
-    """``VmHWM`` (peak resident set) of a live process, in MiB."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text(encoding="utf-8").splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0.0
-
-
-def die_with_parent() -> None:
-    """``preexec_fn`` for child processes: Linux sends them SIGTERM if the benchmark dies first."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-# ------------------------------------------------------------------------------------- emulators
-@dataclass
-class Env:
-    """The Azure and Kubernetes emulators of one benchmark run, and an HTTP session for the Kubernetes API."""
-
-    azure: AzureEmulator
-    kube: RunningKubeEmulator
-    http: aiohttp.ClientSession
-    workdir: Path
-    scale: float
-    kubeconfig: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.kubeconfig = write_kubeconfig(self.kube.url, self.workdir / "kubeconfig")
-
-    def sim_now(self) -> float:
-        return self.azure.clock.now()
-
-    def audit(self) -> list[dict[str, Any]]:
-        """The audit so far, with every emulated change due by now applied first."""
-        self.azure.world.advance()
-        return self.azure.world.audit
-
-    async def create(self, body: dict[str, Any]) -> None:
-        namespace = body["metadata"].get("namespace", "default")
-        url = f"{self.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
-        async with self.http.post(url, json=body) as response:
-            if response.status != 201:
-                raise RuntimeError(f"creating {body['metadata']['name']}: {response.status} {await response.text()}")
-
-    async def patch_spec(self, name: str, spec_patch: dict[str, Any], namespace: str = "default") -> int:
-        """Merge-patch the spec; return the object's new ``metadata.generation``."""
-        url = f"{self.kube.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
-        async with self.http.patch(
-            url, json={"spec": spec_patch}, headers={"Content-Type": "application/merge-patch+json"}
-        ) as response:
-            if response.status != 200:
-                raise RuntimeError(f"patching {name}: {response.status} {await response.text()}")
-            body = await response.json()
-        return int((body.get("metadata") or {}).get("generation") or 0)
-
-    def status(self, name: str, namespace: str = "default") -> dict[str, Any]:
-        obj = self.kube.get_object(CR, name, namespace) or {}
-        return dict(obj.get("status") or {})
-
-    def phases(self) -> dict[tuple[str, str], str]:
-        out: dict[tuple[str, str], str] = {}
-        for obj in self.kube.list_objects(CR):
-            meta = obj.get("metadata") or {}
-            out[(str(meta.get("namespace")), str(meta.get("name")))] = str((obj.get("status") or {}).get("phase", ""))
-        return out
-
-    def operator_watching(self) -> bool:
-        """True once some client holds a watch on ScaleSetImages (kopf's watcher is up)."""
-        watchers = getattr(self.kube.emulator, "_watchers", None)
-        if watchers is None:
-            return True  # cannot tell: rely on the liveness endpoint alone
-        return any(getattr(getattr(w, "model", None), "plural", "") == PLURAL for w in watchers)
-
-
-def trim_request_log(kube: RunningKubeEmulator, keep: int = 10) -> int:
-    """Forget all but the last ``keep`` requests kmock recorded; return how many were dropped.
-
-    Why: kmock (under the Kubernetes emulator) keeps every request it served and, for each new request,
-    checks its membership in each reaction's view by scanning that whole history, so each request costs
-    time proportional to the requests served before it (about 5 ms per 100 requests of history, for each
-    reaction). A fleet of 200 resources sends tens of thousands of requests, and the emulator's time per
-    request then grows into seconds (see BENCHMARKS.md). The benchmarks never read the history, and a
-    request's own membership checks run right after it is recorded (no await in between), so keeping
-    the most recent ones is enough.
-    """
-    history = getattr(kube.emulator, "_requests", None)
-    if not isinstance(history, list) or len(history) <= 2 * keep:
-        return 0
-    dropped = len(history) - keep
-    del history[:dropped]
-    return dropped
-
-
-async def _keep_request_log_short(kube: RunningKubeEmulator) -> None:
-    while True:
-        await asyncio.sleep(0.02)
-        trim_request_log(kube)
-
-
-@contextlib.asynccontextmanager
-async def emulators(scenario_data: dict[str, Any], scale: float, workdir: Path) -> AsyncIterator[Env]:
-    azure = AzureEmulator(parse_scenario(scenario_data), time_scale=scale)
-    await azure.start()
-    kube = await start_kube_emulator(crds=[build_crd()])
-    http = aiohttp.ClientSession()
-    trimmer = asyncio.create_task(_keep_request_log_short(kube))
-    try:
-        yield Env(azure, kube, http, workdir, scale)
-    finally:
-        trimmer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await trimmer
-        await http.close()
-        await kube.stop()
-        await azure.stop()
-
-
-async def wait_until(
-    check: Callable[[], bool], *, within: float, interval: float = 0.02, what: str = "a condition"
-) -> float:
-    """Poll ``check`` until true; return the monotonic time it first held. Raise TimeoutError after ``within`` s."""
-    deadline = time.monotonic() + within
-    while True:
-        if check():
-            return time.monotonic()
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within:g}s waiting for {what}")
-        await asyncio.sleep(interval)
-
-
-# ---------------------------------------------------------------------------------- the operator
-@dataclass
-class OperatorSettings:
-    poll_interval: float
-    tick: float = 1.0
-    resync_interval: float = 300.0
-    budget: dict[str, Any] | None = None  # the config's azureBudget; None: the defaults
-
-    def describe(self) -> dict[str, Any]:
-        return {
-            "pollInterval_s": self.poll_interval,
-            "tick_s": self.tick,
-            "resyncInterval_s": self.resync_interval,
-            "azureBudget": self.budget if self.budget is not None else "defaults",
-        }
-
-
-class OperatorProcess:
-    """``python -m controller run -A`` against the emulators, with its own kubeconfig and config file."""
-
-    def __init__(self, env: Env, settings: OperatorSettings, name: str = "operator") -> None:
-        self.env = env
-        self.settings = settings
-        self.name = name
-        self.proc: asyncio.subprocess.Process | None = None
-        self.log_path = env.workdir / f"{name}.log"
-        self.cpu_s = 0.0
-        self.peak_rss_mb = 0.0
-
-    def _config(self) -> Path:
-        config: dict[str, Any] = {
-            "clouds": {
-                "azure-public": {
-                    "armEndpoint": self.env.azure.url,
-                    "allowHttp": True,
-                    "credential": "static-token",
-                    "staticTokenEnv": TOKEN_ENV,
-                }
-            },
-            "pollInterval": self.settings.poll_interval,
-            "resyncInterval": self.settings.resync_interval,
-        }
-        if self.settings.budget is not None:
-            config["azureBudget"] = self.settings.budget
-        path = self.env.workdir / f"{self.name}-config.yaml"
-        path.write_text(yaml.safe_dump(config), encoding="utf-8")
-        return path
-
-    async def start(self, within: float = 60.0) -> None:
-        live_port = free_port()
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": os.environ.get("HOME", str(self.env.workdir)),
-            "KUBECONFIG": str(self.env.kubeconfig),
-            TOKEN_ENV: "bench-token",
-            "PYTHONUNBUFFERED": "1",
-        }
-        with self.log_path.open("wb") as out:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "controller",
-                "run",
-                "-A",
-                "--config",
-                str(self._config()),
-                "--tick",
-                str(self.settings.tick),
-                "--liveness",
-                f"http://127.0.0.1:{live_port}/healthz",
-                cwd=str(ROOT),
-                env=env,
-                stdout=out,
-                stderr=asyncio.subprocess.STDOUT,
-                preexec_fn=die_with_parent,
-            )
-        deadline = time.monotonic() + within
-        while True:
-            if self.proc.returncode is not None:
-                raise RuntimeError(f"the operator exited with {self.proc.returncode}: {self.log_tail()}")
-            with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
-                async with self.env.http.get(
-                    f"http://127.0.0.1:{live_port}/healthz", timeout=aiohttp.ClientTimeout(total=1)
-                ) as response:
-                    if response.status == 200 and self.env.operator_watching():
-                        return
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the operator did not become ready within {within:g}s: {self.log_tail()}")
-            await asyncio.sleep(0.05)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.pid)
-
-    def sample(self) -> None:
-        """Keep the latest CPU seconds and peak RSS (read before the process is gone)."""
-        if self.proc is not None and self.proc.returncode is None:
-            self.cpu_s = process_cpu_seconds(self.pid)
-            self.peak_rss_mb = process_peak_rss_mb(self.pid)
-
-    async def stop(self) -> None:
-        if self.proc is None:
-            return
-        self.sample()
-        if self.proc.returncode is None:
-            self.proc.terminate()
-            try:
-                await asyncio.wait_for(self.proc.wait(), timeout=20)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    self.proc.kill()
-                await self.proc.wait()
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.returncode is None
-
-    def log_stats(self) -> dict[str, int]:
-        """Size of the operator's log, and how many of its records are the Azure SDK's HTTP logging."""
-        try:
-            text = self.log_path.read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return {}
-        records = [line for line in text.splitlines() if line.startswith("[")]
-        return {
-            "log_bytes": len(text.encode()),
-            "log_lines": text.count("\n"),
-            "log_records": len(records),
-            "log_records_azure_http": sum(1 for line in records if "azure.core.pipeline" in line),
-            "log_records_warning": sum(1 for line in records if "[WARNING" in line),
-            "log_records_error": sum(1 for line in records if "[ERROR" in line),
-        }
-
-    def log_tail(self, lines: int = 30) -> str:
-        with contextlib.suppress(OSError):
-            return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-        return ""
-
-
-@contextlib.asynccontextmanager
-async def operator(env: Env, settings: OperatorSettings, name: str = "operator") -> AsyncIterator[OperatorProcess]:
-    process = OperatorProcess(env, settings, name)
-    try:
-        await process.start()
-        yield process
-    finally:
-        await process.stop()
-
-
 def new_workdir(label: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"scaleset-bench-{label}-"))
 
 
 def remove_workdir(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+def operator(
+    env: Env, settings: OperatorSettings, name: str = "operator"
+) -> contextlib.AbstractAsyncContextManager[OperatorProcess]:
+    """The operator as a process, started in the project's root (see scaleset_testbed.system)."""
+    return _operator(env, settings, name, cwd=ROOT)

@@ -16,7 +16,7 @@ from scaleset_testbed.worlds import RG, SUB, V1, V2, VMSS, scale_set, vmss_path
 from .conftest import DEFAULT_API_VERSION, Control, arm_error, raw_request, scenario_dict, versions_by_instance
 
 REQUEST_KEYS = {"type", "time", "method", "path", "apiVersion", "status", "body"}
-REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault"}
+REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault", "executedStatus", "clientRequestId"}
 INSTANCE_KEYS = {
     "type",
     "time",
@@ -97,6 +97,7 @@ def test_fault_list_consume_and_clear(emulator_thread: Any, sync_client: Any) ->
         "code": "NotFound",
         "delay": 0.0,
         "drop": False,
+        "dropAfter": False,
         "retryAfter": None,
     }
     control.fault(method="PATCH", path=".*", status=500)
@@ -239,6 +240,7 @@ def test_audit_event_shapes_and_order(emulator_thread: Any, sync_client: Any) ->
         "body": {"instanceIds": ["3", "8"]},
         "operation": "VirtualMachineScaleSets_UpdateInstances",
         "operationId": post["operationId"],
+        "clientRequestId": post["clientRequestId"],  # the SDK's x-ms-client-request-id
     }
     assert requests[-1]["apiVersion"] is None
     assert requests[-1]["status"] == 401

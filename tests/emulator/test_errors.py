@@ -4,6 +4,7 @@ a missing bearer token, and an unsupported api-version."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from typing import Any
@@ -184,6 +185,49 @@ async def test_aio_dropped_connection_is_retried(aio_emulator: Any, aio_client: 
     assert ss.name == VMSS
     gets = [e["status"] for e in await control.audit() if e["type"] == "request"]
     assert gets == [0, 200]
+
+
+def test_drop_after_executes_the_request_and_loses_the_answer(emulator_thread: Any) -> None:
+    """dropAfter: Azure did the work (new etag, model changed), but the client sees a closed connection."""
+    emu = emulator_thread()
+    control = Control(emu.url)
+    control.fault(method="PATCH", path=SS_URL_RE, dropAfter=True)
+    url = f"{emu.url}{vmss_path()}?api-version={DEFAULT_API_VERSION}"
+    with pytest.raises((ConnectionError, OSError, http.client.HTTPException)):
+        raw_request(url, "PATCH", {"tags": {"owner": "someone-else"}})
+    [patch] = control.requests(vmss_path(), "PATCH")
+    assert patch["status"] == 0
+    assert patch["executedStatus"] == 200
+    assert patch["fault"]["dropAfter"] is True
+    after = raw_request(url).json()
+    assert after["tags"] == {"owner": "someone-else"}
+    assert after["etag"] == '"2"'
+
+
+def test_drop_after_a_manual_upgrade_still_upgrades(emulator_thread: Any) -> None:
+    emu = emulator_thread()
+    control = Control(emu.url)
+    control.call("POST", "faults", {"method": "POST", "path": "/manualupgrade$", "dropAfter": True}, expect=201)
+    patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": V2}}}}}
+    assert raw_request(f"{emu.url}{vmss_path()}?api-version={DEFAULT_API_VERSION}", "PATCH", patch).status == 200
+    with pytest.raises((ConnectionError, OSError, http.client.HTTPException)):
+        raw_request(
+            f"{emu.url}{vmss_path()}/manualupgrade?api-version={DEFAULT_API_VERSION}", "POST", {"instanceIds": ["1"]}
+        )
+    [post] = control.requests("/manualupgrade", "POST")
+    assert (post["status"], post["executedStatus"]) == (0, 202)
+    assert post["operationId"]
+    control.wait_until(
+        lambda: any(i["instanceId"] == "1" and i["imageVersion"] == V2 for i in control.instances()),
+        what="instance 1 upgraded although its answer was lost",
+    )
+
+
+def test_drop_after_cannot_be_combined_with_an_answer(emulator_thread: Any) -> None:
+    emu = emulator_thread()
+    control = Control(emu.url)
+    refused = control.call("POST", "faults", {"dropAfter": True, "status": 500}, expect=400)
+    assert "dropAfter" in refused["error"]
 
 
 def test_injected_delay_holds_the_request(emulator_thread: Any, sync_client: Any) -> None:

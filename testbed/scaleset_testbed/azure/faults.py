@@ -12,7 +12,9 @@ class FaultRule:
     """Answer the next ``count`` requests matching ``method`` and ``path`` (a regex) with a fault.
 
     ``status`` with ``code``/``message`` answers an ARM error; ``delay`` (seconds) holds the request first;
-    ``drop`` closes the connection without an answer; ``retry_after`` adds a ``Retry-After`` header.
+    ``drop`` closes the connection without an answer; ``drop_after`` first executes the request (Azure did
+    the work) and then closes the connection without an answer (the client never learns it);
+    ``retry_after`` adds a ``Retry-After`` header.
     """
 
     method: str
@@ -23,6 +25,7 @@ class FaultRule:
     message: str = "An internal error occurred (injected by the emulator)."
     delay: float = 0.0
     drop: bool = False
+    drop_after: bool = False
     retry_after: int | None = None
     hits: int = 0
 
@@ -34,8 +37,10 @@ class FaultRule:
             raise ValueError(f"path is not a valid regular expression: {exc}") from exc
         count = int(data.get("count", 1))
         status = data.get("status")
-        if status is None and not data.get("drop") and not data.get("delay"):
-            raise ValueError("a fault needs a status, a delay, or drop: true")
+        if status is None and not data.get("drop") and not data.get("delay") and not data.get("dropAfter"):
+            raise ValueError("a fault needs a status, a delay, drop: true or dropAfter: true")
+        if data.get("dropAfter") and (status is not None or data.get("drop")):
+            raise ValueError("dropAfter executes the request: it cannot be combined with status or drop")
         retry_after = data.get("retryAfter")
         return cls(
             method=str(data.get("method", "*")).upper(),
@@ -46,6 +51,7 @@ class FaultRule:
             message=str(data.get("message", "An error was injected by the emulator.")),
             delay=float(data.get("delay", 0.0)),
             drop=bool(data.get("drop", False)),
+            drop_after=bool(data.get("dropAfter", False)),
             retry_after=int(retry_after) if retry_after is not None else None,
         )
 
@@ -62,6 +68,7 @@ class FaultRule:
             "code": self.code,
             "delay": self.delay,
             "drop": self.drop,
+            "dropAfter": self.drop_after,
             "retryAfter": self.retry_after,
         }
 

@@ -255,13 +255,15 @@ class AzureEmulator:
             "body": body,
             "operation": None,
         }
+        if "x-ms-client-request-id" in request.headers:
+            audit["clientRequestId"] = request.headers["x-ms-client-request-id"]
         self.world.record(audit)
         request_id = str(uuid.uuid4())
         headers = {"x-ms-request-id": request_id, "x-ms-correlation-request-id": request_id}
         if "x-ms-client-request-id" in request.headers:
             headers["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
+        fault = self.faults.take(request.method, request.path)
         try:
-            fault = self.faults.take(request.method, request.path)
             if fault is not None:
                 audit["fault"] = fault.to_json()
                 if fault.delay:
@@ -292,6 +294,13 @@ class AzureEmulator:
         for key, value in headers.items():
             response.headers.setdefault(key, value)
         audit["status"] = response.status
+        if fault is not None and fault.drop_after:
+            # The operation ran (its effects and operation id stand); only the answer is lost on the way.
+            audit["executedStatus"] = response.status
+            audit["status"] = 0
+            if request.transport is not None:
+                request.transport.close()
+            raise asyncio.CancelledError
         return response
 
     def _match(self, method: str, path: str) -> tuple[Route, dict[str, str]]:

@@ -173,6 +173,28 @@ class _Watcher:
         return self.matches(obj)
 
 
+class WriteFault:
+    """Lose the next ``count`` writes (POST, PATCH, PUT, DELETE) whose path matches ``path`` (a regex).
+
+    ``after=False``: the write is not applied and the connection closes without an answer (a request lost
+    on the way in). ``after=True``: the write is applied, then the connection closes (the answer is lost,
+    the client cannot tell whether it happened). Either way kopf sees a connection error.
+    """
+
+    def __init__(self, path: str, *, method: str = "PATCH", count: int = 1, after: bool = False) -> None:
+        self.path = re.compile(path)
+        self.method = method.upper()
+        self.count = count
+        self.after = after
+        self.hits = 0
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.hits < self.count and self.method in ("*", method) and bool(self.path.search(path))
+
+
+CommitListener = Callable[[str, dict[str, Any]], None]
+
+
 class KubeEmulator(kmock.KubernetesEmulator):
     """An in-memory Kubernetes API server for tests and demos (see the module docstring).
 
@@ -208,6 +230,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self._forgotten_rv = 0  # the newest resourceVersion that fell out of the history
         self._watchers: set[_Watcher] = set()
         self._closing = False
+        # Test hooks: faults that lose writes, and listeners told of every stored change (in commit order).
+        self.write_faults: list[WriteFault] = []
+        self.listeners: list[CommitListener] = []
         super().__init__(**kmock_options)  # calls __attrs_post_init__ below
         for crd in [*crds, *load_crd_documents(crd_paths)]:
             self.add_crd(crd)
@@ -280,6 +305,26 @@ class KubeEmulator(kmock.KubernetesEmulator):
     # --- routing -------------------------------------------------------------------------------
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        fault = self._take_write_fault(raw_request.method.upper(), raw_request.path)
+        if fault is None:
+            return await self._serve(raw_request)
+        if fault.after:
+            await self._serve(raw_request)
+        if raw_request.transport is not None:
+            raw_request.transport.close()
+        raise asyncio.CancelledError  # aiohttp ends the request without answering
+
+    def _take_write_fault(self, method: str, path: str) -> WriteFault | None:
+        if method == "GET":
+            return None
+        for fault in self.write_faults:
+            if fault.matches(method, path):
+                fault.hits += 1
+                self.write_faults = [f for f in self.write_faults if f.hits < f.count]
+                return fault
+        return None
+
+    async def _serve(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         match = _NAMESPACE_URL.match(raw_request.path)
         if match is None:
             return await super().__call__(raw_request)
@@ -548,6 +593,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
         for watcher in self._watchers:
             if watcher.wants(model.storage_resource, obj):
                 watcher.queue.put_nowait({"type": event, "object": self._present(watcher.model, obj)})
+        for listener in self.listeners:
+            listener(event, copy.deepcopy(self._present(model, obj)))
         return obj
 
     # --- reads ---------------------------------------------------------------------------------
