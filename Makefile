@@ -47,9 +47,11 @@ test: tools lint typecheck imports
 
 # The fault campaign: seeds 0..N-1, two at a time; exits non-zero on any violation. Violating runs are saved
 # (schedule, audit, status history, operator log) under chaos-out/seed-<n>/.
+# KILL is the share of schedules that SIGKILL the operator (0.3: about 300 kills in N=1000).
 N ?= 200
+KILL ?= 0.3
 chaos: install
-	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) -j 2 --out chaos-out
+	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) --kill-share $(KILL) -j 2 --out chaos-out
 
 demo: install
 	$(BIN)/scaleset-image-testbed demo --until-settled
