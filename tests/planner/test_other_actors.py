@@ -176,10 +176,15 @@ def test_instance_drift_after_success_is_repaired_by_new_domains() -> None:
     assert [d.state for d in plan.status.domains[:5]] == [DomainState.SUCCEEDED] * 5, "finished domains not redone"
 
 
-def test_a_preempted_model_write_that_was_applied_carries_on() -> None:
+def model_write_in_flight() -> tuple[ScaleSetImageSpec, ScaleSetImageStatus]:
+    """A fresh rollout whose model update Azure is working on."""
     sp = spec()
     s = step(sp, ScaleSetImageStatus(), scale_set()).status
-    s = record_operation(s, UpdateModel(OperationKind.MODEL_UPDATE, {}, None, None), "dG9rZW4=", NOW)
+    return sp, record_operation(s, UpdateModel(OperationKind.MODEL_UPDATE, {}, None, None), "dG9rZW4=", NOW)
+
+
+def test_a_preempted_model_write_that_was_applied_carries_on() -> None:
+    sp, s = model_write_in_flight()
     preempted = OperationState("Canceled", "OperationPreempted", "preempted by a later operation")
     plan = step(sp, s, scale_set(NEW), now=3, operation=preempted)
     assert plan.status.phase == Phase.PROGRESSING
@@ -187,9 +192,7 @@ def test_a_preempted_model_write_that_was_applied_carries_on() -> None:
 
 
 def test_a_preempted_model_write_that_was_not_applied_is_made_again() -> None:
-    sp = spec()
-    s = step(sp, ScaleSetImageStatus(), scale_set()).status
-    s = record_operation(s, UpdateModel(OperationKind.MODEL_UPDATE, {}, None, None), "dG9rZW4=", NOW)
+    sp, s = model_write_in_flight()
     preempted = OperationState("Canceled", "OperationPreempted", "preempted by a later operation")
     plan = step(sp, s, scale_set(OLD), now=3, operation=preempted)
     assert plan.status.phase == Phase.PROGRESSING
@@ -197,9 +200,7 @@ def test_a_preempted_model_write_that_was_not_applied_is_made_again() -> None:
 
 
 def test_a_failed_model_write_still_fails_the_rollout() -> None:
-    sp = spec()
-    s = step(sp, ScaleSetImageStatus(), scale_set()).status
-    s = record_operation(s, UpdateModel(OperationKind.MODEL_UPDATE, {}, None, None), "dG9rZW4=", NOW)
+    sp, s = model_write_in_flight()
     failed = OperationState("Failed", "InvalidParameter", "bad image")
     plan = step(sp, s, scale_set(OLD), now=3, operation=failed)
     assert plan.status.phase == Phase.FAILED
