@@ -204,6 +204,32 @@ def test_installing_another_image_than_the_status_target() -> None:
     assert invariants.INSTALLS_TARGET in found
 
 
+def actor_model_patch(t: float, version: str) -> dict[str, Any]:
+    return {**model_patch(t, version), "clientRequestId": f"{invariants.ACTOR}-1"}
+
+
+def model_read(t: float) -> dict[str, Any]:
+    return request(t, "GET")
+
+
+def test_an_actors_write_between_the_operators_read_and_its_manualupgrade_is_not_the_operators_doing() -> None:
+    """Azure's manualupgrade takes no If-Match: a model change landing after the operator's last read
+    (here while the call was held, before Azure began the update) is installed by it, and the operator
+    cannot know. The actor's image is allowed; the operator's read-then-write discipline is what counts."""
+    audit = walk()
+    audit[5:5] = [model_read(13.8), actor_model_patch(13.95, V3)]
+    audit[10] = instance(16.0, "1", "Running", V3)
+    assert invariants.INSTALLS_TARGET not in names(observation(audit=audit, succeeded=[]))
+
+
+def test_an_actors_write_before_the_operators_read_still_counts() -> None:
+    """The operator read the model after the actor changed it, and upgraded anyway: its own fault."""
+    audit = walk()
+    audit[5:5] = [actor_model_patch(13.5, V3), model_read(13.8)]
+    audit[10] = instance(16.0, "1", "Running", V3)
+    assert invariants.INSTALLS_TARGET in names(observation(audit=audit, succeeded=[]))
+
+
 def test_intent_is_read_from_the_status_written_right_after_the_call() -> None:
     """A retarget recorded with the call (status written after it) is the call's intent, not the old target."""
     history = snapshots()

@@ -217,6 +217,12 @@ def _model_image_version(event: dict[str, Any]) -> str | None:
     return str(version) if version else None
 
 
+def _is_model_read(event: dict[str, Any]) -> bool:
+    """A successful GET of the scale set itself (its model)."""
+    path = str(event.get("path", "")).lower()
+    return event.get("method") == "GET" and path.count("/") == 8 and int(event.get("status") or 0) == 200
+
+
 def operator_request(event: dict[str, Any], prefix: str) -> bool:
     """A request the operator sent about this schedule's scale set (not another actor's)."""
     return str(event.get("path", "")).lower().startswith(prefix) and not str(
@@ -251,6 +257,13 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
         for i in obs.initial_instances
     }
     intended: dict[str, tuple[str | None, float]] = {}  # instance -> (target at its manualupgrade, when)
+    # Another actor's image written into the model after the operator last read it and before a manualupgrade
+    # is installed by that call: Azure's manualupgrade takes no If-Match, so the operator cannot know. The
+    # image it installs then is the actor's, which is allowed; anything else is still a violation.
+    foreign_writes: list[tuple[float, str]] = []
+    last_model_read = float("-inf")
+    read_before: dict[str, float] = {}  # instance -> the operator's last model read before its manualupgrade
+    update_began: dict[str, float] = {}  # instance -> when Azure began that update (a held call runs late)
     updating: dict[str, str] = {}  # instance -> its domain, while Updating
     lookahead = LOOKAHEAD * obs.scale
     reported_overlaps: set[frozenset[str]] = set()
@@ -269,6 +282,8 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
                 "healthy": event.get("healthy"),
             }
             state = event.get("state")
+            if state == "Updating" and before != "Updating":
+                update_began[iid] = t
             if state == "Updating":
                 updating[iid] = timeline.domain_of(iid, t, lookahead) or f"emulator-ud-{event.get('updateDomain')}"
                 busy = frozenset(updating.values())
@@ -286,7 +301,9 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
             if before == "Updating" and state in ("Running", "Failed") and iid in intended:
                 want, when = intended.pop(iid)
                 got = event.get("imageVersion")
-                if want is not None and got != want:
+                since, began = read_before.pop(iid, float("-inf")), update_began.get(iid, t)
+                raced = {version for at, version in foreign_writes if since < at <= began}
+                if want is not None and got != want and got not in raced:
                     out.append(
                         Violation(
                             INSTALLS_TARGET,
@@ -296,8 +313,15 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
                         )
                     )
             continue
-        if event.get("type") != "request" or not operator_request(event, obs.prefix):
+        if event.get("type") != "request":
             continue
+        if not operator_request(event, obs.prefix):
+            foreign = _model_image_version(event) if str(event.get("path", "")).lower().startswith(obs.prefix) else None
+            if foreign is not None and int(event.get("status") or 0) < 300:
+                foreign_writes.append((t, foreign))
+            continue
+        if _is_model_read(event):
+            last_model_read = t
         written = _model_image_version(event)
         if written is not None:
             meant = target_version(timeline.model_intent(t, lookahead))
@@ -325,6 +349,7 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
             if runs_it and inst is not None and inst.get("state") not in ("Failed", *GONE_STATES):
                 out.append(Violation(NO_SAME_IMAGE, t, f"manualupgrade of instance {iid}, which already runs {want}"))
             intended[iid] = (want, t)
+            read_before[iid] = last_model_read
         started = sorted({where[i] for i in ids if i in where})
         if started and order:
             first = min(order.index(d) for d in started)
