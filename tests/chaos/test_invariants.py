@@ -181,6 +181,12 @@ def test_a_retarget_may_reach_the_model_before_the_status() -> None:
     assert check(observation(audit=[*walk(), model_patch(18.0, V3)], snapshots=history)) == []
 
 
+def test_a_spec_naming_latest_may_write_any_resolved_version() -> None:
+    history = [*snapshots(), resource(17.5, phase="Succeeded", states=("Succeeded", "Succeeded"))]
+    history[-1]["object"]["spec"]["image"]["marketplace"]["version"] = "latest"
+    assert check(observation(audit=[*walk(), model_patch(18.0, V3)], snapshots=history)) == []
+
+
 def test_a_model_write_is_judged_by_the_status_written_with_it() -> None:
     history = [*snapshots(), resource(18.5, target=V3, states=("Pending", "Pending"))]
     history[-1]["object"]["status"]["operation"] = {"kind": "ModelUpdate", "instanceIds": []}
