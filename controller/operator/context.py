@@ -32,6 +32,7 @@ class OperatorContext:
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
     seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
     _uids: dict[tuple[str, str], str] = field(default_factory=dict)
+    _generations: dict[str, int] = field(default_factory=dict)
     _gone: OrderedDict[str, None] = field(default_factory=OrderedDict)
 
     def gateway(self, profile: CloudProfile) -> ComputeGateway:
@@ -64,14 +65,18 @@ class OperatorContext:
         if self.forget_hook is not None:
             self.forget_hook(namespace, name)
 
-    def saw(self, namespace: str, name: str, uid: str | None, *, gone: bool) -> None:
-        """Follow the watch stream: which object (uid) a name stands for now, and which ones are gone."""
+    def saw(self, namespace: str, name: str, uid: str | None, *, gone: bool, generation: int | None = None) -> None:
+        """Follow the watch stream: which object (uid) a name stands for now, its spec generation, and which
+        objects are gone."""
         if not uid:
             return
+        if generation is not None and not gone:
+            self._generations[uid] = max(generation, self._generations.get(uid, 0))
         if gone:
             self._gone[uid] = None
             while len(self._gone) > _GONE_REMEMBERED:
                 self._gone.popitem(last=False)
+            self._generations.pop(uid, None)
             if self._uids.get((namespace, name)) == uid:
                 del self._uids[(namespace, name)]
                 self.forget(namespace, name)
@@ -85,3 +90,7 @@ class OperatorContext:
         if not uid:
             return True
         return uid not in self._gone and self._uids.get((namespace, name), uid) == uid
+
+    def spec_moved_on(self, uid: str | None, generation: int) -> bool:
+        """Whether the watch has shown a newer spec than ``generation`` (a pause, a new image) since a pass began."""
+        return bool(uid) and self._generations.get(str(uid), generation) > generation

@@ -48,7 +48,14 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         # the same object is waiting on Azure, so that reconcile sends nothing more on its behalf.
         meta = kwargs["body"].get("metadata", {})
         gone = kwargs.get("type") == "DELETED" or bool(meta.get("deletionTimestamp"))
-        ctx.saw(str(meta.get("namespace", "")), str(meta.get("name", "")), meta.get("uid"), gone=gone)
+        generation = meta.get("generation")
+        ctx.saw(
+            str(meta.get("namespace", "")),
+            str(meta.get("name", "")),
+            meta.get("uid"),
+            gone=gone,
+            generation=generation if isinstance(generation, int) else None,
+        )
 
     @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry)
     async def _tick(**kwargs: Any) -> None:

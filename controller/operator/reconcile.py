@@ -185,6 +185,10 @@ async def reconcile(
     if plan.action is not None and not ctx.is_current(namespace, name, uid):
         log_decision(namespace, name, "ResourceGone", "Deleted while this pass ran; nothing is written to Azure.")
         return {}, requeue
+    if plan.action is not None and ctx.spec_moved_on(uid, generation):
+        # The spec changed while this pass waited on Azure (say, paused): decide again on the new one.
+        log_decision(namespace, name, "SpecChanged", "The spec changed while this pass ran; deciding again.")
+        return {}, 0.0
     if plan.action is not None:
         ref = spec.scale_set
         try:

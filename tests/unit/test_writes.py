@@ -179,3 +179,20 @@ async def test_a_reconcile_of_the_old_object_writes_nothing_once_the_name_is_re_
     assert azure.calls["update_model_image"] == 0
     await reconcile(ctx, body(ScaleSetImageStatus(), uid="uid-2"), post_event=lambda *a: None)
     assert azure.calls["update_model_image"] == 1, "the live object is served as usual"
+
+
+async def test_no_write_on_a_spec_that_changed_while_the_pass_waited_on_azure() -> None:
+    """E.g. paused: the pass began on generation 1, the watch has since shown generation 2."""
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx = context(azure)
+    ctx.saw(*KEY, "uid-1", gone=False, generation=2)
+    patch, requeue = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == azure.calls["manual_upgrade"] == 0
+    assert (patch, requeue) == ({}, 0.0)
+    ctx.saw(*KEY, "uid-1", gone=False, generation=1)  # an older event changes nothing
+    await reconcile(
+        ctx,
+        {**body(ScaleSetImageStatus()), "metadata": {**body(ScaleSetImageStatus())["metadata"], "generation": 2}},
+        post_event=lambda *a: None,
+    )
+    assert azure.calls["update_model_image"] == 1, "the pass on the new spec writes as usual"
