@@ -13,7 +13,11 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-ErrorKind = Literal["NotFound", "PreconditionFailed", "Throttled", "Transient", "Rejected"]
+ErrorKind = Literal["NotFound", "PreconditionFailed", "Throttled", "Transient", "Rejected", "Withdrawn"]
+
+
+class WriteWithdrawn(AzureError):
+    """A write withdrawn right before it was sent: the decision behind it no longer holds."""
 
 
 class AzureCallError(Exception):
@@ -28,6 +32,8 @@ class AzureCallError(Exception):
 
 
 def classify_error(exc: AzureError) -> AzureCallError:
+    if isinstance(exc, WriteWithdrawn):
+        return AzureCallError("Withdrawn", "WriteWithdrawn", exc.message)
     if isinstance(exc, ResourceNotFoundError):
         return AzureCallError("NotFound", _code(exc, "NotFound"), _message(exc))
     if isinstance(exc, ResourceModifiedError):

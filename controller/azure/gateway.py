@@ -26,6 +26,7 @@ from controller.azure.budget import SubscriptionBudget
 from controller.azure.errors import AzureCallError, classify_error, monitor_error, polling_error
 from controller.azure.pipeline import (
     ApiVersionPin,
+    LastMomentCheck,
     PlainHttpForLoopback,
     RequestHook,
     RequestRecorder,
@@ -127,6 +128,7 @@ class AzureComputeGateway:
             policies.append(RequestRecorder(self.request_hook))
         budget = self.budgets.setdefault(subscription_id, SubscriptionBudget(self.budget))
         policies.append(SpendBudget(budget))
+        policies.append(LastMomentCheck())
         client = ComputeManagementClient(
             self._credential,
             subscription_id,
@@ -266,7 +268,11 @@ class AzureComputeGateway:
     async def update_model_image(
         self, ref: ScaleSetRef, image_reference: dict[str, str] | None, vhd_uri: str | None, etag: str | None
     ) -> str:
-        """PATCH only the image in the scale set model, guarded by If-Match; return the operation's token."""
+        """PATCH only the image in the scale set model, guarded by If-Match; return the operation's token.
+
+        Sent once: a write is never retried inside the SDK, where a backoff would send it later on a decision
+        that may no longer hold. The caller decides again on what Azure shows next.
+        """
         storage: dict[str, Any] = {}
         if vhd_uri is not None:
             storage["osDisk"] = {"image": {"uri": vhd_uri}}
@@ -283,16 +289,16 @@ class AzureComputeGateway:
         try:
             # Raw dicts go out unchanged (wire names), which a merge patch with nulls needs.
             operations: Any = self._client(ref.subscription_id).virtual_machine_scale_sets
-            poller = await operations.begin_update(ref.resource_group, ref.name, body, **kwargs)
+            poller = await operations.begin_update(ref.resource_group, ref.name, body, retry_total=0, **kwargs)
         except AzureError as exc:
             raise classify_error(exc) from exc
         return str(poller.continuation_token())
 
     async def manual_upgrade(self, ref: ScaleSetRef, instance_ids: list[str]) -> str:
-        """One ``manualupgrade`` call for these instances; return the operation's token."""
+        """One ``manualupgrade`` call for these instances (sent once, see above); return the operation's token."""
         try:
             poller = await self._client(ref.subscription_id).virtual_machine_scale_sets.begin_update_instances(
-                ref.resource_group, ref.name, {"instanceIds": list(instance_ids)}
+                ref.resource_group, ref.name, {"instanceIds": list(instance_ids)}, retry_total=0
             )
         except AzureError as exc:
             raise classify_error(exc) from exc

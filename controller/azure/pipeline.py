@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from azure.core.credentials import AccessToken
@@ -11,6 +13,7 @@ from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 
 from controller.azure.budget import SubscriptionBudget, classify
+from controller.azure.errors import WriteWithdrawn
 
 RequestHook = Callable[[str, str, int, float, dict[str, str]], None]
 """Called after every Azure HTTP answer: (method, url path, status, seconds, response headers)."""
@@ -73,6 +76,43 @@ class SpendBudget(AsyncHTTPPolicy[Any, Any]):
         headers = {k.lower(): v for k, v in response.http_response.headers.items()}
         self._budget.observe(request_class, response.http_response.status_code, headers)
         return response
+
+
+WriteCheck = Callable[[], str | None]
+"""Asked right before a write goes out: None to send it, else why it must not be sent any more."""
+
+_write_check: ContextVar[WriteCheck | None] = ContextVar("scaleset_image_write_check", default=None)
+
+
+@contextmanager
+def checked_writes(check: WriteCheck) -> Iterator[None]:
+    """Within this block, every write is sent only if ``check()`` still says None at the moment it goes out."""
+    token = _write_check.set(check)
+    try:
+        yield
+    finally:
+        _write_check.reset(token)
+
+
+def withdrawal_reason() -> str | None:
+    """Why a write in the current context must not go out now (None: send it)."""
+    check = _write_check.get()
+    return check() if check is not None else None
+
+
+class LastMomentCheck(SansIOHTTPPolicy[Any, Any]):
+    """Ask the caller's check once more right before a write leaves (after any wait for the request budget).
+
+    A decision to write is made on what the operator saw; between that and the request, the budget may
+    have made it wait, and meanwhile the resource may have been paused, retargeted or deleted.
+    """
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        if request.http_request.method in ("GET", "HEAD"):
+            return
+        reason = withdrawal_reason()
+        if reason is not None:
+            raise WriteWithdrawn(reason)
 
 
 class StaticToken:

@@ -17,6 +17,7 @@ from typing import Any
 
 from controller.azure import AzureCallError
 from controller.azure.observe import observe, reread_model
+from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
 from controller.operator.context import OperatorContext
 from controller.resource import (
@@ -182,23 +183,30 @@ async def reconcile(
             namespace, name, str(event.reason), event.message, domain=new_status.current_domain, warning=event.warning
         )
     uid = meta.get("uid")
-    if plan.action is not None and not ctx.is_current(namespace, name, uid):
-        log_decision(namespace, name, "ResourceGone", "Deleted while this pass ran; nothing is written to Azure.")
-        return {}, requeue
-    if plan.action is not None and ctx.spec_moved_on(uid, generation):
-        # The spec changed while this pass waited on Azure (say, paused): decide again on the new one.
-        log_decision(namespace, name, "SpecChanged", "The spec changed while this pass ran; deciding again.")
-        return {}, 0.0
+
+    def still_wanted() -> str | None:
+        """Why a write decided in this pass must not go out any more, else None."""
+        if not ctx.is_current(namespace, name, uid):
+            return "ResourceGone"
+        if ctx.spec_moved_on(uid, generation):
+            return "SpecChanged"
+        return None
+
+    withdrawn = still_wanted() if plan.action is not None else None
+    if withdrawn is not None:
+        return _withdrawn(namespace, name, withdrawn, requeue)
     if plan.action is not None:
         ref = spec.scale_set
         try:
-            if isinstance(plan.action, UpgradeInstances):
-                token = await gateway.manual_upgrade(ref, list(plan.action.instance_ids))
-            else:
-                assert isinstance(plan.action, UpdateModel)
-                token = await gateway.update_model_image(
-                    ref, plan.action.image_reference, plan.action.vhd_uri, plan.action.etag
-                )
+            # Asked again right before the request leaves: the request budget may hold it back for a while.
+            with checked_writes(still_wanted):
+                if isinstance(plan.action, UpgradeInstances):
+                    token = await gateway.manual_upgrade(ref, list(plan.action.instance_ids))
+                else:
+                    assert isinstance(plan.action, UpdateModel)
+                    token = await gateway.update_model_image(
+                        ref, plan.action.image_reference, plan.action.vhd_uri, plan.action.etag
+                    )
             new_status = record_operation(
                 new_status, plan.action, token, _now(), operation_id=continuation_token_operation_id(token)
             )
@@ -218,6 +226,8 @@ async def reconcile(
             )
             requeue = min(requeue, timings.poll_interval)
         except AzureCallError as exc:
+            if exc.kind == "Withdrawn":
+                return _withdrawn(namespace, name, exc.message, requeue)
             # Whatever failed, the next pass reads the model again: after a 412 the cached etag is stale, and
             # resending it would fail the same way at every tick.
             ctx.seen.pop(key, None)
@@ -238,6 +248,16 @@ async def reconcile(
                 warning=True,
             )
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
+
+
+def _withdrawn(namespace: str, name: str, why: str, requeue: float) -> tuple[dict[str, Any], float]:
+    """A write decided in this pass that must not go out: nothing is written, to Azure or to status."""
+    if why == "ResourceGone":
+        log_decision(namespace, name, why, "Deleted while this pass ran; nothing is written to Azure.")
+        return {}, requeue
+    # The spec changed while this pass waited on Azure (say, paused): decide again on the new one.
+    log_decision(namespace, name, why, "The spec changed while this pass ran; deciding again.")
+    return {}, 0.0
 
 
 def _describe(action: UpdateModel | UpgradeInstances) -> str:

@@ -46,9 +46,11 @@ async def test_reads_and_other_paths_are_not_faulted(kube: RunningKubeEmulator, 
 async def test_listeners_see_every_stored_version_in_order(kube: RunningKubeEmulator, api: Api) -> None:
     seen: list[tuple[str, Any]] = []
     kube.emulator.listeners.append(
-        lambda event, obj: seen.append((event, (obj.get("status") or {}).get("phase")))
-        if obj["metadata"].get("name") == "w1"
-        else None
+        lambda event, obj: (
+            seen.append((event, (obj.get("status") or {}).get("phase")))
+            if obj["metadata"].get("name") == "w1"
+            else None
+        )
     )
     await api.create(widget("w1"))
     await api.merge(f"{WIDGETS}/w1/status", {"status": {"phase": "Ready"}})

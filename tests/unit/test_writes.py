@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, cast
 
 from scaleset_testbed.worlds import VERSIONS
 
 from controller.azure import AzureCallError, ComputeGateway, SeenScaleSet
+from controller.azure.pipeline import withdrawal_reason
 from controller.config import OperatorConfig
 from controller.observed import ObservedInstance, ObservedScaleSet, OperationState
 from controller.operator import OperatorContext
@@ -58,6 +60,8 @@ class FakeAzure:
         self.calls: Counter[str] = Counter()
         self.fail_model_write: AzureCallError | None = None
         self.etags_written: list[str | None] = []
+        self.during_budget_wait: Callable[[], None] = lambda: None
+        self.sent = 0
 
     async def observe(self, ref: Any) -> ObservedScaleSet | None:
         self.calls["get_model"] += 1
@@ -78,6 +82,7 @@ class FakeAzure:
 
     async def manual_upgrade(self, ref: Any, ids: list[str]) -> str:
         self.calls["manual_upgrade"] += 1
+        await self.wait_for_budget()
         return "dG9rZW4="
 
     async def update_model_image(self, ref: Any, reference: Any, vhd: Any, etag: str | None) -> str:
@@ -85,7 +90,16 @@ class FakeAzure:
         self.etags_written.append(etag)
         if self.fail_model_write is not None:
             raise self.fail_model_write
+        await self.wait_for_budget()
         return "dG9rZW4="
+
+    async def wait_for_budget(self) -> None:
+        """What the real gateway does before a write leaves: wait for the budget, then ask the caller again."""
+        self.during_budget_wait()
+        reason = withdrawal_reason()
+        if reason is not None:
+            raise AzureCallError("Withdrawn", "WriteWithdrawn", reason)
+        self.sent += 1
 
     async def poll(self, ref: Any, kind: Any, token: str) -> OperationState:
         self.calls["poll"] += 1
@@ -196,3 +210,28 @@ async def test_no_write_on_a_spec_that_changed_while_the_pass_waited_on_azure() 
         post_event=lambda *a: None,
     )
     assert azure.calls["update_model_image"] == 1, "the pass on the new spec writes as usual"
+
+
+async def test_a_write_held_back_by_the_budget_is_withdrawn_when_the_spec_moves_on_meanwhile() -> None:
+    """Seed 1254 of the campaign: paused while the manualupgrade of the next domain waited to be sent."""
+    status = walk_status()
+    instances = upgraded(scale_set(NEW), ["0", "5"]).instances
+    azure = FakeAzure(NEW, instances)
+    ctx = context(azure)
+    ctx.saw(*KEY, "uid-1", gone=False, generation=1)
+    azure.during_budget_wait = lambda: ctx.saw(*KEY, "uid-1", gone=False, generation=2)
+    patch, requeue = await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert azure.calls["manual_upgrade"] == 1, "the pass decided to write"
+    assert azure.sent == 0, "but the write never left"
+    assert (patch, requeue) == ({}, 0.0), "nothing recorded; decided again at once on the new spec"
+
+
+async def test_a_write_held_back_by_the_budget_is_withdrawn_when_the_resource_is_deleted_meanwhile() -> None:
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx = context(azure)
+    ctx.saw(*KEY, "uid-1", gone=False)
+    azure.during_budget_wait = lambda: ctx.saw(*KEY, "uid-1", gone=True)
+    patch, _ = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == 1
+    assert azure.sent == 0
+    assert patch == {}
