@@ -13,13 +13,18 @@ from typing import Literal
 from controller.resource import ErrorStatus, ScaleSetRef
 
 
+def instance_order(instance_id: str) -> tuple[int, str]:
+    """Numeric ids in numeric order ("2" before "10"); names (Flexible VMs) after them, by name."""
+    return (int(instance_id), "") if instance_id.isdigit() else (1 << 30, instance_id)
+
+
 @dataclass(frozen=True)
 class ObservedInstance:
-    instance_id: str
-    update_domain: int
+    instance_id: str  # Uniform: the numeric instance id; Flexible: the VM's name (what manualupgrade takes)
+    update_domain: int | None  # None on Flexible scale sets, which have no update domains
     fault_domain: int
     zone: str | None
-    latest_model: bool
+    latest_model: bool | None  # None where Azure does not report it (Flexible VMs)
     image_version: str | None  # exactVersion for marketplace images; None when Azure does not report it
     provisioning: str  # succeeded | updating | creating | failed | deleting ...
     power: str | None  # running | stopped | starting | deallocated ...
@@ -40,6 +45,13 @@ class ObservedScaleSet:
     capacity: int
     provisioning_state: str
     instances: tuple[ObservedInstance, ...] = ()
+    orchestration_mode: str = "Uniform"  # Azure's default, and all an api-version before 2020-12-01 can show
+    fault_domain_count: int | None = None  # platformFaultDomainCount
+    zones: tuple[str, ...] = ()
+
+    @property
+    def flexible(self) -> bool:
+        return self.orchestration_mode.lower() == "flexible"
 
 
 @dataclass(frozen=True)

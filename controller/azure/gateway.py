@@ -24,6 +24,8 @@ from azure.mgmt.compute.aio import ComputeManagementClient
 
 from controller.azure.budget import SubscriptionBudget
 from controller.azure.errors import AzureCallError, classify_error, monitor_error, polling_error
+from controller.azure.instances import flexible_filter, flexible_instance, uniform_instance
+from controller.azure.instances import image_reference as image_reference_fields
 from controller.azure.pipeline import (
     ApiVersionPin,
     LastMomentCheck,
@@ -40,40 +42,9 @@ from controller.observed import (
     ObservedScaleSet,
     OperationState,
     RollingProgress,
+    instance_order,
 )
 from controller.resource import OperationKind, ScaleSetRef, UpgradeMode
-
-
-def _instance_view_fields(view: Any) -> tuple[int, int, str, str | None, str | None]:
-    statuses = list(getattr(view, "statuses", None) or [])
-    provisioning, power = "unknown", None
-    for status in statuses:
-        code = str(status.code or "")
-        if code.startswith("ProvisioningState/"):
-            provisioning = code.split("/")[1].lower()
-        elif code.startswith("PowerState/"):
-            power = code.split("/", 1)[1].lower()
-    health = None
-    vm_health = getattr(view, "vm_health", None)
-    if vm_health is not None and vm_health.status is not None and vm_health.status.code:
-        health = str(vm_health.status.code).split("/", 1)[-1].lower()
-    return (
-        int(getattr(view, "platform_update_domain", 0) or 0),
-        int(getattr(view, "platform_fault_domain", 0) or 0),
-        provisioning,
-        power,
-        health,
-    )
-
-
-def _image_reference(reference: Any) -> dict[str, str]:
-    """An SDK ImageReference as its wire fields (publisher, offer, sku, version, id), the empty ones left out."""
-    out: dict[str, str] = {}
-    for field_name in ("publisher", "offer", "sku", "version", "id"):
-        value = getattr(reference, field_name, None) if reference is not None else None
-        if value:
-            out[field_name] = str(value)
-    return out
 
 
 class ComputeGateway(Protocol):
@@ -81,7 +52,7 @@ class ComputeGateway(Protocol):
 
     async def observe(self, ref: ScaleSetRef) -> ObservedScaleSet | None: ...
     async def get_model(self, ref: ScaleSetRef) -> ObservedScaleSet | None: ...
-    async def list_instances(self, ref: ScaleSetRef) -> tuple[ObservedInstance, ...]: ...
+    async def list_instances(self, ref: ScaleSetRef, *, flexible: bool = False) -> tuple[ObservedInstance, ...]: ...
     async def marketplace_versions(
         self, sub: str, location: str, publisher: str, offer: str, sku: str
     ) -> list[str] | None: ...
@@ -153,38 +124,29 @@ class AzureComputeGateway:
         model = await self.get_model(ref)
         if model is None:
             return None
-        return dataclasses.replace(model, instances=await self.list_instances(ref))
+        return dataclasses.replace(model, instances=await self.list_instances(ref, flexible=model.flexible))
 
-    async def list_instances(self, ref: ScaleSetRef) -> tuple[ObservedInstance, ...]:
-        """Every instance with its instance view, in one paged listing (no per-instance GETs)."""
+    async def list_instances(self, ref: ScaleSetRef, *, flexible: bool = False) -> tuple[ObservedInstance, ...]:
+        """Every instance with its instance view, in one paged listing (no per-instance GETs).
+
+        Uniform: the scale-set VM list. Flexible: the resource group's VM list filtered on the scale set.
+        """
         client = self._client(ref.subscription_id)
         instances: list[ObservedInstance] = []
         try:
-            async for vm in client.virtual_machine_scale_set_vms.list(
-                ref.resource_group, ref.name, expand="instanceView"
-            ):
-                ud, fd, provisioning, power, health = _instance_view_fields(vm.instance_view)
-                storage = vm.storage_profile
-                image = storage.image_reference if storage else None
-                disk_image = storage.os_disk.image if storage and storage.os_disk else None
-                instances.append(
-                    ObservedInstance(
-                        instance_id=str(vm.instance_id),
-                        update_domain=ud,
-                        fault_domain=fd,
-                        zone=vm.zones[0] if vm.zones else None,
-                        latest_model=bool(vm.latest_model_applied),
-                        image_version=getattr(image, "exact_version", None) if image else None,
-                        provisioning=provisioning,
-                        power=power,
-                        health=health,
-                        image_reference=_image_reference(image),
-                        vhd_uri=disk_image.uri if disk_image is not None else None,
-                    )
-                )
+            if flexible:
+                async for flex_vm in client.virtual_machines.list(
+                    ref.resource_group, filter=flexible_filter(ref), expand="instanceView"
+                ):
+                    instances.append(flexible_instance(flex_vm))
+            else:
+                async for vm in client.virtual_machine_scale_set_vms.list(
+                    ref.resource_group, ref.name, expand="instanceView"
+                ):
+                    instances.append(uniform_instance(vm))
         except AzureError as exc:
             raise classify_error(exc) from exc
-        return tuple(sorted(instances, key=lambda i: int(i.instance_id) if i.instance_id.isdigit() else 0))
+        return tuple(sorted(instances, key=lambda i: instance_order(i.instance_id)))
 
     async def get_model(self, ref: ScaleSetRef) -> ObservedScaleSet | None:
         """The scale set model alone (one GET); ``instances`` is left empty."""
@@ -198,7 +160,7 @@ class AzureComputeGateway:
         profile = vmss.virtual_machine_profile
         storage = profile.storage_profile if profile else None
         ref_model = storage.image_reference if storage else None
-        image_reference = _image_reference(ref_model)
+        image_reference = image_reference_fields(ref_model)
         vhd = None
         if storage is not None and storage.os_disk is not None and storage.os_disk.image is not None:
             vhd = storage.os_disk.image.uri
@@ -218,6 +180,9 @@ class AzureComputeGateway:
             has_health_extension=has_health,
             capacity=int(vmss.sku.capacity or 0) if vmss.sku else 0,
             provisioning_state=str(vmss.provisioning_state or "Unknown"),
+            orchestration_mode=_enum_text(vmss.orchestration_mode) if vmss.orchestration_mode else "Uniform",
+            fault_domain_count=vmss.platform_fault_domain_count,
+            zones=tuple(str(z) for z in vmss.zones or ()),
         )
 
     async def marketplace_versions(

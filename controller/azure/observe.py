@@ -86,7 +86,9 @@ async def observe(
             and (op is None or op.kind == "ManualUpgrade")
         )
         if fresh and mid_walk and seen is not None:
-            observed = dataclasses.replace(seen.scale_set, instances=await gateway.list_instances(ref))
+            observed = dataclasses.replace(
+                seen.scale_set, instances=await gateway.list_instances(ref, flexible=seen.scale_set.flexible)
+            )
             seen = SeenScaleSet(observed, seen.read_at)
         else:
             found = await gateway.observe(ref)

@@ -135,7 +135,8 @@ def render_resource(
     done = sum(1 for d in domains if d.get("state") in DOMAIN_DONE_STATES)
     head = f"{namespace}/{name}"
     if scale_set:
-        head += f"  ({scale_set})"
+        flexible = ", Flexible" if status.get("orchestrationMode") == "Flexible" else ""
+        head += f"  ({scale_set}{flexible})"
     lines = [
         _paint(head, _BOLD, colour)
         + "  "

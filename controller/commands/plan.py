@@ -15,7 +15,7 @@ from controller.azure import AzureCallError, ComputeGateway
 from controller.azure.observe import image_facts
 from controller.config import OperatorConfig
 from controller.resource import KIND, ModelError, ScaleSetImageSpec
-from controller.rollout import ImageProblem, layout_domains, model_matches, resolve_image
+from controller.rollout import ImageProblem, is_on_target, layout_domains, model_matches, resolve_image
 
 
 def load_manifests(path: str | Path) -> list[dict[str, Any]]:
@@ -49,7 +49,8 @@ async def plan_manifest(doc: dict[str, Any], config: OperatorConfig, gateway_for
         return False
     resolved = resolve_image(spec.image, facts, observed.location)
     print(
-        f"{name}: scale set {ref.name} ({observed.capacity} instances, {observed.location}, "
+        f"{name}: scale set {ref.name} ({'Flexible orchestration, ' if observed.flexible else ''}"
+        f"{observed.capacity} instances, {observed.location}, "
         f"upgrade policy {observed.upgrade_mode})",
         file=out,
     )
@@ -66,10 +67,9 @@ async def plan_manifest(doc: dict[str, Any], config: OperatorConfig, gateway_for
         return False
     kind, reason, layout = layout_domains(spec.rollout.domain_kind, spec.rollout.batch_size, observed.instances)
     print(f"  domains: {len(layout)} by {kind}" + (f" ({reason})" if reason else ""), file=out)
-    already = model_matches(observed, resolved)
     by_id = {i.instance_id: i for i in observed.instances}
     for index, (domain, ids) in enumerate(layout, 1):
-        done = [i for i in ids if already and by_id[i].latest_model]
+        done = [i for i in ids if is_on_target(by_id[i], observed, resolved)]
         todo = [i for i in ids if i not in done]
         print(
             f"  {index}. {domain}: upgrade {', '.join(todo) or '-'}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, computed_field
 
@@ -224,6 +224,13 @@ class ScaleSetImageStatus(Model):
     upgrade_policy_mode: UpgradeMode | None = Field(
         default=None,
         description="The scale set's upgrade policy mode as last observed: Manual, Automatic or Rolling.",
+    )
+    orchestration_mode: Literal["Uniform", "Flexible"] | None = Field(
+        default=None,
+        description=(
+            "The scale set's orchestration mode as last observed. Flexible sets have no update domains, and"
+            " their instances are VMs known by name."
+        ),
     )
     domain_kind: DomainKind | None = Field(
         default=None,

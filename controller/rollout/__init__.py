@@ -6,7 +6,7 @@ rolling upgrade), ``conditions`` (the kstatus summary), ``planner`` (one step), 
 """
 
 from controller.rollout.actions import Action, Event, Plan, UpdateModel, UpgradeInstances, record_operation
-from controller.rollout.health import Verdict, verdict
+from controller.rollout.health import Verdict, is_on_target, verdict
 from controller.rollout.images import ImageProblem, model_matches, needs_image_facts, resolve_image, same_declaration
 from controller.rollout.layout import choose_layout, layout_domains
 from controller.rollout.planner import plan_next_step
@@ -20,6 +20,7 @@ __all__ = [
     "UpgradeInstances",
     "Verdict",
     "choose_layout",
+    "is_on_target",
     "layout_domains",
     "model_matches",
     "needs_image_facts",

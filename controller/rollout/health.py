@@ -63,7 +63,7 @@ def is_on_target(inst: ObservedInstance, observed: ObservedScaleSet, target: Ima
     if is_busy(inst):
         return False
     known = runs_image(inst, target)
-    return known if known is not None else inst.latest_model and model_matches(observed, target)
+    return known if known is not None else bool(inst.latest_model) and model_matches(observed, target)
 
 
 def healthy_on_old_model(inst: ObservedInstance, observed: ObservedScaleSet) -> bool:

@@ -1,9 +1,14 @@
 """Domain layout: group a scale set's instances into the ordered domains a rollout walks one at a time.
 
 One small strategy per domain kind (update domain, fault domain, zone, batch), chosen from the spec, with
-the fallbacks a real scale set needs: a scale set without zones is walked by update domain, and one whose
-instances all report update domain 0 (Azure Stack Hub) by fault domain, or in batches when fault domains
-say nothing either. Instance ids inside a domain, and domains of one kind, are in numeric order.
+the fallbacks a real scale set needs, so that one domain never holds every instance:
+- Zone on a scale set without zones: update domains (fault domains on a Flexible set).
+- UpdateDomain where instances report no update domain (Flexible orchestration): zones when the set is
+  zonal (one fault domain per zone), else fault domains, else batches.
+- UpdateDomain where every instance reports update domain 0 (Azure Stack Hub): fault domains, else batches.
+- FaultDomain where every instance reports the same fault domain (a zonal Flexible set, or
+  ``platformFaultDomainCount: 1``): zones when there are, else batches.
+Instance ids inside a domain, and domains of one kind, are in numeric order (Flexible VM names by name).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
-from controller.observed import ObservedInstance
+from controller.observed import ObservedInstance, instance_order
 from controller.resource import DomainKind, batch_size
 
 Domain = tuple[str, tuple[str, ...]]
@@ -20,11 +25,6 @@ Domain = tuple[str, tuple[str, ...]]
 
 DEFAULT_FALLBACK_BATCH = "20%"
 """Batch size used when the layout falls back to batches and the spec names none."""
-
-
-def instance_order(instance_id: str) -> tuple[int, str]:
-    """Numeric ids in numeric order ("2" before "10"); names (Flexible VMs) after them, by name."""
-    return (int(instance_id), "") if instance_id.isdigit() else (1 << 30, instance_id)
 
 
 def _sorted_ids(members: Sequence[ObservedInstance]) -> tuple[str, ...]:
@@ -59,7 +59,7 @@ class ByUpdateDomain:
     kind: ClassVar[DomainKind] = DomainKind.UPDATE_DOMAIN
 
     def domains(self, instances: Sequence[ObservedInstance]) -> list[Domain]:
-        return _grouped(instances, lambda i: f"ud-{i.update_domain}", lambda i: (i.update_domain, ""))
+        return _grouped(instances, lambda i: f"ud-{i.update_domain}", lambda i: (i.update_domain or 0, ""))
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,9 @@ class InBatches:
 
     def domains(self, instances: Sequence[ObservedInstance]) -> list[Domain]:
         size = batch_size(self.size, len(instances))
-        ordered = sorted(instances, key=lambda i: (i.update_domain, i.fault_domain, instance_order(i.instance_id)))
+        ordered = sorted(
+            instances, key=lambda i: (i.update_domain or 0, i.zone or "", i.fault_domain, instance_order(i.instance_id))
+        )
         return [
             (f"batch-{index // size}", _sorted_ids(ordered[index : index + size]))
             for index in range(0, len(ordered), size)
@@ -99,9 +101,22 @@ def choose_layout(
 ) -> tuple[Layout, str | None]:
     """The layout for the requested kind, or the fallback the instances call for, and why it fell back."""
     reasons: list[str] = []
-    if kind == DomainKind.ZONE and not any(i.zone for i in instances):
-        kind = DomainKind.UPDATE_DOMAIN
-        reasons.append("the scale set has no availability zones; walking update domains instead")
+    flexible = bool(instances) and all(i.update_domain is None for i in instances)
+    zonal = any(i.zone for i in instances)
+    several = len(instances) > 1
+    if kind == DomainKind.ZONE and not zonal:
+        kind = DomainKind.FAULT_DOMAIN if flexible else DomainKind.UPDATE_DOMAIN
+        reasons.append(f"the scale set has no availability zones; walking {_WORDS[kind]} instead")
+    if kind == DomainKind.UPDATE_DOMAIN and flexible:
+        kind = DomainKind.ZONE if zonal else DomainKind.FAULT_DOMAIN
+        reasons.append(f"a Flexible scale set has no update domains; walking {_WORDS[kind]} instead")
+    if kind == DomainKind.FAULT_DOMAIN and several and len({i.fault_domain for i in instances}) == 1:
+        if zonal and len({i.zone for i in instances}) > 1:
+            kind = DomainKind.ZONE
+            reasons.append("every instance is in the same fault domain of its zone; walking zones instead")
+        else:
+            reasons.append("every instance reports the same fault domain; walking batches instead")
+            return InBatches(batch or DEFAULT_FALLBACK_BATCH), "; ".join(reasons)
     layout: Layout
     if kind == DomainKind.BATCH:
         layout = InBatches(batch if batch is not None else DEFAULT_FALLBACK_BATCH)
@@ -109,7 +124,7 @@ def choose_layout(
         layout = ByFaultDomain()
     elif kind == DomainKind.ZONE:
         layout = ByZone()
-    elif len(instances) > 1 and {i.update_domain for i in instances} == {0}:
+    elif several and {i.update_domain for i in instances} == {0}:
         if len({i.fault_domain for i in instances}) > 1:
             layout = ByFaultDomain()
             reasons.append("every instance reports update domain 0 (Azure Stack Hub); walking fault domains instead")
@@ -119,6 +134,14 @@ def choose_layout(
     else:
         layout = ByUpdateDomain()
     return layout, "; ".join(reasons) or None
+
+
+_WORDS = {
+    DomainKind.UPDATE_DOMAIN: "update domains",
+    DomainKind.FAULT_DOMAIN: "fault domains",
+    DomainKind.ZONE: "zones",
+    DomainKind.BATCH: "batches",
+}
 
 
 def layout_domains(

@@ -95,8 +95,10 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
         ConditionType.SCALE_SET_FOUND,
         True,
         Reason.SCALE_SET_EXISTS,
-        f"Scale set {observed.ref.name} ({observed.capacity} instances, {observed.location}).",
+        f"Scale set {observed.ref.name} ({'Flexible orchestration, ' if observed.flexible else ''}"
+        f"{observed.capacity} instances, {observed.location}).",
     )
+    d.update(orchestration_mode="Flexible" if observed.flexible else "Uniform")
     _count_instances(d, observed)
     mode = observed.upgrade_mode
     known = mode in UpgradeMode.__members__.values()
@@ -242,7 +244,7 @@ def _start_rollout(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft
     d.event(EventReason.IMAGE_RESOLVED, f"Target image {image.summary()}.")
     d.event(EventReason.ROLLOUT_STARTED, f"Rolling out {image.summary()} over {len(layout)} {kind} domains.")
     if reason:
-        d.event(EventReason.DOMAIN_KIND_FALLBACK, reason.capitalize() + ".", warning=True)
+        d.event(EventReason.DOMAIN_KIND_FALLBACK, reason[:1].upper() + reason[1:] + ".", warning=True)
 
 
 def _follow_operation(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> bool:

@@ -6,9 +6,7 @@ import re
 from datetime import timedelta
 
 from controller.config import Timings
-from controller.observed import (
-    ObservedScaleSet,
-)
+from controller.observed import ObservedScaleSet, instance_order
 from controller.resource import (
     DOMAIN_DONE_STATES,
     ConditionType,
@@ -29,7 +27,7 @@ from controller.rollout.actions import UpdateModel, UpgradeInstances
 from controller.rollout.draft import IN_FLIGHT, Draft
 from controller.rollout.health import WAITING, Verdict, is_busy, verdict
 from controller.rollout.images import model_image, same_declaration
-from controller.rollout.layout import instance_order, layout_domains
+from controller.rollout.layout import layout_domains
 
 
 def next_domain(d: Draft, rollback: bool) -> DomainStatus | None:

@@ -5,7 +5,8 @@ slow to report health) is driven by ``plan_next_step`` in a loop. Some passes lo
 after the Azure call went out, as when the operator dies between the two. At every ``manualupgrade``
 the fake checks: one domain in flight at most; domains in plan order; every earlier domain healthy on the
 target; no instance asked twice for the same model. At the end a good image is everywhere and a bad one
-stopped at the first domain.
+stopped at the first domain. The same holds for Flexible scale sets: VMs known by name, with fault domains
+or zones and no update domain, reporting no ``latestModelApplied`` (issue 12).
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from controller.observed import ImageFacts, Observation, ObservedInstance, Obser
 from controller.resource import DomainState, Phase, ScaleSetImageStatus
 from controller.rollout import UpdateModel, UpgradeInstances, plan_next_step, record_operation
 
-from .builders import NEW, NOW, OLD, scale_set, spec
+from .builders import IMAGE_REFERENCE, NEW, NOW, OLD, scale_set, spec
 
 
 @dataclasses.dataclass
 class FakeInstance:
     id: str
-    ud: int
+    ud: int | None
     fd: int
+    zone: str | None = None
     image: str = OLD
     generation: int = 0
     busy: int = 0
@@ -38,12 +40,25 @@ class FakeInstance:
 
 
 class FakeAzure:
-    def __init__(self, rng: random.Random, count: int, uds: int, bad: bool) -> None:
+    def __init__(self, rng: random.Random, count: int, uds: int, bad: bool, flex: str | None = None) -> None:
         self.rng = rng
         self.model = OLD
         self.generation = 0
         self.bad = bad
-        self.instances = [FakeInstance(str(i), i % uds, i % 3) for i in range(count)]
+        self.flexible = flex is not None
+        if flex is None:
+            self.instances = [FakeInstance(str(i), i % uds, i % 3) for i in range(count)]
+        else:  # "regional": fault domains 0..uds-1; "zonal": fault domain 0 in zones 1..3; "spread": all in fd 0
+            self.instances = [
+                FakeInstance(
+                    f"vmss-web_{rng.getrandbits(32):08x}",
+                    None,
+                    i % uds if flex == "regional" else 0,
+                    str(1 + i % 3) if flex == "zonal" else None,
+                )
+                for i in range(count)
+            ]
+        self.by_id = {i.id: i for i in self.instances}
         self.upgraded: set[tuple[int, str]] = set()
         self.domain_order: list[str] = []
         self.op_ids: set[str] = set()
@@ -51,14 +66,16 @@ class FakeAzure:
     def observe(self) -> ObservedScaleSet:
         insts = tuple(
             ObservedInstance(
-                instance_id=i.id, update_domain=i.ud, fault_domain=i.fd, zone=None,
-                latest_model=i.generation == self.generation, image_version=i.image,
+                instance_id=i.id, update_domain=i.ud, fault_domain=i.fd, zone=i.zone,
+                latest_model=None if self.flexible else i.generation == self.generation, image_version=i.image,
                 provisioning="updating" if i.busy else "succeeded", power="stopped" if i.busy else "running",
                 health=None if i.busy else ("initializing" if i.pending_health else i.health),
+                image_reference=dict(IMAGE_REFERENCE),
             )
             for i in self.instances
         )  # fmt: skip
-        return dataclasses.replace(scale_set(self.model, insts), etag=f'"{self.generation}"')
+        mode = "Flexible" if self.flexible else "Uniform"
+        return dataclasses.replace(scale_set(self.model, insts), etag=f'"{self.generation}"', orchestration_mode=mode)
 
     def update_model(self, action: UpdateModel) -> None:
         version = (action.image_reference or {})["version"]
@@ -80,11 +97,11 @@ class FakeAzure:
             self.domain_order.append(action.domain)
         for earlier in order[: order.index(action.domain)]:
             for iid in domains[earlier]:
-                inst = self.instances[int(iid)]
+                inst = self.by_id[iid]
                 ready = inst.generation == self.generation and inst.health == "healthy" and not inst.busy
                 assert ready, f"domain {action.domain} started before {earlier} was healthy"
         for iid in ids:
-            inst = self.instances[int(iid)]
+            inst = self.by_id[iid]
             assert not inst.busy, f"instance {iid} asked again while busy"
             key = (self.generation, iid)
             assert key not in self.upgraded, f"instance {iid} upgraded twice to the same model"
@@ -105,13 +122,15 @@ class FakeAzure:
                 inst.pending_health -= 1
 
     def operation_state(self) -> OperationState:
-        done = all(not self.instances[int(i)].busy for i in self.op_ids)
+        done = all(not self.by_id[i].busy for i in self.op_ids)
         return OperationState("Succeeded" if done else "InProgress")
 
 
-def drive(seed: int, count: int, uds: int, lose: float, bad: bool) -> tuple[FakeAzure, ScaleSetImageStatus]:
+def drive(
+    seed: int, count: int, uds: int, lose: float, bad: bool, flex: str | None = None
+) -> tuple[FakeAzure, ScaleSetImageStatus]:
     rng = random.Random(seed)
-    azure = FakeAzure(rng, count, uds, bad)
+    azure = FakeAzure(rng, count, uds, bad, flex)
     sp = spec(VERSIONS[2] if bad else NEW, maxUnhealthyInstances=0)
     status = ScaleSetImageStatus()
     now = NOW
@@ -147,9 +166,12 @@ def drive(seed: int, count: int, uds: int, lose: float, bad: bool) -> tuple[Fake
     count=st.integers(1, 25),
     uds=st.integers(1, 5),
     lose=st.sampled_from([0.0, 0.2, 0.5]),
+    flex=st.sampled_from([None, None, "regional", "zonal", "spread"]),
 )
-def test_good_image_reaches_every_instance_one_domain_at_a_time(seed: int, count: int, uds: int, lose: float) -> None:
-    azure, status = drive(seed, count, uds, lose, bad=False)
+def test_good_image_reaches_every_instance_one_domain_at_a_time(
+    seed: int, count: int, uds: int, lose: float, flex: str | None
+) -> None:
+    azure, status = drive(seed, count, uds, lose, bad=False, flex=flex)
     assert status.phase == Phase.SUCCEEDED, status.last_error
     assert all(i.image == NEW and i.generation == azure.generation for i in azure.instances)
     assert all(d.state in (DomainState.SUCCEEDED, DomainState.SKIPPED) for d in status.domains)
@@ -157,10 +179,26 @@ def test_good_image_reaches_every_instance_one_domain_at_a_time(seed: int, count
 
 
 @settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 10_000), count=st.integers(2, 25), uds=st.integers(2, 5), lose=st.sampled_from([0.0, 0.3]))
-def test_bad_image_stops_at_the_first_domain(seed: int, count: int, uds: int, lose: float) -> None:
-    azure, status = drive(seed, count, uds, lose, bad=True)
+@given(
+    seed=st.integers(0, 10_000),
+    count=st.integers(2, 25),
+    uds=st.integers(2, 5),
+    lose=st.sampled_from([0.0, 0.3]),
+    flex=st.sampled_from([None, "regional", "zonal", "spread"]),
+)
+def test_bad_image_stops_at_the_first_domain(seed: int, count: int, uds: int, lose: float, flex: str | None) -> None:
+    azure, status = drive(seed, count, uds, lose, bad=True, flex=flex)
     assert status.phase == Phase.FAILED
     assert azure.domain_order == [status.domains[0].id]
     first = set(status.domains[0].instance_ids)
     assert all(i.image == OLD for i in azure.instances if i.id not in first), "a later domain was touched"
+
+
+def test_a_flexible_walk_never_puts_every_instance_in_one_domain() -> None:
+    """Zonal Flex VMs all report fault domain 0: by fault domain that would be one domain, every VM down."""
+    for flex in ("regional", "zonal", "spread"):
+        azure, status = drive(7, 9, 3, 0.0, bad=True, flex=flex)
+        assert len(status.domains) > 1, flex
+        assert azure.domain_order == [status.domains[0].id], flex
+        touched = sum(1 for i in azure.instances if i.image != OLD or i.busy)
+        assert 0 < touched < len(azure.instances), flex

@@ -49,7 +49,7 @@ class CountingGateway:
         self.calls["get_model"] += 1
         return scale_set("16.04.201807060")
 
-    async def list_instances(self, ref: Any) -> tuple[Any, ...]:
+    async def list_instances(self, ref: Any, *, flexible: bool = False) -> tuple[Any, ...]:
         self.calls["list_instances"] += 1
         return scale_set().instances
 

@@ -72,7 +72,7 @@ class FakeAzure:
         self.calls["get_model"] += 1
         return self._now()
 
-    async def list_instances(self, ref: Any) -> tuple[ObservedInstance, ...]:
+    async def list_instances(self, ref: Any, *, flexible: bool = False) -> tuple[ObservedInstance, ...]:
         self.calls["list_instances"] += 1
         return self.instances
 
