@@ -12,6 +12,9 @@ from typing import Literal
 
 from controller.resource import ErrorStatus, ScaleSetRef
 
+FLEXIBLE_SINCE = "2020-12-01"
+"""The first Compute api-version whose scale-set schema has ``orchestrationMode`` (and so Flexible sets)."""
+
 
 def instance_order(instance_id: str) -> tuple[int, str]:
     """Numeric ids in numeric order ("2" before "10"); names (Flexible VMs) after them, by name."""
@@ -48,10 +51,15 @@ class ObservedScaleSet:
     orchestration_mode: str = "Uniform"  # Azure's default, and all an api-version before 2020-12-01 can show
     fault_domain_count: int | None = None  # platformFaultDomainCount
     zones: tuple[str, ...] = ()
+    api_version: str | None = None  # the Compute api-version the cloud profile pins, if any
 
     @property
     def flexible(self) -> bool:
         return self.orchestration_mode.lower() == "flexible"
+
+    @property
+    def api_predates_flexible(self) -> bool:
+        return self.api_version is not None and self.api_version[:10] < FLEXIBLE_SINCE
 
 
 @dataclass(frozen=True)

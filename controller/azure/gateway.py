@@ -124,7 +124,12 @@ class AzureComputeGateway:
         model = await self.get_model(ref)
         if model is None:
             return None
-        return dataclasses.replace(model, instances=await self.list_instances(ref, flexible=model.flexible))
+        instances = await self.list_instances(ref, flexible=model.flexible)
+        if model.api_predates_flexible and model.capacity > 0 and not instances:
+            # An api-version without orchestrationMode cannot show a Flexible set, but it shows its footprint:
+            # a capacity whose VMs are not scale-set VMs (a Uniform set lists the ones being created too).
+            return dataclasses.replace(model, orchestration_mode="Flexible")
+        return dataclasses.replace(model, instances=instances)
 
     async def list_instances(self, ref: ScaleSetRef, *, flexible: bool = False) -> tuple[ObservedInstance, ...]:
         """Every instance with its instance view, in one paged listing (no per-instance GETs).
@@ -183,6 +188,7 @@ class AzureComputeGateway:
             orchestration_mode=_enum_text(vmss.orchestration_mode) if vmss.orchestration_mode else "Uniform",
             fault_domain_count=vmss.platform_fault_domain_count,
             zones=tuple(str(z) for z in vmss.zones or ()),
+            api_version=self.profile.api_version,
         )
 
     async def marketplace_versions(

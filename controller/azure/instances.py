@@ -15,9 +15,6 @@ from typing import Any
 from controller.observed import ObservedInstance
 from controller.resource import ScaleSetRef
 
-FLEXIBLE_SINCE = "2020-12-01"
-"""The first Compute api-version whose scale-set schema has ``orchestrationMode`` (and so Flexible sets)."""
-
 
 def scale_set_id(ref: ScaleSetRef) -> str:
     return (

@@ -144,6 +144,7 @@ class Reason(enum.StrEnum):
     # UpgradePolicyCompatible
     MANUAL_UPGRADE_POLICY = "ManualUpgradePolicy"
     ROLLING_UPGRADE_POLICY = "RollingUpgradePolicy"
+    ORCHESTRATION_MODE_UNSUPPORTED = "OrchestrationModeUnsupported"
     # ModelInSync
     MODEL_NAMES_TARGET = "ModelNamesTarget"
     MODEL_CHANGED_OUTSIDE_OPERATOR = "ModelChangedOutsideOperator"

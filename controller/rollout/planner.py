@@ -113,6 +113,18 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
         )
         d.wait(t.resync_interval)
         return
+    if observed.flexible and observed.api_predates_flexible:
+        d.condition(
+            ConditionType.UPGRADE_POLICY_COMPATIBLE,
+            False,
+            Reason.ORCHESTRATION_MODE_UNSUPPORTED,
+            f"Scale set {observed.ref.name} lists none of its {observed.capacity} instances as scale-set VMs: it "
+            f"uses Flexible orchestration, which Compute api-version {observed.api_version} (pinned by this cloud "
+            "profile, as for Azure Stack Hub) predates. Azure Stack Hub has no Flexible scale sets; for a set in "
+            "Azure, use a cloud profile without apiVersion (or 2020-12-01 or later).",
+        )
+        d.wait(t.resync_interval)
+        return
     d.condition(
         ConditionType.UPGRADE_POLICY_COMPATIBLE,
         True,

@@ -14,7 +14,7 @@ import pytest
 from scaleset_testbed.worlds import VERSIONS
 
 from controller.observed import ImageFacts, Observation, ObservedInstance, ObservedScaleSet
-from controller.resource import DomainKind, DomainState, Phase, ScaleSetImageStatus, evolve
+from controller.resource import ConditionType, DomainKind, DomainState, Phase, ScaleSetImageStatus, evolve
 from controller.rollout import UpdateModel, UpgradeInstances, layout_domains, plan_next_step, record_operation
 from controller.rollout.health import Verdict, verdict
 
@@ -107,3 +107,21 @@ def test_a_flexible_rollout_upgrades_vms_by_name_domain_by_domain() -> None:
     assert [d.state for d in status.domains] == [DomainState.SUCCEEDED] * 3
     assert upgraded == [tuple(sorted(i.instance_id for i in REGIONAL if i.fault_domain == fd)) for fd in range(3)]
     assert all(i.image_version == NEW for i in insts.values())
+
+
+def test_a_flexible_set_seen_through_an_api_version_that_predates_flexible_is_refused() -> None:
+    """Azure Stack Hub's Compute 2020-06-01 has no orchestrationMode: the gateway infers Flexible from a
+    capacity with no scale-set VMs; the planner refuses with a reason and writes nothing."""
+    observed = dataclasses.replace(flex(()), capacity=6, api_version="2020-06-01")
+    obs = Observation(scale_set=observed, image=ImageFacts(marketplace_versions=VERSIONS))
+    plan = plan_next_step(spec(), ScaleSetImageStatus(), obs, now=NOW, generation=1)
+    assert plan.action is None
+    stalled = plan.status.condition(ConditionType.STALLED)
+    assert stalled is not None
+    assert stalled.reason == "OrchestrationModeUnsupported"
+    assert "2020-12-01" in stalled.message
+    newer = dataclasses.replace(observed, api_version="2024-11-01", instances=REGIONAL)
+    plan = plan_next_step(
+        spec(), ScaleSetImageStatus(), Observation(scale_set=newer, image=obs.image), now=NOW, generation=1
+    )
+    assert isinstance(plan.action, UpdateModel), "the same set through a newer api-version is rolled"
