@@ -25,7 +25,11 @@ from dataclasses import dataclass, field
 from controller.config import BudgetConfig, RequestClass, WindowLimit
 
 _SCALE_SET = re.compile(r"/virtualMachineScaleSets/[^/]+$", re.IGNORECASE)
-_VM_LIST = re.compile(r"/virtualMachineScaleSets/[^/]+/virtualMachines$", re.IGNORECASE)
+_VM_LIST = re.compile(
+    r"/virtualMachineScaleSets/[^/]+/virtualMachines$"  # a Uniform set's instances
+    r"|/resourceGroups/[^/]+/providers/Microsoft\.Compute/virtualMachines$",  # a Flexible set's VMs (filtered)
+    re.IGNORECASE,
+)
 
 
 def classify(method: str, path: str) -> RequestClass:

@@ -20,6 +20,8 @@ VMSS = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMac
     [
         ("GET", VMSS, "scale_set_get"),
         ("GET", VMSS + "/virtualMachines", "vm_list"),
+        ("GET", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines", "vm_list"),  # Flex
+        ("GET", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/vm_1", "read"),
         ("GET", "/subscriptions/s/providers/Microsoft.Compute/locations/w/operations/o", "read"),
         ("POST", VMSS + "/manualupgrade", "write"),
         ("PATCH", VMSS, "write"),
