@@ -44,7 +44,8 @@ def parse_seeds(text: str) -> range:
 def _record(
     seed: int, schedule: Schedule, result: Result, observation: Observation | None, out: Path
 ) -> dict[str, Any]:
-    if observation is not None and (result.violations or result.error):
+    unsettled = "unsettled" in result.end_phase
+    if observation is not None and (result.violations or result.error or unsettled):
         result.saved = str(save(result, schedule, observation, out))
     return {
         "seed": seed,
