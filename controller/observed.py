@@ -12,8 +12,12 @@ from typing import Literal
 
 from controller.resource import ErrorStatus, ScaleSetRef
 
-FLEXIBLE_SINCE = "2020-12-01"
+ORCHESTRATION_MODE_SINCE = "2020-12-01"
 """The first Compute api-version whose scale-set schema has ``orchestrationMode`` (and so Flexible sets)."""
+
+FLEXIBLE_LISTING_SINCE = "2023-03-01"
+"""The first api-version whose VM list takes both ``$filter`` (2021-11-01) and ``$expand=instanceView``
+(2023-03-01): how the operator reads a Flexible set's VMs in one paged listing."""
 
 
 def instance_order(instance_id: str) -> tuple[int, str]:
@@ -58,8 +62,14 @@ class ObservedScaleSet:
         return self.orchestration_mode.lower() == "flexible"
 
     @property
-    def api_predates_flexible(self) -> bool:
-        return self.api_version is not None and self.api_version[:10] < FLEXIBLE_SINCE
+    def api_hides_orchestration(self) -> bool:
+        """The pinned api-version cannot show ``orchestrationMode`` (Azure Stack Hub's 2020-06-01)."""
+        return self.api_version is not None and self.api_version[:10] < ORCHESTRATION_MODE_SINCE
+
+    @property
+    def api_cannot_list_flexible(self) -> bool:
+        """The pinned api-version cannot list a Flexible set's VMs with their instance views in one listing."""
+        return self.api_version is not None and self.api_version[:10] < FLEXIBLE_LISTING_SINCE
 
 
 @dataclass(frozen=True)

@@ -124,10 +124,18 @@ class AzureComputeGateway:
         model = await self.get_model(ref)
         if model is None:
             return None
-        instances = await self.list_instances(ref, flexible=model.flexible)
-        if model.api_predates_flexible and model.capacity > 0 and not instances:
-            # An api-version without orchestrationMode cannot show a Flexible set, but it shows its footprint:
-            # a capacity whose VMs are not scale-set VMs (a Uniform set lists the ones being created too).
+        if model.flexible and model.api_cannot_list_flexible:
+            return model  # the planner refuses it, saying which api-version it needs
+        try:
+            instances = await self.list_instances(ref, flexible=model.flexible)
+        except AzureCallError as exc:
+            if model.api_hides_orchestration and exc.kind == "Rejected" and "is not allowed on" in exc.message:
+                # An api-version without orchestrationMode cannot show a Flexible set, but Azure refuses to list
+                # its VMs with instance views as scale-set VMs ("Operation ... is not allowed on ...").
+                return dataclasses.replace(model, orchestration_mode="Flexible")
+            raise
+        if model.api_hides_orchestration and model.capacity > 0 and not instances:
+            # Or it lists none of them (a Uniform set lists the instances being created too).
             return dataclasses.replace(model, orchestration_mode="Flexible")
         return dataclasses.replace(model, instances=instances)
 

@@ -18,10 +18,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from controller.config import DEFAULT_TIMINGS, Timings
-from controller.observed import (
-    Observation,
-    ObservedScaleSet,
-)
+from controller.observed import FLEXIBLE_LISTING_SINCE, Observation, ObservedScaleSet
 from controller.resource import (
     ConditionType,
     DomainState,
@@ -113,15 +110,12 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
         )
         d.wait(t.resync_interval)
         return
-    if observed.flexible and observed.api_predates_flexible:
+    if observed.flexible and observed.api_cannot_list_flexible:
         d.condition(
             ConditionType.UPGRADE_POLICY_COMPATIBLE,
             False,
             Reason.ORCHESTRATION_MODE_UNSUPPORTED,
-            f"Scale set {observed.ref.name} lists none of its {observed.capacity} instances as scale-set VMs: it "
-            f"uses Flexible orchestration, which Compute api-version {observed.api_version} (pinned by this cloud "
-            "profile, as for Azure Stack Hub) predates. Azure Stack Hub has no Flexible scale sets; for a set in "
-            "Azure, use a cloud profile without apiVersion (or 2020-12-01 or later).",
+            _flexible_refusal(observed),
         )
         d.wait(t.resync_interval)
         return
@@ -194,6 +188,22 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
     if d.status.phase == Phase.FAILED:
         return
     walk(spec, observed, d, t, rollback=False)
+
+
+def _flexible_refusal(observed: ObservedScaleSet) -> str:
+    pinned = f"Compute api-version {observed.api_version}, which this cloud profile pins"
+    if observed.api_hides_orchestration:
+        return (
+            f"Scale set {observed.ref.name} does not list its {observed.capacity} instances as scale-set VMs: it "
+            f"uses Flexible orchestration, which {pinned} (as for Azure Stack Hub), predates (2020-12-01). "
+            "Azure Stack Hub has no Flexible scale sets; for a set in Azure, use a cloud profile without "
+            f"apiVersion, or with {FLEXIBLE_LISTING_SINCE} or later."
+        )
+    return (
+        f"Scale set {observed.ref.name} uses Flexible orchestration; its VMs are read with the VM list's $filter "
+        f"and $expand=instanceView, which {pinned}, does not have (they need {FLEXIBLE_LISTING_SINCE} or later). "
+        "Use a cloud profile without apiVersion, or a newer one."
+    )
 
 
 def _retry_after_failure(d: Draft) -> None:

@@ -125,3 +125,14 @@ def test_a_flexible_set_seen_through_an_api_version_that_predates_flexible_is_re
         spec(), ScaleSetImageStatus(), Observation(scale_set=newer, image=obs.image), now=NOW, generation=1
     )
     assert isinstance(plan.action, UpdateModel), "the same set through a newer api-version is rolled"
+
+
+def test_a_flexible_set_behind_an_api_version_without_the_filtered_vm_listing_is_refused() -> None:
+    observed = dataclasses.replace(flex(REGIONAL), api_version="2022-08-01")
+    obs = Observation(scale_set=observed, image=ImageFacts(marketplace_versions=VERSIONS))
+    plan = plan_next_step(spec(), ScaleSetImageStatus(), obs, now=NOW, generation=1)
+    assert plan.action is None
+    stalled = plan.status.condition(ConditionType.STALLED)
+    assert stalled is not None
+    assert stalled.reason == "OrchestrationModeUnsupported"
+    assert "2023-03-01" in stalled.message
