@@ -72,7 +72,8 @@ FIELD_INTRODUCED: dict[str, str] = {
     "prioritizeUnhealthyInstances": "2020-12-01",
     "rollbackFailedInstancesOnPolicyBreach": "2022-11-01",
     "maxSurge": "2024-03-01",
-    "orchestrationMode": "2020-06-01",
+    # orchestrationMode: absent from ComputeRP/stable/2020-06-01, present from 2020-12-01 (VirtualMachineScaleSetProperties).
+    "orchestrationMode": "2020-12-01",
 }
 
 
