@@ -108,6 +108,7 @@ def test_vm_list_options_follow_the_api_version(emulator_thread: Any) -> None:
         ("2019-03-01", {"virtualMachineScaleSet"}, {"platformFaultDomain", "timeCreated"}),
         ("2020-06-01", {"virtualMachineScaleSet"}, {"platformFaultDomain", "timeCreated"}),
         ("2020-12-01", {"virtualMachineScaleSet", "platformFaultDomain"}, {"timeCreated"}),
+        ("2021-07-01", {"virtualMachineScaleSet", "platformFaultDomain"}, {"timeCreated"}),
         ("2021-11-01", {"virtualMachineScaleSet", "platformFaultDomain", "timeCreated"}, set()),
     ],
 )

@@ -90,7 +90,7 @@ def _standing(ss: ScaleSet) -> list[Instance]:
 
 def place(ss: ScaleSet) -> tuple[int, str | None]:
     """Fault domain and zone of a new VM: the zone (zonal) or fault domain (regional) with the fewest VMs,
-    first in order on a tie, so the set stays evenly spread after scale-ins too."""
+    first in order on a tie. Scale-in removes the newest VMs first, which keeps this spread even."""
     counts: dict[str, int] = {}
     for inst in _standing(ss):
         counts[_domain_of(ss, inst)] = counts.get(_domain_of(ss, inst), 0) + 1
@@ -99,21 +99,6 @@ def place(ss: ScaleSet) -> tuple[int, str | None]:
         return 0, zone
     fd = min(range(ss.spec.fault_domains), key=lambda d: (counts.get(str(d), 0), d))
     return fd, None
-
-
-def scale_in_victims(ss: ScaleSet, count: int) -> list[Instance]:
-    """The VMs a scale-in removes: one at a time from the most populated zone or fault domain, newest first."""
-    remaining = _standing(ss)
-    victims: list[Instance] = []
-    for _ in range(min(count, len(remaining))):
-        groups: dict[str, list[Instance]] = {}
-        for inst in remaining:
-            groups.setdefault(_domain_of(ss, inst), []).append(inst)
-        fullest = max(groups.values(), key=lambda members: (len(members), max(i.seq for i in members)))
-        victim = max(fullest, key=lambda i: i.seq)
-        victims.append(victim)
-        remaining.remove(victim)
-    return victims
 
 
 # ------------------------------------------------------------------------------------------------- lookups

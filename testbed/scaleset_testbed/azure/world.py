@@ -719,11 +719,7 @@ class World:
 
                 self.at(now + self._duration(self.scenario.timing.instance_create_seconds), created)
         elif capacity < len(live):
-            if ss.spec.flexible:
-                victims = flex.scale_in_victims(ss, len(live) - capacity)
-            else:
-                victims = sorted(live, key=lambda i: i.seq, reverse=True)[: len(live) - capacity]
-            for inst in victims:
+            for inst in sorted(live, key=lambda i: i.seq, reverse=True)[: len(live) - capacity]:
                 self.delete_instance(ss, inst, now, op)
 
     def delete_instance(self, ss: ScaleSet, inst: Instance, now: float, op: Operation | None) -> None:
