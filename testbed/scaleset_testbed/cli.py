@@ -10,9 +10,11 @@ from collections.abc import Sequence
 
 def _emulator(args: argparse.Namespace) -> int:
     from scaleset_testbed.azure import ScenarioError, load_scenario_file, parse_scenario, run_emulator
+    from scaleset_testbed.azure.scenario import check_profile
 
     try:
         scenario = load_scenario_file(args.scenario) if args.scenario else parse_scenario({})
+        check_profile(scenario, args.profile)
     except ScenarioError as exc:
         print(f"scaleset-image-testbed emulator: {exc}", file=sys.stderr)
         return 2

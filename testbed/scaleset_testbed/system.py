@@ -212,9 +212,7 @@ class OperatorSettings:
 class OperatorProcess:
     """``python -m controller run -A`` against the emulators, with its own kubeconfig and config file."""
 
-    def __init__(
-        self, env: Env, settings: OperatorSettings, name: str = "operator", cwd: Path | None = None
-    ) -> None:
+    def __init__(self, env: Env, settings: OperatorSettings, name: str = "operator", cwd: Path | None = None) -> None:
         self.env = env
         self.settings = settings
         self.name = name
@@ -359,5 +357,3 @@ async def operator(
         yield process
     finally:
         await process.stop()
-
-

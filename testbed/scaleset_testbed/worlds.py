@@ -15,6 +15,7 @@ from typing import Any, Final
 SUB: Final = "00000000-0000-0000-0000-000000000001"
 RG: Final = "rg-web"
 VMSS: Final = "vmss-web"
+FLEX: Final = "vmss-flex"  # a Flexible scale set, where a world has one
 LOCATION: Final = "westeurope"
 PUBLISHER: Final = "Canonical"
 OFFER: Final = "UbuntuServer"
@@ -71,6 +72,25 @@ def scale_set(
     }
     spec.update(fields)
     return spec
+
+
+def flex_scale_set(capacity: int = 6, *, version: str = V1, **fields: Any) -> dict[str, Any]:
+    """A scenario's Flexible scale set: Manual policy, health extension, on ``version``, regional with the default
+    fault domain count (1) unless ``fields`` (``platformFaultDomainCount``, ``zones`` ...) say otherwise."""
+    spec: dict[str, Any] = {
+        "capacity": capacity,
+        "orchestrationMode": "Flexible",
+        "upgradePolicy": "Manual",
+        "healthExtension": True,
+        "image": image_reference(version),
+    }
+    spec.update(fields)
+    return spec
+
+
+def vm_path(name: str, sub: str = SUB, rg: str = RG) -> str:
+    """The ARM path of a virtual machine (a Flexible scale set's VM)."""
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines/{name}"
 
 
 def scenario(

@@ -48,10 +48,10 @@ def test_per_call_api_version_kwarg(emulator_thread: Any, sync_client: Any) -> N
     emu = emulator_thread(PAGED)
     control = Control(emu.url)
     client = sync_client(emu.url)
-    ss = client.virtual_machine_scale_sets.get(RG, VMSS, api_version="2020-06-01")
+    ss = client.virtual_machine_scale_sets.get(RG, VMSS, api_version="2020-12-01")
     assert ss.properties.orchestration_mode == "Uniform"
-    old = client.virtual_machine_scale_sets.get(RG, VMSS, api_version="2019-03-01")
-    assert old.properties.orchestration_mode is None  # orchestrationMode arrived with 2020-06-01
+    old = client.virtual_machine_scale_sets.get(RG, VMSS, api_version="2020-06-01")
+    assert old.properties.orchestration_mode is None  # orchestrationMode arrived with 2020-12-01
     vms = list(client.virtual_machine_scale_set_vms.list(RG, VMSS, api_version="2020-06-01"))
     assert len(vms) == 10
     pages = control.requests("/virtualMachines")

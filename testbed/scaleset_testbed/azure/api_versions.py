@@ -72,8 +72,23 @@ FIELD_INTRODUCED: dict[str, str] = {
     "prioritizeUnhealthyInstances": "2020-12-01",
     "rollbackFailedInstancesOnPolicyBreach": "2022-11-01",
     "maxSurge": "2024-03-01",
-    "orchestrationMode": "2020-06-01",
+    # absent from ComputeRP/stable/2020-06-01; VirtualMachineScaleSetProperties has it from 2020-12-01
+    "orchestrationMode": "2020-12-01",
 }
+
+# Fields of a Microsoft.Compute/virtualMachines resource (a Flexible scale set's VM), by path, that are younger
+# than the resource: first api-version whose VirtualMachineProperties / VirtualMachineInstanceView has them
+# (ComputeRP/stable/<version>; the multi-api azure-mgmt-compute 30 models per version agree).
+VM_FIELD_INTRODUCED: dict[str, str] = {
+    "properties.virtualMachineScaleSet": "2019-03-01",
+    "properties.platformFaultDomain": "2020-12-01",
+    "properties.timeCreated": "2021-11-01",
+    "properties.instanceView.vmHealth": "2020-06-01",
+}
+
+# Query options of VirtualMachines_List (GET .../resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines):
+# $filter ('virtualMachineScaleSet/id' eq '<id>') from 2021-11-01, $expand=instanceView from 2023-03-01.
+VM_LIST_QUERY_INTRODUCED: dict[str, str] = {"$filter": "2021-11-01", "$expand": "2023-03-01"}
 
 
 def supported_versions(family: ApiFamily, profile: str) -> tuple[str, ...]:
@@ -82,6 +97,6 @@ def supported_versions(family: ApiFamily, profile: str) -> tuple[str, ...]:
     return COMPUTE_API_VERSIONS if family == "compute" else GALLERY_API_VERSIONS
 
 
-def field_visible(field: str, api_version: str) -> bool:
-    introduced = FIELD_INTRODUCED.get(field)
+def field_visible(field: str, api_version: str, table: dict[str, str] | None = None) -> bool:
+    introduced = (FIELD_INTRODUCED if table is None else table).get(field)
     return introduced is None or api_version[:10] >= introduced

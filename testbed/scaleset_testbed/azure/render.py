@@ -73,7 +73,8 @@ def _status(code: str, display: str, level: str = "Info", time: str | None = Non
     return status
 
 
-def instance_view_json(world: World, ss: ScaleSet, inst: Instance, *, power_only: bool = False) -> dict[str, Any]:
+def instance_statuses(world: World, inst: Instance, *, power_only: bool = False) -> list[dict[str, Any]]:
+    """An instance view's ``statuses``: ProvisioningState/<state>, then PowerState/<state>."""
     prov_code = "ProvisioningState/" + inst.provisioning
     if inst.provisioning == "failed":
         prov_code += "/OSProvisioningTimedOut"
@@ -88,26 +89,48 @@ def instance_view_json(world: World, ss: ScaleSet, inst: Instance, *, power_only
     ]
     if power_only:
         statuses = [s for s in statuses if s["code"].startswith("PowerState")]
+    return statuses
+
+
+def vm_health_json(inst: Instance) -> dict[str, Any] | None:
+    """``vmHealth`` (Application Health extension), or None when the instance reports no health."""
+    if inst.health is None:
+        return None
+    level = "Warning" if inst.health == "unhealthy" else "Info"
+    return {"status": _status("HealthState/" + inst.health, _HEALTH_DISPLAY[inst.health], level)}
+
+
+def instance_view_json(world: World, ss: ScaleSet, inst: Instance, *, power_only: bool = False) -> dict[str, Any]:
     view: dict[str, Any] = {
         "platformUpdateDomain": inst.reported_update_domain,
         "platformFaultDomain": inst.fault_domain,
         "computerName": computer_name(ss, inst),
         "osName": "ubuntu",
-        "statuses": statuses,
+        "statuses": instance_statuses(world, inst, power_only=power_only),
     }
-    if inst.health is not None:
-        level = "Warning" if inst.health == "unhealthy" else "Info"
-        view["vmHealth"] = {"status": _status("HealthState/" + inst.health, _HEALTH_DISPLAY[inst.health], level)}
+    health = vm_health_json(inst)
+    if health is not None:
+        view["vmHealth"] = health
     return view
 
 
 def computer_name(ss: ScaleSet, inst: Instance) -> str:
+    """Uniform: ``{prefix}{instance id in base 36, 6 digits}``; Flexible: ``{prefix}{6 characters}``
+    (virtual-machine-scale-sets-instance-ids.md)."""
     prefix = ss.resource["properties"]["virtualMachineProfile"].get("osProfile", {}).get("computerNamePrefix", "vm")
+    if ss.spec.flexible:
+        return f"{prefix}{inst.vm_id.replace('-', '')[:6]}"
     n, digits = int(inst.instance_id), ""
     for _ in range(6):
         n, r = divmod(n, 36)
         digits = "0123456789abcdefghijklmnopqrstuvwxyz"[r] + digits
     return f"{prefix}{digits}"
+
+
+def os_disk_name(ss: ScaleSet, inst: Instance) -> str:
+    if ss.spec.flexible:
+        return f"{inst.instance_id}_OsDisk_1_{inst.vm_id.replace('-', '')}"
+    return f"{ss.spec.name}_{inst.instance_id}_OsDisk"
 
 
 def vm_json(
@@ -119,7 +142,7 @@ def vm_json(
     storage: dict[str, Any] = {
         "osDisk": {
             "osType": "Linux",
-            "name": f"{ss.spec.name}_{inst.instance_id}_OsDisk",
+            "name": os_disk_name(ss, inst),
             "createOption": "FromImage",
             "caching": "ReadWrite",
         }
@@ -148,7 +171,7 @@ def vm_json(
     if expand:
         props["instanceView"] = instance_view_json(world, ss, inst, power_only=power_only)
     out: dict[str, Any] = {
-        "name": f"{ss.spec.name}_{inst.instance_id}",
+        "name": inst.instance_id if ss.spec.flexible else f"{ss.spec.name}_{inst.instance_id}",
         "id": f"{ss.resource_id}/virtualMachines/{inst.instance_id}",
         "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
         "location": ss.spec.location,

@@ -83,6 +83,11 @@ class ScaleSetSpec:
     orchestration_mode: str = "Uniform"
     sku_name: str = "Standard_D2s_v3"
 
+    @property
+    def flexible(self) -> bool:
+        """Flexible orchestration: the instances are ``Microsoft.Compute/virtualMachines`` resources."""
+        return self.orchestration_mode == "Flexible"
+
 
 @dataclass
 class MarketplaceImageSpec:
@@ -220,6 +225,7 @@ def _parse_scale_set(sub: str, rg: str, name: str, raw: dict[str, Any], location
         "allUpdateDomainsZero",
         "location",
         "orchestrationMode",
+        "platformFaultDomainCount",
         "sku",
     }
     unknown = set(raw) - known
@@ -231,10 +237,19 @@ def _parse_scale_set(sub: str, rg: str, name: str, raw: dict[str, Any], location
     upgrade = _get(raw, "upgradePolicy", str, where, "Manual")
     if upgrade not in ("Automatic", "Manual", "Rolling"):
         raise ScenarioError(f"{where}.upgradePolicy: must be Automatic, Manual or Rolling, got {upgrade!r}")
-    ud = _get(raw, "updateDomains", int, where, 5)
-    fd = _get(raw, "faultDomains", int, where, 5)
-    if not 1 <= ud <= 20 or not 1 <= fd <= 5:
-        raise ScenarioError(f"{where}: updateDomains must be 1..20 and faultDomains 1..5")
+    zones = [str(z) for z in _get(raw, "zones", list, where, [])]
+    mode = _get(raw, "orchestrationMode", str, where, "Uniform")
+    if mode == "Flexible":
+        ud, fd = 1, _flexible_fault_domains(raw, where, zones, upgrade, name)
+    elif mode == "Uniform":
+        if "platformFaultDomainCount" in raw:
+            raise ScenarioError(f"{where}.platformFaultDomainCount: a Uniform scale set says faultDomains")
+        ud = _get(raw, "updateDomains", int, where, 5)
+        fd = _get(raw, "faultDomains", int, where, 5)
+        if not 1 <= ud <= 20 or not 1 <= fd <= 5:
+            raise ScenarioError(f"{where}: updateDomains must be 1..20 and faultDomains 1..5")
+    else:
+        raise ScenarioError(f"{where}.orchestrationMode: must be Uniform or Flexible, got {mode!r}")
     image = _mapping(raw.get("image"), f"{where}.image")
     vhd = _get(raw, "vhdUri", str, where)
     if not image and not vhd:
@@ -250,7 +265,6 @@ def _parse_scale_set(sub: str, rg: str, name: str, raw: dict[str, Any], location
             rp, "rollbackFailedInstancesOnPolicyBreach", bool, where, False
         ),
     )
-    zones = [str(z) for z in _get(raw, "zones", list, where, [])]
     return ScaleSetSpec(
         subscription_id=sub,
         resource_group=rg,
@@ -266,9 +280,56 @@ def _parse_scale_set(sub: str, rg: str, name: str, raw: dict[str, Any], location
         image_reference={str(k): str(v) for k, v in image.items()},
         vhd_uri=vhd,
         all_update_domains_zero=_get(raw, "allUpdateDomainsZero", bool, where, False),
-        orchestration_mode=_get(raw, "orchestrationMode", str, where, "Uniform"),
+        orchestration_mode=mode,
         sku_name=_get(raw, "sku", str, where, "Standard_D2s_v3"),
     )
+
+
+# Flexible orchestration, as MicrosoftDocs/azure-compute-docs describes it: fault domains
+# (virtual-machine-scale-sets-manage-fault-domains.md: regional 1, 2 or 3, default 1; zonal only 1), no update
+# domains (virtual-machine-scale-sets-orchestration-modes.md), managed disks only, VM names
+# ``{scale set}_{8 characters}`` of at most 44 characters (virtual-machine-scale-sets-instance-ids.md), and Rolling
+# only with the Application Health extension (virtual-machine-scale-sets-upgrade-policy.md).
+FLEX_MAX_VM_NAME = 44
+FLEX_NAME_SUFFIX = 9  # "_" and 8 hexadecimal characters
+
+
+def _flexible_fault_domains(raw: dict[str, Any], where: str, zones: list[str], upgrade: str, name: str) -> int:
+    for key in ("updateDomains", "faultDomains", "allUpdateDomainsZero"):
+        if key in raw:
+            hint = "platformFaultDomainCount" if key == "faultDomains" else "nothing: it has no update domains"
+            raise ScenarioError(f"{where}.{key}: not for a Flexible scale set (it says {hint})")
+    fd = _get(raw, "platformFaultDomainCount", int, where, 1)
+    if zones and fd != 1:
+        raise ScenarioError(
+            f"{where}.platformFaultDomainCount: a zonal Flexible scale set has 1 fault domain per zone, got {fd}"
+        )
+    if not 1 <= fd <= 3:
+        raise ScenarioError(f"{where}.platformFaultDomainCount: a regional Flexible scale set has 1..3, got {fd}")
+    if raw.get("vhdUri"):
+        raise ScenarioError(f"{where}.vhdUri: Flexible scale sets use managed disks only")
+    if upgrade == "Rolling" and not raw.get("healthExtension"):
+        raise ScenarioError(f"{where}: a Flexible scale set with upgradePolicy Rolling needs healthExtension: true")
+    if len(name) + FLEX_NAME_SUFFIX > FLEX_MAX_VM_NAME:
+        raise ScenarioError(
+            f"{where}: a Flexible scale set name has at most {FLEX_MAX_VM_NAME - FLEX_NAME_SUFFIX} characters "
+            f"(its VMs are named <name>_<8 characters>, at most {FLEX_MAX_VM_NAME})"
+        )
+    return int(fd)
+
+
+def check_profile(scenario: Scenario, profile: str) -> None:
+    """Refuse a scenario the profile cannot serve: Azure Stack Hub (Compute 2020-06-01) has no Flexible
+    orchestration, which needs 2020-12-01 or later."""
+    if profile != "azurestack":
+        return
+    for spec in scenario.scale_sets:
+        if spec.flexible:
+            raise ScenarioError(
+                f"subscriptions.{spec.subscription_id}.resourceGroups.{spec.resource_group}.scaleSets.{spec.name}"
+                ".orchestrationMode: Flexible needs Microsoft.Compute 2020-12-01 or later; the azurestack profile "
+                "(Azure Stack Hub, 2020-06-01) has no Flexible orchestration"
+            )
 
 
 def parse_scenario(data: dict[str, Any]) -> Scenario:

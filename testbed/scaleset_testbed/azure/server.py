@@ -14,106 +14,88 @@ import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 from aiohttp import web
 
-from .api_versions import FIELD_INTRODUCED, ApiFamily, field_visible, supported_versions
+from . import flex, flex_routes
+from .api_versions import FIELD_INTRODUCED, field_visible, supported_versions
 from .clock import Clock
 from .errors import ArmError, invalid_parameter
 from .faults import FaultBook, FaultRule
-from .render import scale_set_instance_view_json, scale_set_json, vm_json
+from .render import instance_view_json, scale_set_instance_view_json, scale_set_json, vm_json
+from .routing import GALLERY_IMAGE, IMAGES, RG, SUB, VMSS, Call, Route, paged
+from .routing import json_response as _json
+from .routing import route as _route
 from .scenario import Scenario, ScenarioError, parse_scenario
 from .throttle import Throttler
 from .world import Operation, ScaleSet, World, version_key
 
-Handler = Callable[["Call"], Awaitable[web.StreamResponse]]
-
-_SUB = r"/subscriptions/(?P<sub>[^/]+)"
-_RG = _SUB + r"/resourceGroups/(?P<rg>[^/]+)"
-_VMSS = _RG + r"/providers/Microsoft\.Compute/virtualMachineScaleSets/(?P<name>[^/]+)"
-_IMAGES = (
-    _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/publishers/(?P<pub>[^/]+)"
-    r"/artifacttypes/vmimage/offers/(?P<offer>[^/]+)/skus/(?P<sku>[^/]+)/versions"
-)
-_GALLERY_IMAGE = _RG + r"/providers/Microsoft\.Compute/galleries/(?P<gallery>[^/]+)/images/(?P<image>[^/]+)"
-
-
-@dataclass
-class Route:
-    method: str
-    pattern: re.Pattern[str]
-    operation: str
-    family: ApiFamily
-    handler_name: str
-
-
-def _route(method: str, path: str, operation: str, handler: str, family: ApiFamily = "compute") -> Route:
-    return Route(method, re.compile(f"^{path}/?$", re.IGNORECASE), operation, family, handler)
+Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
 
 ROUTES: list[Route] = [
-    _route("GET", _VMSS, "VirtualMachineScaleSets_Get", "get_scale_set"),
-    _route("PUT", _VMSS, "VirtualMachineScaleSets_CreateOrUpdate", "put_scale_set"),
-    _route("PATCH", _VMSS, "VirtualMachineScaleSets_Update", "patch_scale_set"),
+    _route("GET", VMSS, "VirtualMachineScaleSets_Get", "get_scale_set"),
+    _route("PUT", VMSS, "VirtualMachineScaleSets_CreateOrUpdate", "put_scale_set"),
+    _route("PATCH", VMSS, "VirtualMachineScaleSets_Update", "patch_scale_set"),
     _route(
         "GET",
-        _RG + r"/providers/Microsoft\.Compute/virtualMachineScaleSets",
+        RG + r"/providers/Microsoft\.Compute/virtualMachineScaleSets",
         "VirtualMachineScaleSets_List",
         "list_scale_sets",
     ),
     _route(
         "GET",
-        _SUB + r"/providers/Microsoft\.Compute/virtualMachineScaleSets",
+        SUB + r"/providers/Microsoft\.Compute/virtualMachineScaleSets",
         "VirtualMachineScaleSets_ListAll",
         "list_scale_sets",
     ),
-    _route("GET", _VMSS + "/instanceView", "VirtualMachineScaleSets_GetInstanceView", "scale_set_instance_view"),
-    _route("POST", _VMSS + "/manualupgrade", "VirtualMachineScaleSets_UpdateInstances", "manual_upgrade"),
-    _route("POST", _VMSS + "/reimage", "VirtualMachineScaleSets_Reimage", "reimage_scale_set"),
-    _route("GET", _VMSS + "/virtualMachines", "VirtualMachineScaleSetVMs_List", "list_vms"),
-    _route("GET", _VMSS + r"/virtualMachines/(?P<iid>[^/]+)", "VirtualMachineScaleSetVMs_Get", "get_vm"),
+    _route("GET", VMSS + "/instanceView", "VirtualMachineScaleSets_GetInstanceView", "scale_set_instance_view"),
+    _route("POST", VMSS + "/manualupgrade", "VirtualMachineScaleSets_UpdateInstances", "manual_upgrade"),
+    _route("POST", VMSS + "/reimage", "VirtualMachineScaleSets_Reimage", "reimage_scale_set"),
+    _route("GET", VMSS + "/virtualMachines", "VirtualMachineScaleSetVMs_List", "list_vms"),
+    _route("GET", VMSS + r"/virtualMachines/(?P<iid>[^/]+)", "VirtualMachineScaleSetVMs_Get", "get_vm"),
     _route(
         "GET",
-        _VMSS + r"/virtualMachines/(?P<iid>[^/]+)/instanceView",
+        VMSS + r"/virtualMachines/(?P<iid>[^/]+)/instanceView",
         "VirtualMachineScaleSetVMs_GetInstanceView",
         "get_vm_instance_view",
     ),
     _route(
-        "POST", _VMSS + r"/virtualMachines/(?P<iid>[^/]+)/reimage", "VirtualMachineScaleSetVMs_Reimage", "reimage_vm"
+        "POST", VMSS + r"/virtualMachines/(?P<iid>[^/]+)/reimage", "VirtualMachineScaleSetVMs_Reimage", "reimage_vm"
     ),
     _route(
-        "GET", _VMSS + "/rollingUpgrades/latest", "VirtualMachineScaleSetRollingUpgrades_GetLatest", "rolling_latest"
+        "GET", VMSS + "/rollingUpgrades/latest", "VirtualMachineScaleSetRollingUpgrades_GetLatest", "rolling_latest"
     ),
-    _route("POST", _VMSS + "/rollingUpgrades/cancel", "VirtualMachineScaleSetRollingUpgrades_Cancel", "rolling_cancel"),
+    _route("POST", VMSS + "/rollingUpgrades/cancel", "VirtualMachineScaleSetRollingUpgrades_Cancel", "rolling_cancel"),
     _route(
-        "POST", _VMSS + "/osRollingUpgrade", "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade", "rolling_start_os"
+        "POST", VMSS + "/osRollingUpgrade", "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade", "rolling_start_os"
     ),
-    _route("GET", _IMAGES, "VirtualMachineImages_List", "list_marketplace_versions"),
-    _route("GET", _IMAGES + r"/(?P<version>[^/]+)", "VirtualMachineImages_Get", "get_marketplace_version"),
+    _route("GET", IMAGES, "VirtualMachineImages_List", "list_marketplace_versions"),
+    _route("GET", IMAGES + r"/(?P<version>[^/]+)", "VirtualMachineImages_Get", "get_marketplace_version"),
     _route(
         "GET",
-        _GALLERY_IMAGE + "/versions",
+        GALLERY_IMAGE + "/versions",
         "GalleryImageVersions_ListByGalleryImage",
         "list_gallery_versions",
         "gallery",
     ),
     _route(
         "GET",
-        _GALLERY_IMAGE + r"/versions/(?P<version>[^/]+)",
+        GALLERY_IMAGE + r"/versions/(?P<version>[^/]+)",
         "GalleryImageVersions_Get",
         "get_gallery_version",
         "gallery",
     ),
-    _route("GET", _RG + r"/providers/Microsoft\.Compute/images/(?P<image>[^/]+)", "Images_Get", "get_managed_image"),
+    _route("GET", RG + r"/providers/Microsoft\.Compute/images/(?P<image>[^/]+)", "Images_Get", "get_managed_image"),
     _route(
         "GET",
-        _SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
+        SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
         "Operations_GetStatus",
         "operation_status",
     ),
+    *flex_routes.ROUTES,
 ]
 
 _READ_ONLY_PATHS = (
@@ -126,27 +108,6 @@ _READ_ONLY_PATHS = (
     ("properties", "timeCreated"),
     ("properties", "virtualMachineProfile", "storageProfile", "imageReference", "exactVersion"),
 )
-
-
-@dataclass
-class Call:
-    """One ARM request being served."""
-
-    request: web.Request
-    route: Route
-    params: dict[str, str]
-    api_version: str
-    body: Any
-    audit: dict[str, Any]
-    now: float
-
-    @property
-    def base(self) -> str:
-        return str(self.request.url.origin())
-
-
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, text=json.dumps(data), content_type="application/json", headers=headers or {})
 
 
 def _merge_patch(target: Any, patch: Any) -> Any:
@@ -286,8 +247,11 @@ class AzureEmulator:
             subscription = params.get("sub", "")
             headers.update(self.throttler.check(subscription, request.method != "GET", route.operation))
             call = Call(request, route, params, api_version, body, audit, now)
-            handler: Handler = getattr(self, "_h_" + route.handler_name)
-            response = await handler(call)
+            if route.function is not None:
+                response = await route.function(self, call)
+            else:
+                handler: Handler = getattr(self, "_h_" + route.handler_name)
+                response = await handler(call)
         except ArmError as err:
             response = _json(err.body(), err.status, err.headers)
             audit["errorCode"] = err.code
@@ -355,7 +319,7 @@ class AzureEmulator:
             )
         supported = supported_versions(route.family, self.profile)
         if api_version not in supported:
-            kind = "galleries" if route.family == "gallery" else "virtualMachineScaleSets"
+            kind = "galleries" if route.family == "gallery" else route.kind
             raise ArmError(
                 400,
                 "NoRegisteredProviderFound",
@@ -424,7 +388,10 @@ class AzureEmulator:
         return _json({"value": items})
 
     async def _h_scale_set_instance_view(self, call: Call) -> web.Response:
-        return _json(scale_set_instance_view_json(self.world, self._scale_set(call)))
+        ss = self._scale_set(call)
+        if ss.spec.flexible:
+            raise flex.not_allowed(ss, flex.SCALE_SET_INSTANCE_VIEW)
+        return _json(scale_set_instance_view_json(self.world, ss))
 
     def _check_preconditions(self, call: Call, existing: ScaleSet | None) -> None:
         if_match = call.request.headers.get("If-Match")
@@ -499,6 +466,7 @@ class AzureEmulator:
                 raise invalid_parameter(
                     "Required parameter 'virtualMachineProfile' is missing (null).", "properties.virtualMachineProfile"
                 )
+            new = flex.check_model(ss, new)
             op = self.world.new_operation("PutVirtualMachineScaleSet", ss, call.now)
             self.world.apply_model(ss, new, call.now, op)
             status = 200
@@ -511,7 +479,7 @@ class AzureEmulator:
         self._check_preconditions(call, ss)
         patch = self._validate_model_body(call, call.body)
         patch.pop("location", None)
-        new = _merge_patch(ss.resource, patch)
+        new = flex.check_model(ss, _merge_patch(ss.resource, patch))
         op = self.world.new_operation("PatchVirtualMachineScaleSet", ss, call.now)
         self.world.apply_model(ss, new, call.now, op)
         return _json(
@@ -529,12 +497,15 @@ class AzureEmulator:
             raise invalid_parameter("The value of parameter 'instanceIds' is invalid.", "instanceIds")
         if ids == ["*"]:
             return [i.instance_id for i in ss.live_instances()]
+        if ss.spec.flexible:  # instance ids are VM names (virtual-machine-scale-sets-perform-manual-upgrades.md)
+            ids = [flex.canonical_name(ss, i) or i for i in ids]
         missing = [i for i in ids if i not in ss.instances or ss.instances[i].state == "Deleted"]
         if missing:
+            names = ": a Flexible scale set's instance ids are its VM names" if ss.spec.flexible else ""
             raise ArmError(
                 404,
                 "NotFound",
-                f"The entity was not found. Instance ids {missing} do not exist in '{ss.spec.name}'.",
+                f"The entity was not found. Instance ids {missing} do not exist in '{ss.spec.name}'{names}.",
                 target="instanceIds",
             )
         return list(dict.fromkeys(ids))
@@ -548,6 +519,8 @@ class AzureEmulator:
 
     async def _h_reimage_scale_set(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
+        if ss.spec.flexible:
+            raise flex.not_allowed(ss, flex.SCALE_SET_REIMAGE)
         ids = self._instance_ids(call, ss, required=False)
         op = self.world.new_operation("ReimageInstances", ss, call.now, instance_ids=ids)
         self.world.start_instance_upgrades(ss, ids, call.now, op, reimage=True)
@@ -577,41 +550,36 @@ class AzureEmulator:
                 power_only, want_view = True, True
             else:
                 raise invalid_parameter(f"The value '{flt}' of parameter '$filter' is invalid.", "$filter")
+        if ss.spec.flexible and want_view:
+            raise flex.not_allowed(ss, flex.SCALE_SET_VM_GET)
         instances = ss.live_instances()
         if latest_filter is not None:
             instances = [i for i in instances if (i.model_generation == ss.model_generation) == latest_filter]
-        try:
-            start = int(query.get("$skiptoken", "0"))
-        except ValueError as exc:
-            raise invalid_parameter("The value of parameter '$skiptoken' is invalid.", "$skiptoken") from exc
-        page = self.scenario.page_size
-        chunk = instances[start : start + page]
-        out: dict[str, Any] = {
-            "value": [
-                vm_json(self.world, ss, i, call.api_version, expand=want_view, power_only=power_only) for i in chunk
-            ]
-        }
-        if start + page < len(instances):
-            next_query = {k: v for k, v in query.items() if k != "$skiptoken"}
-            next_query["$skiptoken"] = str(start + page)
-            out["nextLink"] = str(call.request.url.origin().join(call.request.rel_url.with_query(next_query)))
-        return _json(out)
+
+        def render(inst: Any) -> dict[str, Any]:
+            return vm_json(self.world, ss, inst, call.api_version, expand=want_view, power_only=power_only)
+
+        return paged(call, instances, self.scenario.page_size, render)
 
     async def _h_get_vm(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
-        inst = self.world.get_instance(ss, call.params["iid"])
         expand = call.request.query.get("$expand", "") == "instanceView"
+        if ss.spec.flexible and expand:
+            raise flex.not_allowed(ss, flex.SCALE_SET_VM_GET)
+        inst = self.world.get_instance(ss, call.params["iid"])
         return _json(vm_json(self.world, ss, inst, call.api_version, expand=expand))
 
     async def _h_get_vm_instance_view(self, call: Call) -> web.Response:
-        from .render import instance_view_json
-
         ss = self._scale_set(call)
+        if ss.spec.flexible:
+            raise flex.not_allowed(ss, flex.SCALE_SET_VM_INSTANCE_VIEW)
         inst = self.world.get_instance(ss, call.params["iid"])
         return _json(instance_view_json(self.world, ss, inst))
 
     async def _h_reimage_vm(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
+        if ss.spec.flexible:
+            raise flex.not_allowed(ss, flex.SCALE_SET_VM_REIMAGE)
         iid = call.params["iid"]
         self.world.get_instance(ss, iid)
         op = self.world.new_operation("ReimageVM", ss, call.now, instance_ids=[iid])

@@ -31,9 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from . import flex
 from .clock import Clock
 from .errors import ArmError, invalid_parameter, not_found, resource_group_not_found
-from .scenario import GalleryImageSpec, RollingPolicy, ScaleSetSpec, Scenario
+from .scenario import GalleryImageSpec, RollingPolicy, ScaleSetSpec, Scenario, check_profile
 
 InstanceState = Literal["Creating", "Updating", "Running", "Failed", "Deleting", "Deleted"]
 OperationStatus = Literal["InProgress", "Succeeded", "Failed", "Canceled"]
@@ -82,6 +83,8 @@ class Instance:
     forced_effect: str | None = None  # injected: the next upgrade of this instance fails or is unhealthy
     reported_update_domain: int = 0
     state_time: float = 0.0
+    seq: int = 0  # creation order within the scale set (a Flexible VM's id is a name, not a number)
+    time_created: float = 0.0
 
     def healthy_flag(self) -> bool | None:
         if self.health is None or self.health in ("initializing", "unknown"):
@@ -157,7 +160,7 @@ class ScaleSet:
         return False
 
     def live_instances(self) -> list[Instance]:
-        return sorted((i for i in self.instances.values() if i.state != "Deleted"), key=lambda i: int(i.instance_id))
+        return sorted((i for i in self.instances.values() if i.state != "Deleted"), key=lambda i: i.seq)
 
 
 @dataclass
@@ -183,6 +186,7 @@ class World:
     """Everything the emulator knows, and the simulation that moves it."""
 
     def __init__(self, scenario: Scenario, clock: Clock, *, profile: str = "azure") -> None:
+        check_profile(scenario, profile)
         self.clock = clock
         self.profile = profile
         self.scenario = scenario
@@ -277,7 +281,7 @@ class World:
             "location": spec.location,
             "sku": {"name": spec.sku_name, "tier": "Standard", "capacity": spec.capacity},
             "properties": {
-                "singlePlacementGroup": True,
+                "singlePlacementGroup": not spec.flexible,
                 "upgradePolicy": upgrade,
                 "virtualMachineProfile": profile,
                 "overprovision": False,
@@ -301,18 +305,25 @@ class World:
         index = ss.next_instance_id
         ss.next_instance_id += 1
         spec = ss.spec
-        ud = index % spec.update_domains
+        if spec.flexible:  # named VMs, no update domain, spread over fault domains or zones
+            instance_id, ud = flex.new_vm_name(self, ss), 0
+            fd, zone = flex.place(ss)
+        else:
+            instance_id, ud = str(index), index % spec.update_domains
+            fd, zone = index % spec.fault_domains, spec.zones[index % len(spec.zones)] if spec.zones else None
         inst = Instance(
-            instance_id=str(index),
+            instance_id=instance_id,
             update_domain=ud,
             reported_update_domain=0 if spec.all_update_domains_zero else ud,
-            fault_domain=index % spec.fault_domains,
-            zone=spec.zones[index % len(spec.zones)] if spec.zones else None,
+            fault_domain=fd,
+            zone=zone,
             vm_id=str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
             model_generation=ss.model_generation,
             image=image,
             state=state,
             state_time=now,
+            seq=index,
+            time_created=now,
         )
         if state == "Running":
             self._settle_health(ss, inst, now, grace=False)
@@ -448,6 +459,11 @@ class World:
         return ss
 
     def get_instance(self, ss: ScaleSet, instance_id: str) -> Instance:
+        if ss.spec.flexible:
+            name = flex.canonical_name(ss, instance_id)
+            if name is None:
+                raise flex.vm_not_found(ss.spec.resource_group, instance_id)
+            return ss.instances[name]
         inst = ss.instances.get(instance_id)
         if inst is None or inst.state == "Deleted":
             raise not_found(
@@ -521,7 +537,7 @@ class World:
                 "resourceGroup": ss.spec.resource_group,
                 "scaleSet": ss.spec.name,
                 "instanceId": inst.instance_id,
-                "updateDomain": inst.update_domain,
+                "updateDomain": None if ss.spec.flexible else inst.update_domain,
                 "faultDomain": inst.fault_domain,
                 "zone": inst.zone,
                 "state": inst.state,
@@ -703,7 +719,7 @@ class World:
 
                 self.at(now + self._duration(self.scenario.timing.instance_create_seconds), created)
         elif capacity < len(live):
-            for inst in sorted(live, key=lambda i: int(i.instance_id), reverse=True)[: len(live) - capacity]:
+            for inst in sorted(live, key=lambda i: i.seq, reverse=True)[: len(live) - capacity]:
                 self.delete_instance(ss, inst, now, op)
 
     def delete_instance(self, ss: ScaleSet, inst: Instance, now: float, op: Operation | None) -> None:
@@ -799,11 +815,9 @@ class World:
             )
             return
         if ru.policy.prioritize_unhealthy_instances:
-            pending.sort(
-                key=lambda i: (i.health != "unhealthy" and i.state != "Failed", i.update_domain, int(i.instance_id))
-            )
+            pending.sort(key=lambda i: (i.health != "unhealthy" and i.state != "Failed", i.update_domain, i.seq))
         else:
-            pending.sort(key=lambda i: (i.update_domain, int(i.instance_id)))
+            pending.sort(key=lambda i: (i.update_domain, i.seq))
         size = max(1, (len(live) * ru.policy.max_batch_instance_percent) // 100)
         batch = pending[:size]
         ru.batches += 1
@@ -928,13 +942,23 @@ class World:
         sku = dict(body.get("sku") or {})
         capacity = int(sku.get("capacity", 0))
         zones = [str(z) for z in body.get("zones") or []]
+        mode = str(props.get("orchestrationMode") or "Uniform")
+        fault_domains = int(props.get("platformFaultDomainCount") or (1 if zones or mode == "Flexible" else 5))
+        if mode == "Flexible":
+            props = flex.check_new_flexible(body, zones, fault_domains)
+        elif mode != "Uniform":
+            raise invalid_parameter(
+                f"The value '{mode}' of parameter 'orchestrationMode' is invalid.", "properties.orchestrationMode"
+            )
         spec = ScaleSetSpec(
             subscription_id=sub,
             resource_group=rg,
             name=name,
             location=location,
             capacity=0,
-            fault_domains=int(props.get("platformFaultDomainCount") or (1 if zones else 5)),
+            update_domains=1 if mode == "Flexible" else 5,
+            fault_domains=fault_domains,
+            orchestration_mode=mode,
             zones=zones,
             upgrade_policy=(props.get("upgradePolicy") or {}).get("mode", "Manual"),
             image_reference=dict(profile["storageProfile"].get("imageReference") or {}),
@@ -1013,7 +1037,7 @@ class World:
                     "instances": [
                         {
                             "instanceId": i.instance_id,
-                            "updateDomain": i.update_domain,
+                            "updateDomain": None if ss.spec.flexible else i.update_domain,
                             "faultDomain": i.fault_domain,
                             "zone": i.zone,
                             "state": i.state,

@@ -1,0 +1,100 @@
+"""JSON shapes of a Flexible scale set's VMs, as ``Microsoft.Compute/virtualMachines`` resources.
+
+A Flex VM (``VirtualMachine`` in ComputeRP's virtualMachine.json) names its scale set in
+``properties.virtualMachineScaleSet.id``, its fault domain in ``properties.platformFaultDomain`` (2020-12-01 and
+later) and its zone in ``zones``; it has no ``instanceId``, no ``latestModelApplied`` and no update domain. Its
+instance view (``VirtualMachineInstanceView``) has the provisioning and power statuses and, with the Application
+Health extension, ``vmHealth``; it has no fault or update domain: "The API responses don't include fault domain
+or update domain information. This behavior is by design" (MicrosoftDocs/azure-compute-docs,
+virtual-machine-scale-sets-manage-fault-domains.md, "Instance View API").
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .api_versions import VM_FIELD_INTRODUCED, field_visible
+from .flex import VM_TYPE, vm_id
+from .render import computer_name, instance_statuses, os_disk_name, strip_unsupported, vm_health_json
+from .world import Instance, ScaleSet, World
+
+_PROVISIONING = {
+    "succeeded": "Succeeded",
+    "failed": "Failed",
+    "creating": "Creating",
+    "updating": "Updating",
+    "deleting": "Deleting",
+}
+
+
+def _drop_young(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
+    """Remove the VM fields (by path) that ``api_version`` does not define, then the young keys anywhere."""
+    for path in VM_FIELD_INTRODUCED:
+        if field_visible(path, api_version, VM_FIELD_INTRODUCED):
+            continue
+        *parents, leaf = path.split(".")
+        node: Any = obj
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return dict(strip_unsupported(obj, api_version))
+
+
+def vm_instance_view_json(world: World, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "computerName": computer_name(ss, inst),
+        "osName": "ubuntu",
+        "statuses": instance_statuses(world, inst),
+    }
+    health = vm_health_json(inst)
+    if health is not None:
+        view["vmHealth"] = health
+    return view
+
+
+def vm_resource_json(world: World, ss: ScaleSet, inst: Instance, api_version: str, *, expand: bool) -> dict[str, Any]:
+    image_ref = copy.deepcopy(inst.image.reference)
+    if inst.image.exact_version:
+        image_ref["exactVersion"] = inst.image.exact_version
+    props: dict[str, Any] = {
+        "vmId": inst.vm_id,
+        "hardwareProfile": {"vmSize": ss.resource["sku"].get("name", "Standard_D2s_v3")},
+        "storageProfile": {
+            "imageReference": image_ref,
+            "osDisk": {
+                "osType": "Linux",
+                "name": os_disk_name(ss, inst),
+                "createOption": "FromImage",
+                "caching": "ReadWrite",
+                "managedDisk": {"storageAccountType": "Premium_LRS"},
+                "deleteOption": "Delete",
+            },
+        },
+        "osProfile": {"computerName": computer_name(ss, inst), "adminUsername": "azureuser"},
+        "networkProfile": {"networkInterfaces": []},
+        "virtualMachineScaleSet": {"id": ss.resource_id},
+        "platformFaultDomain": inst.fault_domain,
+        "provisioningState": _PROVISIONING.get(inst.provisioning, "Succeeded"),
+        "timeCreated": world.iso(inst.time_created),
+    }
+    if expand:
+        props["instanceView"] = vm_instance_view_json(world, ss, inst)
+    out: dict[str, Any] = {
+        "name": inst.instance_id,
+        "id": vm_id(ss, inst),
+        "type": VM_TYPE,
+        "location": ss.spec.location,
+        "properties": props,
+    }
+    if inst.zone is not None:
+        out["zones"] = [inst.zone]
+    return _drop_young(out, api_version)
+
+
+def instance_view_for(world: World, ss: ScaleSet, inst: Instance, api_version: str) -> dict[str, Any]:
+    """``GET .../virtualMachines/{name}/instanceView``."""
+    wrapped = _drop_young({"properties": {"instanceView": vm_instance_view_json(world, ss, inst)}}, api_version)
+    view: dict[str, Any] = wrapped["properties"]["instanceView"]
+    return view
