@@ -26,6 +26,7 @@ EXPECTED_PHASES = {
     ("batch", "batch-workers"): "Failed",  # zones; the bad 'latest' image, rolled back
     ("api", "api"): "Succeeded",  # gallery image, batches of 25%
     ("edge", "edge-web"): "Succeeded",  # Azure Stack Hub: all update domains 0, fault domains walked
+    ("app", "app"): "Succeeded",  # Flexible orchestration: VMs by name, fault domains walked
 }
 
 
@@ -96,6 +97,10 @@ def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
     api = by_name["api"]
     assert [u["domain"] for u in api["domainUpgrades"]] == ["batch-0", "batch-1", "batch-2", "batch-3"]
     assert by_name["frontend"]["status"]["rolling"]["code"] == "Completed"
+    app = by_name["app"]
+    assert app["status"]["orchestrationMode"] == "Flexible"
+    assert [u["domain"] for u in app["domainUpgrades"]] == ["fd-0", "fd-1", "fd-2"]
+    assert all(i.startswith("vmss-app-flex_") for u in app["domainUpgrades"] for i in u["instanceIds"])
 
     events = json.loads(audit.read_text())["events"]
     requests = [e for e in events if e["type"] == "request"]
