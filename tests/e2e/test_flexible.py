@@ -4,18 +4,24 @@ Aspects: a regional Flex set is walked by fault domain, a zonal one by zone, upg
 minimum of writes (one model PATCH, one manualupgrade per domain) and no per-VM reads; a bad image stops
 after one domain; onFailure Rollback puts the old image back; an operator killed right after a
 manualupgrade resumes without repeating or skipping a VM; VMs added mid-rollout end on the target; a Uniform
-and a Flexible set roll side by side in one namespace.
+and a Flexible set roll side by side in one namespace; ``plan`` names the VMs per fault domain; a Rolling
+Flex set is left to Azure's rolling upgrade and reported.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 from collections import Counter
 from typing import Any
 
 import pytest
 from scaleset_testbed import worlds
 from scaleset_testbed.worlds import FLEX, RG, TOKEN, VMSS
+
+from controller.azure.gateway import AzureComputeGateway
+from controller.commands.plan import plan_manifest
+from controller.config import CloudProfile
 
 from .harness import BAD, NEW, OLD, System, running_system
 
@@ -180,4 +186,39 @@ async def test_a_uniform_and_a_flex_set_roll_side_by_side_in_one_namespace() -> 
         assert system.status("uniform")["orchestrationMode"] == "Uniform"
         uniform_calls = [e for e in system.upgrades() if all(i.isdigit() for i in e)]
         assert sorted(i for ids in uniform_calls for i in ids) == [str(i) for i in range(6)]
+        assert all(e["imageVersion"] == NEW for e in vms(system).values())
+
+
+async def test_plan_on_a_flex_set_names_vms_by_fault_domain_and_changes_nothing() -> None:
+    async with running_system(flex_world(6, platformFaultDomainCount=3)) as system:
+        gateways: list[AzureComputeGateway] = []
+
+        def gateway_for(profile: CloudProfile) -> AzureComputeGateway:
+            gateways.append(AzureComputeGateway(profile))
+            return gateways[-1]
+
+        out = io.StringIO()
+        try:
+            ok = await plan_manifest(flex_resource(), system.config(), gateway_for, out)
+        finally:
+            for gateway in gateways:
+                await gateway.close()
+        text = out.getvalue()
+        assert ok, text
+        assert "Flexible orchestration, 6 instances" in text
+        assert "domains: 3 by FaultDomain (a Flexible scale set has no update domains" in text
+        fds = fault_domains(system)
+        first = sorted(n for n, fd in fds.items() if fd == 0)
+        assert f"1. fd-0: upgrade {', '.join(first)}" in text
+        assert [e for e in system.audit() if e["type"] == "request" and e["method"] != "GET"] == []
+
+
+async def test_a_rolling_flex_set_is_left_to_azure_and_reported() -> None:
+    async with running_system(flex_world(6, platformFaultDomainCount=3, upgradePolicy="Rolling")) as system:
+        await system.start_operator()
+        await system.create(flex_resource())
+        await system.wait_for(lambda: system.status().get("phase") == "Succeeded", within=120, what="Succeeded")
+        assert system.status()["upgradePolicyMode"] == "Rolling"
+        assert flex_upgrades(system) == [], "Azure's rolling upgrade walks the VMs, not manualupgrade"
+        assert len(flex_requests(system, "PATCH")) == 1
         assert all(e["imageVersion"] == NEW for e in vms(system).values())
