@@ -50,8 +50,10 @@ test: tools lint typecheck imports
 # KILL is the share of schedules that SIGKILL the operator (0.3: about 300 kills in N=1000).
 N ?= 200
 KILL ?= 0.3
+# FLEX is the share of schedules whose scale set is Flexible (VMs by name, walked by fault domain).
+FLEX ?= 0.3
 chaos: install
-	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) --kill-share $(KILL) -j 2 --out chaos-out
+	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) --kill-share $(KILL) --flex-share $(FLEX) -j 2 --out chaos-out
 
 demo: install
 	$(BIN)/scaleset-image-testbed demo --until-settled

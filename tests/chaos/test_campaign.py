@@ -1,4 +1,5 @@
-"""A small sample of the fault campaign in the test suite: six seeds, one of them SIGKILLs the operator.
+"""A small sample of the fault campaign in the test suite: six seeds, one of them SIGKILLs the operator, and
+two more on a Flexible scale set (one of them with a kill).
 
 Each seed's schedule runs against fresh emulators and the real operator process (as
 ``python -m scaleset_testbed.chaos --seeds N`` does) and must violate no invariant. Marked ``chaos``: left out
@@ -18,17 +19,27 @@ from scaleset_testbed.chaos.schedule import generate
 KILL_SHARE = 0.1
 # 0-4: the first seeds; 8: the first with a kill at this share (killAfterWrite: SIGKILL right after a write).
 SEEDS = (0, 1, 2, 3, 4, 8)
+FLEX_SEEDS = (1, 3)  # at flex_share 1.0: 1 kills the operator
 
 pytestmark = [pytest.mark.chaos, pytest.mark.slow]
 
 
 def test_the_sample_kills_the_operator_at_least_once() -> None:
     assert sum(generate(seed, KILL_SHARE).kills for seed in SEEDS) >= 1
+    assert sum(generate(seed, 0.3, flex_share=1.0).kills for seed in FLEX_SEEDS) >= 1
 
 
-@pytest.mark.parametrize("seed", SEEDS)
-async def test_schedule_violates_no_invariant(seed: int, tmp_path: Path) -> None:
-    schedule = generate(seed, KILL_SHARE)
+def test_a_seed_draws_the_same_schedule_at_any_flex_share() -> None:
+    for seed in range(20):
+        uniform, flexible = generate(seed, 0.3), generate(seed, 0.3, flex_share=1.0)
+        assert uniform.actions == flexible.actions
+        assert (uniform.world.flexible, flexible.world.flexible) == (False, True)
+
+
+@pytest.mark.parametrize(("seed", "flex_share"), [*((s, 0.0) for s in SEEDS), *((s, 1.0) for s in FLEX_SEEDS)], ids=str)
+async def test_schedule_violates_no_invariant(seed: int, flex_share: float, tmp_path: Path) -> None:
+    schedule = generate(seed, 0.3 if flex_share else KILL_SHARE, flex_share=flex_share)
+    assert schedule.world.flexible == bool(flex_share)
     result, _ = await run_schedule(schedule, tmp_path)
     assert result.error is None, result.line()
     assert result.violations == [], f"{result.line()}\nschedule: {schedule.describe()}\n" + "\n".join(

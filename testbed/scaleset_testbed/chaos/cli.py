@@ -60,12 +60,14 @@ def _record(
     }
 
 
-async def _work(seeds: Any, results: Any, kill_share: float, out: Path, settle: float, fresh: bool) -> None:
+async def _work(
+    seeds: Any, results: Any, kill_share: float, flex_share: float, out: Path, settle: float, fresh: bool
+) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="scaleset-chaos-"))
     station = Station(workdir, fresh=fresh)
     try:
         while (seed := seeds.get()) is not None:
-            schedule = generate(seed, kill_share)
+            schedule = generate(seed, kill_share, flex_share=flex_share)
             started = time.monotonic()
             try:
                 result, observation = await station.run(schedule, settle=settle)
@@ -80,9 +82,11 @@ async def _work(seeds: Any, results: Any, kill_share: float, out: Path, settle: 
         results.put(None)
 
 
-def worker(seeds: Any, results: Any, kill_share: float, out: str, settle: float, fresh: bool) -> None:
+def worker(
+    seeds: Any, results: Any, kill_share: float, flex_share: float, out: str, settle: float, fresh: bool
+) -> None:
     """One worker process: a station (emulators and an operator) that runs seeds until it reads None."""
-    asyncio.run(_work(seeds, results, kill_share, Path(out), settle, fresh))
+    asyncio.run(_work(seeds, results, kill_share, flex_share, Path(out), settle, fresh))
 
 
 def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
@@ -133,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=parse_seeds, help="START:END (END excluded) or one seed")
     parser.add_argument("--recheck", type=Path, help="check a saved run (a seed-<n> folder) again instead")
     parser.add_argument("--kill-share", type=float, default=0.1, help="share of schedules that SIGKILL the operator")
+    parser.add_argument(
+        "--flex-share", type=float, default=0.0, help="share of schedules whose scale set is Flexible (0..1)"
+    )
     parser.add_argument("--out", default="chaos-out", help="where violating schedules are saved (default chaos-out)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="schedules run side by side (processes)")
     parser.add_argument(
@@ -149,8 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if found else 0
     if args.seeds is None:
         parser.error("--seeds is required (or --recheck)")
-    if not 0.0 <= args.kill_share <= 1.0 or args.jobs < 1:
-        parser.error("--kill-share must be within 0..1 and -j at least 1")
+    if not 0.0 <= args.kill_share <= 1.0 or not 0.0 <= args.flex_share <= 1.0 or args.jobs < 1:
+        parser.error("--kill-share and --flex-share must be within 0..1 and -j at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -164,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(jobs):
         seeds.put(None)
     workers = [
-        context.Process(target=worker, args=(seeds, finished, args.kill_share, str(out), args.settle, args.fresh))
+        context.Process(
+            target=worker, args=(seeds, finished, args.kill_share, args.flex_share, str(out), args.settle, args.fresh)
+        )
         for _ in range(jobs)
     ]
     for process in workers:

@@ -285,7 +285,7 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
             if state == "Updating" and before != "Updating":
                 update_began[iid] = t
             if state == "Updating":
-                updating[iid] = timeline.domain_of(iid, t, lookahead) or f"emulator-ud-{event.get('updateDomain')}"
+                updating[iid] = timeline.domain_of(iid, t, lookahead) or _platform_domain(event)
                 busy = frozenset(updating.values())
                 if len(busy) > 1 and busy not in reported_overlaps:
                     reported_overlaps.add(busy)
@@ -542,3 +542,13 @@ def by_invariant(violations: Iterable[Violation]) -> dict[str, int]:
     for v in violations:
         counts[v.invariant] += 1
     return dict(counts)
+
+
+def _platform_domain(event: dict[str, Any]) -> str:
+    """The domain of an instance no plan names: its update domain, or (Flexible, no update domains) its fault
+    domain or zone."""
+    if event.get("updateDomain") is not None:
+        return f"emulator-ud-{event.get('updateDomain')}"
+    if event.get("zone"):
+        return f"emulator-zone-{event.get('zone')}"
+    return f"emulator-fd-{event.get('faultDomain')}"

@@ -81,7 +81,11 @@ def scenario(schedule: Schedule) -> dict[str, Any]:
     return worlds.scenario(
         {
             RG: {
-                vmss_of(schedule): worlds.scale_set(
+                vmss_of(schedule): worlds.flex_scale_set(
+                    world.capacity, version=world.version, platformFaultDomainCount=world.update_domains
+                )
+                if world.flexible
+                else worlds.scale_set(
                     world.capacity, world.update_domains, min(3, world.update_domains), version=world.version
                 )
             }
@@ -157,6 +161,11 @@ class Campaign:
             self.succeeded.append(
                 {"time": round(now, 6), "status": status, "instances": mine[0]["instances"] if mine else []}
             )
+
+    def vm_names(self) -> list[str]:
+        """The live instances' ids in name order (a Flexible set's VM names)."""
+        live = [i for i in self.initial_instances() if str(i.get("state", "")).lower() not in ("deleting", "deleted")]
+        return sorted(str(i.get("instanceId") or i.get("name")) for i in live)
 
     def initial_instances(self) -> list[dict[str, Any]]:
         for ss in self.env.azure.world.snapshot()["scaleSets"]:
@@ -239,9 +248,11 @@ class Campaign:
         if "path" in args or kind in ("throttle", "error5xx", "drop", "slow", "dropAfter"):
             self.env.azure.faults.add(FaultRule.from_json(args))
         elif kind == "failInstance":
-            await self.control(
-                "POST", "instances/fail", {**ss, "instanceId": args["instanceId"], "effect": args["effect"]}
-            )
+            instance_id = str(args["instanceId"])
+            if self.schedule.world.flexible:  # the n-th VM by name: Flex VMs are known by name only
+                names = self.vm_names()
+                instance_id = names[int(instance_id) % len(names)] if names else instance_id
+            await self.control("POST", "instances/fail", {**ss, "instanceId": instance_id, "effect": args["effect"]})
         elif kind == "preempt":
             await self.control("POST", "operations/preempt", ss)
         elif kind == "publish":

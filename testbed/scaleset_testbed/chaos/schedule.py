@@ -24,7 +24,7 @@ Action kinds and their arguments (``args``):
 from __future__ import annotations
 
 import random
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from scaleset_testbed.worlds import V1, V2, V3, V4
@@ -70,9 +70,10 @@ class Action:
 @dataclass(frozen=True)
 class World:
     capacity: int
-    update_domains: int
+    update_domains: int  # Uniform: update domains; Flexible: platformFaultDomainCount (at most 3)
     version: str = OLD  # what the scale set runs at the start
     target: str = NEW  # the ScaleSetImage's first spec.image version
+    flexible: bool = False  # Flexible orchestration: named VMs walked by fault domain
 
 
 @dataclass(frozen=True)
@@ -141,8 +142,9 @@ def _args(rng: random.Random, kind: str, world: World) -> dict[str, Any]:
     return {}
 
 
-def generate(seed: int, kill_share: float = 0.1, *, horizon: float = 2.5) -> Schedule:
-    """The schedule of ``seed``: a world, and 3-8 actions within ``horizon`` real seconds (plus kills)."""
+def generate(seed: int, kill_share: float = 0.1, *, flex_share: float = 0.0, horizon: float = 2.5) -> Schedule:
+    """The schedule of ``seed``: a world, and 3-8 actions within ``horizon`` real seconds (plus kills); a
+    ``flex_share`` of the worlds are Flexible scale sets."""
     rng = random.Random(seed)
     update_domains = rng.randint(2, 4)
     world = World(capacity=rng.randint(max(4, update_domains), 8), update_domains=update_domains)
@@ -158,5 +160,8 @@ def generate(seed: int, kill_share: float = 0.1, *, horizon: float = 2.5) -> Sch
     if rng.random() < kill_share:
         kind = rng.choice(KILL_KINDS)
         actions.append(Action(round(rng.uniform(0.0, horizon), 2), kind, _args(rng, kind, world)))
+    # Drawn after the kills for the same reason: a Uniform seed's schedule is the same at any flex_share.
+    if rng.random() < flex_share:
+        world = replace(world, flexible=True, update_domains=min(3, world.update_domains))
     actions.sort(key=lambda a: a.at)
     return Schedule(seed, world, tuple(actions))
