@@ -166,8 +166,13 @@ async def reconcile(
         image_facts_needed=needs_image_facts(spec, status),
     )
     plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
-    if plan.action is not None and seen is not None and seen.read_at < pass_started:
+    blind = isinstance(plan.action, UpdateModel) and plan.action.etag is None
+    if plan.action is not None and seen is not None and (seen.read_at < pass_started or blind):
         # The write was decided on a cached model: read it again and decide again (one GET per write).
+        # A model write without an etag (Azure Stack Hub's 2020-06-01 has none, so no If-Match either) is
+        # read again right before it even when this pass read the model: what guards it is that window kept
+        # as short as it can be, a PATCH that names only the image (other fields are left as they are), and
+        # the full read after the write that reports and undoes another actor's image before any upgrade.
         observation, seen = await reread_model(gateway, spec.scale_set, observation, seen)
         plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     if seen is None:

@@ -235,3 +235,18 @@ async def test_a_write_held_back_by_the_budget_is_withdrawn_when_the_resource_is
     assert azure.calls["update_model_image"] == 1
     assert azure.sent == 0
     assert patch == {}
+
+
+async def test_a_model_write_without_an_etag_reads_the_model_again_right_before_it() -> None:
+    """Azure Stack Hub's 2020-06-01 has no etag, so no If-Match: the read-to-write window is kept minimal."""
+    from dataclasses import replace
+
+    azure = FakeAzure(OLD, scale_set().instances)
+    azure.model = replace(azure.model, etag=None)
+    await reconcile(context(azure), body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert azure.calls["get_model"] == 2, "the pass's read, and one more right before the blind write"
+    assert azure.etags_written == [None]
+    with_etag = FakeAzure(OLD, scale_set().instances)
+    await reconcile(context(with_etag), body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert with_etag.calls["get_model"] == 1, "If-Match guards it: no extra read"
+    assert with_etag.etags_written == ['"3"']
