@@ -29,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 OLD, NEW, BAD = V1, V2, V3
 RESOURCES = resources_path("default")
 TOKEN_ENV = "SCALESET_IMAGE_TEST_TOKEN"
+AZURE_STACK_API_VERSION = "2020-06-01"
 
 
 def scenario(capacity: int = 10, uds: int = 5, **scale_set: Any) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class System:
         self._stop: asyncio.Event | None = None
         self.contexts: list[OperatorContext] = []
         self.budget = BudgetConfig()
+        self.api_version: str | None = None  # the cloud profile's pinned Compute api-version
 
     def config(self) -> OperatorConfig:
         profile = CloudProfile(
@@ -62,6 +64,7 @@ class System:
             allow_http=True,
             credential="static-token",
             static_token_env=TOKEN_ENV,
+            api_version=self.api_version,
         )
         return OperatorConfig(
             clouds={"azure-public": profile}, poll_interval=0.2, resync_interval=2.0, budget=self.budget
@@ -151,13 +154,19 @@ class System:
 
 
 @contextlib.asynccontextmanager
-async def running_system(scenario_data: dict[str, Any], time_scale: float = 20.0) -> AsyncIterator[System]:
+async def running_system(
+    scenario_data: dict[str, Any], time_scale: float = 20.0, *, azure_stack: bool = False
+) -> AsyncIterator[System]:
+    """The three parts running; ``azure_stack``: the emulator as Azure Stack Hub (Compute 2020-06-01 only) and
+    the operator's cloud profile pinned to that api-version."""
     os.environ[TOKEN_ENV] = TOKEN
-    azure = AzureEmulator(parse_scenario(scenario_data), time_scale=time_scale)
+    profile = "azurestack" if azure_stack else "azure"
+    azure = AzureEmulator(parse_scenario(scenario_data), time_scale=time_scale, profile=profile)
     await azure.start()
     kube = await start_kube_emulator(crd_paths=[ROOT / "crds"])
     http = aiohttp.ClientSession()
     system = System(azure, kube, http)
+    system.api_version = AZURE_STACK_API_VERSION if azure_stack else None
     try:
         yield system
     finally:
