@@ -6,8 +6,9 @@
     python -m bench --runs 5             # more runs per benchmark (medians)
 
 Benchmarks: ``rollout`` (1 calls per rollout, 2 time overhead, 6 operator cost: the same runs),
-``baselines`` (3), ``fleet`` (4), ``latency`` (5). Progress goes to stderr, the table to stdout. The exit
-status is 0 when every selected benchmark ran (whether or not it met its targets), 1 otherwise.
+``baselines`` (3), ``fleet`` (4), ``latency`` (5), ``flex`` (7 calls per Flexible rollout). Progress
+goes to stderr, the table to stdout. The exit status is 0 when every selected benchmark ran (whether or not
+it met its targets), 1 otherwise.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import baselines, fleet, latency, rollout
+from . import baselines, fleet, flex, latency, rollout
 from .common import ROOT, log, machine, machine_summary
 from .report import rows, table
 from .suite import BENCHMARKS, Suite, full, quick
@@ -41,6 +42,8 @@ ALIASES = {
     "fleet": "fleet",
     "latency": "latency",
     "reaction_latency": "latency",
+    "flex": "flex",
+    "flexible": "flex",
 }
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 
@@ -81,6 +84,13 @@ async def _run_one(name: str, suite: Suite) -> tuple[dict[str, Any], dict[str, A
             {"baselines": main, "baselines_bad_image": result["bad_image"]},
             {"baselines": result["parameters"]},
             {"baselines": result["raw"]},
+        )
+    if name == "flex":
+        result = await flex.run(suite.rollout)
+        return (
+            {"calls_per_flex_rollout": result["calls_per_flex_rollout"]},
+            {"flex": result["parameters"]},
+            {"flex": result["raw"]},
         )
     if name == "fleet":
         result = await fleet.run(suite.fleet)

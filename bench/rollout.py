@@ -17,8 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from scaleset_testbed import worlds
+
 from .common import (
     NEW,
+    OLD,
     OperatorSettings,
     azure_requests,
     call_summary,
@@ -74,10 +77,17 @@ class RolloutParams:
         }
 
 
-async def one_rollout(n: int, p: RolloutParams) -> dict[str, Any]:
+async def one_rollout(n: int, p: RolloutParams, *, flexible: bool = False) -> dict[str, Any]:
+    """One rollout of N instances: a Uniform set over D update domains, or a Flexible one over D fault
+    domains (named VMs; D at most 3)."""
     workdir = new_workdir(f"rollout-{n}")
+    vmss = (
+        worlds.flex_scale_set(n, version=OLD, platformFaultDomainCount=p.domains)
+        if flexible
+        else scale_set(n, p.domains)
+    )
     data = scenario(
-        {RG: {VMSS: scale_set(n, p.domains)}},
+        {RG: {VMSS: vmss}},
         upgrade_s=p.upgrade_sim,
         model_update_s=p.model_update_sim,
         throttling={"enabled": True},
@@ -120,7 +130,9 @@ def analyse(
     requests = azure_requests(audit)
     calls = call_summary(requests)
     calls["reads_per_domain"] = round(calls["reads"] / p.domains, 2)
-    calls["vm_list_pages"] = calls["by_operation"].get("VirtualMachineScaleSetVMs_List", 0)
+    calls["vm_list_pages"] = calls["by_operation"].get("VirtualMachineScaleSetVMs_List", 0) + calls["by_operation"].get(
+        "VirtualMachines_List", 0
+    )  # a Flexible set's VMs: the resource group's VM list, filtered
     calls["per_instance_requests"] = sum(
         1 for e in requests if "/virtualmachines/" in str(e.get("path", "")).lower()
     )  # VMs_Get / GetInstanceView / per-VM reimage: none expected
@@ -130,13 +142,17 @@ def analyse(
         for e in requests
         if e.get("operation") == "VirtualMachineScaleSets_UpdateInstances" and e.get("status") == 202
     ]
-    # When each domain's last instance became available again (domain = n mod D in the emulator).
+    # When each domain's last instance became available again (its update domain; a Flex VM's fault domain).
     ready_at: dict[int, float] = {}
+    domain_of: dict[str, int] = {}
     for e in audit:
-        if e.get("type") == "instance" and not instance_unavailable(e, True) and float(e["time"]) >= sim_start:
-            ud = int(e["updateDomain"])
-            ready_at[ud] = max(ready_at.get(ud, 0.0), float(e["time"]))
-    first_ud = [int(e["body"]["instanceIds"][0]) % p.domains for e in upgrades]
+        if e.get("type") != "instance":
+            continue
+        domain = int(e["updateDomain"] if e.get("updateDomain") is not None else e["faultDomain"])
+        domain_of[str(e["instanceId"])] = domain
+        if not instance_unavailable(e, True) and float(e["time"]) >= sim_start:
+            ready_at[domain] = max(ready_at.get(domain, 0.0), float(e["time"]))
+    first_ud = [domain_of.get(str(e["body"]["instanceIds"][0]), -1) for e in upgrades]
     gaps = []
     for k in range(1, len(upgrades)):
         previous = ready_at.get(first_ud[k - 1])

@@ -15,7 +15,7 @@ from .fleet import FleetParams
 from .latency import LatencyParams
 from .rollout import RolloutParams
 
-BENCHMARKS = ("rollout", "baselines", "fleet", "latency")
+BENCHMARKS = ("rollout", "baselines", "fleet", "latency", "flex")
 
 
 @dataclass(frozen=True)
