@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
 
         metrics = OperatorMetrics()
         metrics.serve(args.metrics_port, args.metrics_host)
-    ctx = OperatorContext(config=config, tick=args.tick)
+    ctx = OperatorContext(config=config, tick=args.tick, config_path=args.config)
     if metrics is not None:
         metrics.attach(ctx)
     namespaces = [] if args.all_namespaces else list(args.namespace or [])

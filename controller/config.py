@@ -27,6 +27,8 @@ from urllib.parse import urlparse
 
 import yaml
 
+from controller.scope import ScopePolicy, ScopePolicyError, parse_scope_policy
+
 PUBLIC_CLOUD = "azure-public"
 PUBLIC_ARM_ENDPOINT = "https://management.azure.com"
 PUBLIC_SCOPE = "https://management.azure.com/.default"
@@ -118,6 +120,8 @@ class OperatorConfig:
     resync_interval: float = DEFAULT_TIMINGS.resync_interval
     # The operator's own per-subscription request budget, kept under Azure's throttling limits.
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    # Which namespaces may target which scale sets; None: no policy, everything allowed.
+    scope: ScopePolicy | None = None
 
     @property
     def timings(self) -> Timings:
@@ -172,8 +176,12 @@ def parse_config(data: dict[str, Any]) -> OperatorConfig:
     if poll <= 0 or resync <= 0:
         raise ConfigError("pollInterval and resyncInterval must be > 0")
     budget = _parse_budget(data.get("azureBudget") or {})
+    try:
+        scope = parse_scope_policy(data.get("scopePolicy"))
+    except ScopePolicyError as exc:
+        raise ConfigError(str(exc)) from exc
     return OperatorConfig(
-        clouds=clouds, default_cloud=default, poll_interval=poll, resync_interval=resync, budget=budget
+        clouds=clouds, default_cloud=default, poll_interval=poll, resync_interval=resync, budget=budget, scope=scope
     )
 
 

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import yaml
+
 from controller.azure import AzureComputeGateway, ComputeGateway, RequestHook
 from controller.azure.observe import SeenScaleSet
 from controller.config import CloudProfile, OperatorConfig
+from controller.scope import ScopePolicy, ScopeTarget, parse_scope_policy
 
 GatewayFactory = Callable[[CloudProfile], ComputeGateway]
+logger = logging.getLogger("scaleset_image.operator")
+_SCOPE_RECHECK_SECONDS = 1.0
+"""How often the configuration file is looked at (one stat) for a changed scope policy."""
 _GONE_REMEMBERED = 10_000
 """Deleted objects (uids) remembered, so a reconcile that outlived its object writes nothing."""
 
@@ -34,6 +42,47 @@ class OperatorContext:
     _uids: dict[tuple[str, str], str] = field(default_factory=dict)
     _generations: dict[str, int] = field(default_factory=dict)
     _gone: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    config_path: str | None = None  # re-read for scopePolicy changes (a mounted ConfigMap changes in place)
+    _scope: ScopePolicy | str | None = None  # str: the policy in the file cannot be read (deny everything)
+    _scope_mtime: int | None = None
+    _scope_checked: float = 0.0
+
+    def __post_init__(self) -> None:
+        self._scope = self.config.scope
+        if self.config_path is not None:
+            try:
+                self._scope_mtime = os.stat(self.config_path).st_mtime_ns
+            except OSError:
+                self._scope_mtime = None
+
+    def scope_denial(self, target: ScopeTarget) -> str | None:
+        """Why ``target`` is out of the scope policy (None: allowed, or no policy)."""
+        policy = self._current_scope()
+        if isinstance(policy, str):
+            return f"The operator's scopePolicy cannot be read ({policy}); every resource is denied until it is fixed."
+        return policy.denial(target) if policy is not None else None
+
+    def _current_scope(self) -> ScopePolicy | str | None:
+        now = time.monotonic()
+        if self.config_path is None or now - self._scope_checked < _SCOPE_RECHECK_SECONDS:
+            return self._scope
+        self._scope_checked = now
+        try:
+            mtime = os.stat(self.config_path).st_mtime_ns
+        except OSError:
+            return self._scope  # a ConfigMap being swapped: keep the last policy read
+        if mtime == self._scope_mtime:
+            return self._scope
+        self._scope_mtime = mtime
+        try:
+            with open(self.config_path, encoding="utf-8") as handle:
+                data = yaml.safe_load(handle) or {}
+            self._scope = parse_scope_policy(data.get("scopePolicy") if isinstance(data, dict) else None)
+            logger.info("scope policy reloaded from %s: %s", self.config_path, _describe(self._scope))
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # ScopePolicyError is a ValueError
+            self._scope = str(exc)
+            logger.error("scope policy in %s cannot be read, denying every resource: %s", self.config_path, exc)
+        return self._scope
 
     def gateway(self, profile: CloudProfile) -> ComputeGateway:
         gateway = self._gateways.get(profile.name)
@@ -94,3 +143,9 @@ class OperatorContext:
     def spec_moved_on(self, uid: str | None, generation: int) -> bool:
         """Whether the watch has shown a newer spec than ``generation`` (a pause, a new image) since a pass began."""
         return bool(uid) and self._generations.get(str(uid), generation) > generation
+
+
+def _describe(policy: ScopePolicy | None) -> str:
+    if policy is None:
+        return "no policy (every namespace may target every scale set)"
+    return f"{len(policy.rules)} rule(s): {', '.join(r.name for r in policy.rules) or 'none (deny all)'}"

@@ -41,6 +41,7 @@ from controller.rollout import (
     plan_next_step,
     record_operation,
 )
+from controller.scope import ScopeTarget
 
 logger = logging.getLogger("scaleset_image.operator")
 
@@ -152,6 +153,18 @@ async def reconcile(
             generation,
         )
         return merge_patch(old_status_dict, new.to_dict()), ctx.config.resync_interval
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    ref = spec.scale_set
+    denial = ctx.scope_denial(ScopeTarget(namespace, profile.name, ref.subscription_id, ref.resource_group, ref.name))
+    if denial is not None:
+        # Not even a read: the namespace may not point the operator's identity at this scale set. What is in
+        # flight in Azure finishes there; nothing further starts, and the status keeps what resuming needs.
+        stalled = status.condition(ConditionType.STALLED)
+        if stalled is None or stalled.reason != Reason.SCOPE_FORBIDDEN or stalled.message != denial:
+            post_event(str(EventReason.SCOPE_FORBIDDEN), denial, True)
+            log_decision(namespace, name, Reason.SCOPE_FORBIDDEN, denial, warning=True)
+        new = _stalled(status, Reason.SCOPE_FORBIDDEN, denial, generation)
+        return merge_patch(old_status_dict, new.to_dict()), ctx.config.poll_interval
     gateway = ctx.gateway(profile)
     timings = ctx.config.timings
     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
@@ -181,7 +194,6 @@ async def reconcile(
         ctx.seen[key] = seen
     new_status = plan.status
     requeue = plan.requeue_after if plan.requeue_after is not None else timings.resync_interval
-    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
     for event in plan.events:
         post_event(str(event.reason), event.message, event.warning)
         log_decision(
@@ -201,7 +213,6 @@ async def reconcile(
     if withdrawn is not None:
         return _withdrawn(namespace, name, withdrawn, requeue)
     if plan.action is not None:
-        ref = spec.scale_set
         try:
             # Asked again right before the request leaves: the request budget may hold it back for a while.
             with checked_writes(still_wanted):

@@ -134,6 +134,7 @@ class Reason(enum.StrEnum):
     TOO_MANY_UNHEALTHY_INSTANCES = "TooManyUnhealthyInstances"
     AZURE_ERROR = "AzureError"
     CLOUD_PROFILE_NOT_FOUND = "CloudProfileNotFound"
+    SCOPE_FORBIDDEN = "ScopeForbidden"
     INVALID_SPEC = "InvalidSpec"
     # ImageAvailable
     IMAGE_FOUND = "ImageFound"
@@ -173,3 +174,4 @@ class EventReason(enum.StrEnum):
     ROLLBACK_SUCCEEDED = "RollbackSucceeded"
     ROLLBACK_FAILED = "RollbackFailed"
     MODEL_CHANGED_OUTSIDE_OPERATOR = "ModelChangedOutsideOperator"
+    SCOPE_FORBIDDEN = "ScopeForbidden"

@@ -203,6 +203,15 @@ def test_azure_budget_reaches_the_operator_configuration(render: Render) -> None
     assert mounted_config(render({})).budget == BudgetConfig(), "no value: the operator's defaults"
 
 
+def test_scope_policy_reaches_the_operator_configuration(render: Render) -> None:
+    rules = [{"name": "team-web", "namespaces": ["web", "web-*"], "resourceGroups": ["rg-web*"]}]
+    config = mounted_config(render({"config": {"scopePolicy": {"rules": rules}}}))
+    assert config.scope is not None
+    assert [r.name for r in config.scope.rules] == ["team-web"]
+    assert config.scope.rules[0].resource_groups == ("rg-web*",)
+    assert mounted_config(render({})).scope is None, "no value: no policy"
+
+
 def test_config_change_restarts_the_pod(render: Render) -> None:
     def checksum(values: dict[str, Any]) -> str:
         return str(only(render(values), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"])

@@ -16,12 +16,13 @@ from typing import Any
 
 import aiohttp
 import kopf
+import yaml
 from scaleset_testbed import worlds
 from scaleset_testbed.azure import AzureEmulator, parse_scenario
 from scaleset_testbed.kube import RunningKubeEmulator, start_kube_emulator
 from scaleset_testbed.worlds import CR, RG, TOKEN, V1, V2, V3, VMSS, resources_path
 
-from controller.config import BudgetConfig, CloudProfile, OperatorConfig
+from controller.config import BudgetConfig, CloudProfile, OperatorConfig, load_config
 from controller.operator import OperatorContext, run_operator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -70,8 +71,29 @@ class System:
             clouds={"azure-public": profile}, poll_interval=0.2, resync_interval=2.0, budget=self.budget
         )
 
-    async def start_operator(self) -> OperatorContext:
-        ctx = OperatorContext(config=self.config(), tick=0.05)
+    def config_file(self, path: Path, **extra: Any) -> Path:
+        """This system's configuration as the YAML file the operator reads (``extra``: more top-level keys)."""
+        data: dict[str, Any] = {
+            "clouds": {
+                "azure-public": {
+                    "armEndpoint": self.azure.url,
+                    "allowHttp": True,
+                    "credential": "static-token",
+                    "staticTokenEnv": TOKEN_ENV,
+                    **({"apiVersion": self.api_version} if self.api_version else {}),
+                }
+            },
+            "pollInterval": 0.2,
+            "resyncInterval": 2.0,
+            **extra,
+        }
+        path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        return path
+
+    async def start_operator(self, config_path: Path | None = None) -> OperatorContext:
+        """The operator in this event loop; with ``config_path``, configured (and re-reading scope) from it."""
+        config = load_config(config_path) if config_path is not None else self.config()
+        ctx = OperatorContext(config=config, tick=0.05, config_path=str(config_path) if config_path else None)
         self.contexts.append(ctx)
         self._stop = asyncio.Event()
         url = self.kube.url

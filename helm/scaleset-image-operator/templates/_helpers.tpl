@@ -67,6 +67,9 @@ app.kubernetes.io/component: operator
 {{- if $config.azureBudget -}}
 {{- $_ := set $out "azureBudget" $config.azureBudget -}}
 {{- end -}}
+{{- if $config.scopePolicy -}}
+{{- $_ := set $out "scopePolicy" $config.scopePolicy -}}
+{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
