@@ -45,6 +45,13 @@ class DomainKind(enum.StrEnum):
     BATCH = "Batch"
 
 
+class OrchestrationMode(enum.StrEnum):
+    """A scale set's orchestration mode."""
+
+    UNIFORM = "Uniform"
+    FLEXIBLE = "Flexible"
+
+
 class OnFailure(enum.StrEnum):
     """What the operator does when a domain fails."""
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import Field, computed_field
 
@@ -16,6 +16,7 @@ from .names import (
     DomainKind,
     DomainState,
     OperationKind,
+    OrchestrationMode,
     Phase,
     UpgradeMode,
 )
@@ -225,7 +226,7 @@ class ScaleSetImageStatus(Model):
         default=None,
         description="The scale set's upgrade policy mode as last observed: Manual, Automatic or Rolling.",
     )
-    orchestration_mode: Literal["Uniform", "Flexible"] | None = Field(
+    orchestration_mode: OrchestrationMode | None = Field(
         default=None,
         description=(
             "The scale set's orchestration mode as last observed. Flexible sets have no update domains, and"

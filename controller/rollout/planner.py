@@ -28,6 +28,7 @@ from controller.resource import (
     ImageSource,
     InstanceCounts,
     OperationKind,
+    OrchestrationMode,
     Phase,
     Reason,
     ResolvedImage,
@@ -95,7 +96,7 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
         f"Scale set {observed.ref.name} ({'Flexible orchestration, ' if observed.flexible else ''}"
         f"{observed.capacity} instances, {observed.location}).",
     )
-    d.update(orchestration_mode="Flexible" if observed.flexible else "Uniform")
+    d.update(orchestration_mode=OrchestrationMode.FLEXIBLE if observed.flexible else OrchestrationMode.UNIFORM)
     _count_instances(d, observed)
     mode = observed.upgrade_mode
     known = mode in UpgradeMode.__members__.values()
