@@ -8,8 +8,10 @@ from a CustomResourceDefinition or from the few built-in resources the emulator 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,11 @@ class ResourceModel:
     storage_version: str = ""
     tracks_generation: bool = True
     requires_resource_version_on_put: bool = False
+    list_kind: str = ""
+    custom: bool = False  # served from a CustomResourceDefinition
+    definition: str = ""  # the OpenAPI definition name (dev.imagerollout.v1alpha1.ScaleSetImage)
+    columns: tuple[Mapping[str, Any], ...] = field(default=(), compare=False, hash=False)
+    openapi_schema: Mapping[str, Any] | None = field(default=None, compare=False, hash=False)
 
     @property
     def api_version(self) -> str:
@@ -71,6 +78,10 @@ class ResourceModel:
         """The kmock resource under which objects of all served versions are stored."""
         return kmock.resource(self.group, self.storage_version or self.version, self.plural)
 
+    @property
+    def scope(self) -> str:
+        return "Namespaced" if self.namespaced else "Cluster"
+
     def resource_info(self) -> kmock.ResourceInfo:
         """Discovery information in kmock's terms (what ``/apis/<group>/<version>`` lists)."""
         return kmock.ResourceInfo(
@@ -84,8 +95,63 @@ class ResourceModel:
         )
 
 
+_BUILTIN_SCHEMAS = "builtin_schemas.yaml"
+
+
+@functools.cache
+def builtin_definitions() -> dict[str, Any]:
+    """The OpenAPI (v2 form) definitions of the built-in kinds served, and the meta types they use."""
+    text = resources.files("scaleset_testbed.kube").joinpath(_BUILTIN_SCHEMAS).read_text(encoding="utf-8")
+    definitions: dict[str, Any] = yaml.safe_load(text)["definitions"]
+    return definitions
+
+
+def _inline(definitions: Mapping[str, Any], node: Any, seen: tuple[str, ...]) -> Any:
+    """A schema with its ``$ref``s inlined; a recursive reference becomes an object of any shape."""
+    if not isinstance(node, dict):
+        return node
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        name = ref.rsplit("/", 1)[-1]
+        if name in seen:
+            return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+        target = _inline(definitions, definitions[name], (*seen, name))
+        return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "properties" and isinstance(value, dict):
+            out[key] = {name: _inline(definitions, sub, seen) for name, sub in value.items()}
+        elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
+            out[key] = _inline(definitions, value, seen)
+        elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
+            out[key] = [_inline(definitions, sub, seen) for sub in value]
+        elif key != "x-kubernetes-validations":
+            out[key] = value
+    if out.get("type") in (None, "object") and not {"properties", "additionalProperties", "items"} & set(out):
+        out["x-kubernetes-preserve-unknown-fields"] = True  # RawExtension, FieldsV1, JSON: any value
+    return out
+
+
+@functools.cache
+def builtin_schema(definition: str) -> StructuralSchema:
+    """A built-in kind's schema, inlined for admission (pruning, type checks) and field ownership."""
+    definitions = builtin_definitions()
+    return StructuralSchema(_inline(definitions, definitions[definition], (definition,)))
+
+
+def _builtin(definition: str, **facts: Any) -> ResourceModel:
+    return ResourceModel(
+        definition=definition,
+        schema=builtin_schema(definition),
+        list_kind=f"{facts['kind']}List",
+        tracks_generation=facts.pop("tracks_generation", False),
+        **facts,
+    )
+
+
 BUILTIN_MODELS: tuple[ResourceModel, ...] = (
-    ResourceModel(
+    _builtin(
+        "io.k8s.api.core.v1.Namespace",
         group="",
         version="v1",
         plural="namespaces",
@@ -94,9 +160,9 @@ BUILTIN_MODELS: tuple[ResourceModel, ...] = (
         namespaced=False,
         subresources=frozenset({"status"}),
         short_names=("ns",),
-        tracks_generation=False,
     ),
-    ResourceModel(
+    _builtin(
+        "io.k8s.api.core.v1.Event",
         group="",
         version="v1",
         plural="events",
@@ -104,9 +170,9 @@ BUILTIN_MODELS: tuple[ResourceModel, ...] = (
         singular="event",
         namespaced=True,
         short_names=("ev",),
-        tracks_generation=False,
     ),
-    ResourceModel(
+    _builtin(
+        "io.k8s.api.events.v1.Event",
         group="events.k8s.io",
         version="v1",
         plural="events",
@@ -114,9 +180,9 @@ BUILTIN_MODELS: tuple[ResourceModel, ...] = (
         singular="event",
         namespaced=True,
         short_names=("ev",),
-        tracks_generation=False,
     ),
-    ResourceModel(
+    _builtin(
+        "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
         group="apiextensions.k8s.io",
         version="v1",
         plural="customresourcedefinitions",
@@ -126,11 +192,17 @@ BUILTIN_MODELS: tuple[ResourceModel, ...] = (
         subresources=frozenset({"status"}),
         short_names=("crd", "crds"),
         categories=("api-extensions",),
+        tracks_generation=True,
     ),
 )
 NAMESPACES = BUILTIN_MODELS[0]
 CRDS = BUILTIN_MODELS[3]
 EVENT_MODELS = BUILTIN_MODELS[1:3]
+
+
+def definition_name(group: str, version: str, kind: str) -> str:
+    """The OpenAPI definition name of a custom kind: the group reversed (``dev.imagerollout.v1alpha1.Kind``)."""
+    return ".".join([*reversed(group.split(".")), version, kind])
 
 
 def models_from_crd(crd: Mapping[str, Any]) -> list[ResourceModel]:
@@ -183,6 +255,11 @@ def models_from_crd(crd: Mapping[str, Any]) -> list[ResourceModel]:
                 schema=StructuralSchema(raw_schema) if isinstance(raw_schema, Mapping) else None,
                 storage_version=str(storage[0]),
                 requires_resource_version_on_put=True,
+                list_kind=str(names.get("listKind") or f"{kind}List"),
+                custom=True,
+                definition=definition_name(str(group), str(version.get("name")), str(kind)),
+                columns=tuple(version.get("additionalPrinterColumns") or spec.get("additionalPrinterColumns") or ()),
+                openapi_schema=raw_schema if isinstance(raw_schema, Mapping) else None,
             )
         )
     return models
