@@ -264,6 +264,13 @@ class _Node:
     one_of: list[_Node] = field(default_factory=list)
     not_: _Node | None = None
     rules: list[_Rule] = field(default_factory=list)
+    list_type: str = "atomic"  # x-kubernetes-list-type: how server-side apply merges and owns list items
+    list_map_keys: tuple[str, ...] = ()
+    map_type: str = "granular"  # x-kubernetes-map-type
+
+
+SchemaNode = _Node
+"""A compiled schema node (read by server-side apply to learn list and map types)."""
 
 
 class SchemaError(ValueError):
@@ -325,6 +332,9 @@ def _compile(env: Any, raw: Mapping[str, Any], where: str) -> _Node:
         max_items=_int(raw, "maxItems"),
         min_properties=_int(raw, "minProperties"),
         max_properties=_int(raw, "maxProperties"),
+        list_type=str(raw.get("x-kubernetes-list-type") or "atomic"),
+        list_map_keys=tuple(raw.get("x-kubernetes-list-map-keys") or ()),
+        map_type=str(raw.get("x-kubernetes-map-type") or "granular"),
     )
     if isinstance(raw.get("pattern"), str):
         node.pattern_text = raw["pattern"]
@@ -370,6 +380,7 @@ class _Walker:
 
     def __init__(self, *, run_rules: bool = True) -> None:
         self.errors: list[FieldError] = []
+        self.pruned: list[str] = []  # paths of the undeclared fields that were dropped
         self.pending: list[_Pending] = []
         self.run_rules = run_rules
 
@@ -468,6 +479,7 @@ class _Walker:
                 if node.embedded and key in _ROOT_KEYS:
                     continue
                 del obj[key]
+                self.pruned.append(_child(path, key))
         for key, value in obj.items():
             if not selected(key):
                 continue
@@ -634,16 +646,28 @@ class StructuralSchema:
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self._root = _compile(celpy.Environment(), schema, "")
+        self.raw = copy.deepcopy(dict(schema))
 
-    def admit(self, obj: dict[str, Any], old: Mapping[str, Any] | None, part: Part) -> list[FieldError]:
+    @property
+    def root(self) -> _Node:
+        """The compiled root node (its structure also drives server-side apply's field ownership)."""
+        return self._root
+
+    def admit(
+        self, obj: dict[str, Any], old: Mapping[str, Any] | None, part: Part, pruned: list[str] | None = None
+    ) -> list[FieldError]:
         """Prune, default and validate ``obj`` in place; return the failures (empty if valid).
 
         ``part`` limits the work to what the write may change: ``"main"`` leaves ``status`` alone,
         ``"status"`` touches only ``status``. ``old`` enables the CEL transition rules (``oldSelf``).
+        ``pruned`` receives the paths of the undeclared fields that were dropped (``spec.foo``), which
+        the API server reports as unknown fields (a warning, or an error under strict field validation).
         """
         walker = _Walker()
         walker.visit_root(self._root, obj, dict(old) if old is not None else None, part)
         walker.run_pending()
+        if pruned is not None:
+            pruned.extend(walker.pruned)
         return walker.errors
 
 
