@@ -17,8 +17,8 @@ from .support import CRD_FILE, Api
 
 @pytest.fixture
 async def kube() -> AsyncIterator[RunningKubeEmulator]:
-    """The emulator on a free loopback port, serving the test CRD read from YAML."""
-    running = await start_kube_emulator(crd_paths=[CRD_FILE])
+    """The emulator on a free loopback port, serving the test CRD read from YAML (namespaces must exist)."""
+    running = await start_kube_emulator(crd_paths=[CRD_FILE], namespace_auto_provision=False)
     try:
         yield running
     finally:

@@ -27,20 +27,47 @@ async def test_discovery_lists_the_crd_resources_and_the_builtins(api: Api) -> N
     assert {"namespaces", "events"} <= {r["name"] for r in core["resources"]}
 
 
-async def test_namespaces_can_be_listed_read_and_appear_on_first_use(api: Api) -> None:
+async def test_namespaces_must_exist_and_can_be_created(api: Api) -> None:
     names = [ns["metadata"]["name"] for ns in (await api.get("/api/v1/namespaces")).body["items"]]
-    assert names == ["default", "kube-public", "kube-system"]
-    assert (await api.get("/api/v1/namespaces/ops")).status == 404
-    created = await api.create(widget("w1"), path=f"/apis/{GROUP}/v1/namespaces/ops/widgets")
-    assert created.status == 201
-    ops = await api.get("/api/v1/namespaces/ops")
-    assert (ops.status, ops.body["status"]) == (200, {"phase": "Active"})
+    assert names == ["default", "kube-node-lease", "kube-public", "kube-system"]
+    missing = await api.create(widget("w1"), path=f"/apis/{GROUP}/v1/namespaces/ops/widgets")
+    assert (missing.status, missing.body["reason"], missing.body["message"]) == (
+        404,
+        "NotFound",
+        'namespaces "ops" not found',
+    )
+    assert missing.body["details"] == {"name": "ops", "kind": "namespaces"}
     made = await api.create(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}, path="/api/v1/namespaces"
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ops"}}, path="/api/v1/namespaces"
     )
     assert made.status == 201
+    assert (made.body["status"], made.body["spec"]) == ({"phase": "Active"}, {"finalizers": ["kubernetes"]})
+    assert (await api.create(widget("w1"), path=f"/apis/{GROUP}/v1/namespaces/ops/widgets")).status == 201
     invalid = await api.create({"metadata": {"name": "Team.A"}}, path="/api/v1/namespaces")
     assert invalid.status == 422
+
+
+async def test_namespaces_appear_on_first_use_with_auto_provision() -> None:
+    async with await start_kube_emulator(crd_paths=[CRD_FILE], namespace_auto_provision=True) as running:
+        created = running.create_object({**widget("w1"), "metadata": {"name": "w1", "namespace": "ops"}})
+        assert created["metadata"]["namespace"] == "ops"
+        assert running.get_object("v1/namespaces", "ops") is not None
+
+
+async def test_a_deleted_namespace_takes_its_objects_along(api: Api) -> None:
+    await api.create({"metadata": {"name": "ops"}}, path="/api/v1/namespaces")
+    await api.create(widget("w1"), path=f"/apis/{GROUP}/v1/namespaces/ops/widgets")
+    held = widget("w2")
+    held["metadata"]["finalizers"] = ["example.com/hold"]
+    await api.create(held, path=f"/apis/{GROUP}/v1/namespaces/ops/widgets")
+    deleted = await api.delete("/api/v1/namespaces/ops")
+    assert (deleted.status, deleted.body["status"]) == (200, {"phase": "Terminating"})
+    assert (await api.get(f"/apis/{GROUP}/v1/namespaces/ops/widgets/w1")).status == 404
+    refused = await api.create(widget("w3"), path=f"/apis/{GROUP}/v1/namespaces/ops/widgets")
+    assert (refused.status, refused.body["reason"]) == (403, "Forbidden")
+    assert "because it is being terminated" in refused.body["message"]
+    await api.merge(f"/apis/{GROUP}/v1/namespaces/ops/widgets/w2", {"metadata": {"finalizers": None}})
+    assert (await api.get("/api/v1/namespaces/ops")).status == 404
 
 
 async def test_crds_are_served_as_objects(api: Api) -> None:

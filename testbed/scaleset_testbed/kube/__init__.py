@@ -13,11 +13,12 @@ Typical use::
 See ``_emulator`` for what is and is not emulated.
 """
 
-from scaleset_testbed.kube._emulator import CommitListener, KubeEmulator, WriteFault
+from scaleset_testbed.kube._emulator import KubeEmulator, WriteFault
 from scaleset_testbed.kube._models import load_crd_documents
 from scaleset_testbed.kube._schema import SchemaError, StructuralSchema
 from scaleset_testbed.kube._server import RunningKubeEmulator, start_kube_emulator, write_kubeconfig
 from scaleset_testbed.kube._status import KubeApiError
+from scaleset_testbed.kube._store import CommitListener
 
 __all__ = [
     "CommitListener",

@@ -1,176 +1,62 @@
-"""The Kubernetes API emulator: kmock's ``KubernetesEmulator`` with an API server's write semantics.
+"""The Kubernetes API emulator: kmock's ``KubernetesEmulator`` answering as kube-apiserver does.
 
-Why a subclass and not kmock as is: kmock merges whatever it is sent into its store. An operator
-under test needs the behaviour it will meet in a cluster: resourceVersion and generation that move
-the way kopf and the operator's own ``observedGeneration`` logic expect, a status subresource that
-keeps spec and status writes apart, 409 on stale writes, 422 with causes for invalid objects,
-pruning and defaults from the CRD schema, finalizers that hold a deletion, and watch streams that say
-ADDED/MODIFIED/DELETED and can resume from a resourceVersion.
+Why a subclass of kmock and not a server of its own: tests put kmock reactions in front of the API
+(``emulator['patch', resource][:1] << 503``) to inject failures, and read kmock's ``objects``. So every
+request still goes through kmock's dispatcher first; when no test reaction takes it, the one fallback
+reaction hands it back to this class, which serves it natively (``_native``): discovery, OpenAPI,
+Tables, watch streams, writes with the API server's semantics (``_registry``), and Status bodies for
+every refusal. kmock's own fallbacks (plain merging, ``octet-stream`` watches, discovery that lists
+subresources as resources) are never registered.
 
-How it plugs into kmock: kmock answers every request by matching it against reactions, and its
-Kubernetes behaviour lives in low-priority "fallback" reactions (``_serve_list`` & co.) which read
-its object store. This class keeps that design: the reading fallbacks are overridden, and writes,
-which kmock applies *before* dispatching, are instead applied inside the write fallbacks. So a test
-can still put a kmock reaction in front (``emulator['patch', ...] << 500``) to inject a failure, and
-then the write does not happen, as with a real failed request. Objects live in kmock's
-``objects`` store (with their history) and the served resources in kmock's ``resources``
-(which kmock turns into API discovery).
-
-Not emulated (a real API server does these): authentication/RBAC, admission webhooks, server-side
-apply and real strategic-merge semantics (built-in resources take a strategic patch as a merge patch),
-the scale subresource, version conversion (served versions share one storage; reads only relabel
-``apiVersion``), ownerReference garbage collection, propagationPolicy, namespace termination,
-deletecollection, managedFields, dryRun, periodic watch bookmarks, Event TTLs. Namespaces are
-created on first use instead of being required (see ``auto_create_namespaces``).
+What is emulated and what is not is listed in docs and in the package docstring; in short: no
+authentication/RBAC, admission webhooks, protobuf or CBOR, conversion webhooks, scale subresource,
+ownerReference garbage collection, or Event TTLs; strategic merge patches of built-in kinds are read
+as merge patches.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import collections
 import copy
-import datetime
 import json
-import random
 import re
-import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import aiohttp.web
 import kmock
-from kmock import Response  # type: ignore[attr-defined]  # exported, though not in __all__
+import yaml
 
+from scaleset_testbed.kube import _discovery as discovery
+from scaleset_testbed.kube import _openapi as openapi
+from scaleset_testbed.kube import _protobuf as protobuf
 from scaleset_testbed.kube import _status as status
 from scaleset_testbed.kube._models import (
     BUILTIN_MODELS,
     CRD_API_VERSION,
-    CRD_KIND,
-    CRDS,
     EVENT_MODELS,
     NAMESPACES,
     ResourceModel,
     load_crd_documents,
-    models_from_crd,
 )
-from scaleset_testbed.kube._patching import PatchFailed, PatchMalformed, json_patch, merge_patch
-from scaleset_testbed.kube._schema import FieldError, Part, SchemaError, forbidden, invalid, required
-from scaleset_testbed.kube._schema import validate_object_name as _name_problem
+from scaleset_testbed.kube._paths import Target, kmock_action, parse_target, selectors, write_options
+from scaleset_testbed.kube._registry import Outcome, Registry
 from scaleset_testbed.kube._status import KubeApiError
+from scaleset_testbed.kube._store import CommitListener, Store
+from scaleset_testbed.kube._tables import table
+from scaleset_testbed.kube._watch import serve_watch
 
-ObjectKey = tuple[kmock.resource, str | None, str]
+__all__ = ["CommitListener", "KubeEmulator", "WriteFault"]
 
-INITIAL_NAMESPACES = ("default", "kube-system", "kube-public")
-_SYSTEM_METADATA = (
-    "uid",
-    "creationTimestamp",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "generation",
-    "selfLink",
-)
-_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # what the API server uses for generateName suffixes
-_MERGE_PATCH = "application/merge-patch+json"
-_JSON_PATCH = "application/json-patch+json"
-_STRATEGIC_PATCH = "application/strategic-merge-patch+json"
-# kmock 0.8 cannot parse URLs of the namespaces resource itself (it reads "namespaces" as the start
-# of a namespaced path), so those are recognised here before kmock's parser sees them.
-_NAMESPACE_URL = re.compile(r"^/api/v1/namespaces(?:/(?P<name>[^/]+)(?:/(?P<sub>status|finalize))?)?/?$")
+INITIAL_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
+_TABLE = re.compile(r"(^|;)\s*as=Table\s*(;|$)")
+_JSON_TYPES = ("application/json", "application/*", "*/*")
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _header(headers: Mapping[str, str], name: str) -> str:
-    for key, value in headers.items():
-        if key.lower() == name:
-            return value
-    return ""
-
-
-def _split_selector(text: str) -> list[str]:
-    terms, depth, current = [], 0, ""
-    for char in text:
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if char == "," and depth == 0:
-            terms.append(current)
-            current = ""
-        else:
-            current += char
-    terms.append(current)
-    return [term.strip() for term in terms if term.strip()]
-
-
-def _parse_label_term(term: str) -> tuple[str, str, frozenset[str]]:
-    if match := re.fullmatch(r"(\S+)\s+(in|notin)\s+\((.*)\)", term):
-        return match[1], match[2], frozenset(v.strip() for v in match[3].split(","))
-    if match := re.fullmatch(r"(\S+?)\s*(==|!=|=)\s*(\S*)", term):
-        return match[1], "notin" if match[2] == "!=" else "in", frozenset({match[3]})
-    if term.startswith("!"):
-        return term[1:].strip(), "absent", frozenset()
-    return term, "present", frozenset()
-
-
-def label_selector(text: str) -> Callable[[Mapping[str, str]], bool]:
-    """Compile a label selector (``a=b,c!=d,e in (f,g),!h,i``) into a predicate over labels."""
-    terms = [_parse_label_term(term) for term in _split_selector(text)]
-
-    def matches(labels: Mapping[str, str]) -> bool:
-        for key, op, values in terms:
-            if op == "in" and labels.get(key) not in values:
-                return False
-            if op == "notin" and labels.get(key) in values:
-                return False
-            if op == "absent" and key in labels:
-                return False
-            if op == "present" and key not in labels:
-                return False
-        return True
-
-    return matches
-
-
-def field_selector(text: str) -> Callable[[Mapping[str, Any]], bool]:
-    """Compile a field selector (``metadata.name=x,involvedObject.kind!=Pod``) into a predicate."""
-    terms: list[tuple[list[str], bool, str]] = []
-    for term in _split_selector(text):
-        match = re.fullmatch(r"([^=!]+?)\s*(==|!=|=)\s*(.*)", term)
-        if match is None:
-            raise status.bad_request(f"invalid field selector: {term!r}")
-        terms.append((match[1].split("."), match[2] != "!=", match[3]))
-
-    def matches(obj: Mapping[str, Any]) -> bool:
-        for path, equal, expected in terms:
-            node: Any = obj
-            for part in path:
-                node = node.get(part) if isinstance(node, Mapping) else None
-            if (("" if node is None else str(node)) == expected) != equal:
-                return False
-        return True
-
-    return matches
-
-
-class _Watcher:
-    """One open watch stream: what it wants to see and where to deliver it."""
-
-    def __init__(
-        self, model: ResourceModel, namespace: str | None, matches: Callable[[Mapping[str, Any]], bool]
-    ) -> None:
-        self.model = model
-        self.namespace = namespace
-        self.matches = matches
-        self.queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-    def wants(self, storage: kmock.resource, obj: Mapping[str, Any]) -> bool:
-        if storage != self.model.storage_resource:
-            return False
-        if self.namespace is not None and obj.get("metadata", {}).get("namespace") != self.namespace:
-            return False
-        return self.matches(obj)
+class _ServeNatively(Exception):
+    """Raised by the fallback reaction: no test reaction took the request, so the emulator serves it."""
 
 
 class WriteFault:
@@ -192,7 +78,48 @@ class WriteFault:
         return self.hits < self.count and self.method in ("*", method) and bool(self.path.search(path))
 
 
-CommitListener = Callable[[str, dict[str, Any]], None]
+def _media_params(part: str) -> tuple[str, dict[str, str]]:
+    pieces = [p.strip() for p in part.split(";")]
+    params = dict(p.split("=", 1) for p in pieces[1:] if "=" in p)
+    return pieces[0].lower(), {k.strip(): v.strip() for k, v in params.items()}
+
+
+def negotiate(accept: str) -> str:
+    """What to answer with: ``Table``, ``PartialObjectMetadata``, ``json`` or ``yaml`` (406 if nothing fits)."""
+    if not accept.strip():
+        return "json"
+    for part in accept.split(","):
+        media, params = _media_params(part)
+        wanted = params.get("as")
+        if wanted:
+            meta_group = params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1")
+            if meta_group and media == "application/json" and wanted in ("Table", "PartialObjectMetadata"):
+                return wanted
+            continue
+        if media in _JSON_TYPES:
+            return "json"
+        if media == "application/yaml":
+            return "yaml"
+    raise status.not_acceptable(["application/json", "application/yaml"])
+
+
+def _warning(text: str) -> str:
+    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def respond(
+    payload: Any, code: int = 200, *, warnings: Iterable[str] = (), output: str = "json"
+) -> aiohttp.web.Response:
+    """A JSON (or YAML) answer with the API server's ``Warning`` headers."""
+    if output == "yaml":
+        response = aiohttp.web.Response(
+            status=code, text=yaml.safe_dump(payload, sort_keys=False), content_type="application/yaml"
+        )
+    else:
+        response = aiohttp.web.Response(status=code, body=json.dumps(payload).encode(), content_type="application/json")
+    for text in warnings:
+        response.headers.add("Warning", _warning(text))
+    return response
 
 
 class KubeEmulator(kmock.KubernetesEmulator):
@@ -211,53 +138,68 @@ class KubeEmulator(kmock.KubernetesEmulator):
         *,
         crds: Iterable[Mapping[str, Any]] = (),
         crd_paths: Iterable[str | Path] = (),
-        auto_create_namespaces: bool = True,
+        namespaces: Iterable[str] = (),
+        namespace_auto_provision: bool = False,
         history_limit: int = 10_000,
+        request_history: int | None = 100,
+        bookmark_interval: float = 60.0,
+        server_version: str = discovery.SERVER_VERSION,
         **kmock_options: Any,
     ) -> None:
         """Create the emulator with the given CRDs (as dicts, or read from YAML files/directories).
 
-        ``auto_create_namespaces``: create a namespace the first time an object is created in it
-        (a real API server answers 404 instead). ``history_limit``: how many past watch events are
-        kept for watches that resume from a resourceVersion; older ones get 410 Gone.
+        ``namespaces``: created at start, besides ``default``, ``kube-system``, ``kube-public`` and
+        ``kube-node-lease``. ``namespace_auto_provision``: create a namespace the first time something is
+        created in it (kube-apiserver's NamespaceAutoProvision admission plugin); by default a write into a
+        missing namespace gets 404, as with the default plugins. ``history_limit``: how many past watch
+        events are kept for watches that resume from a resourceVersion (older ones get 410 Gone).
+        ``request_history``: how many finished requests kmock keeps for assertions and reaction slices
+        (``None``: all of them, kmock's own behaviour; each request costs time in proportion to it).
+        ``bookmark_interval``: seconds between BOOKMARK events on watches that allow them.
         """
-        self._auto_create_namespaces = auto_create_namespaces
-        self._models: dict[kmock.resource, ResourceModel] = {}
-        self._last_rv = 0
-        self._history: collections.deque[tuple[int, kmock.resource, dict[str, Any]]] = collections.deque(
-            maxlen=max(1, history_limit)
-        )
-        self._forgotten_rv = 0  # the newest resourceVersion that fell out of the history
-        self._watchers: set[_Watcher] = set()
+        self._request_limit = request_history
+        self._request_count = 0
+        self._in_flight: set[int] = set()
         self._closing = False
+        self._bookmark_interval = bookmark_interval
+        self._server_version = server_version
+        self._openapi_cache: tuple[Any, dict[str, bytes]] | None = None
         # Test hooks: faults that lose writes, and listeners told of every stored change (in commit order).
         self.write_faults: list[WriteFault] = []
-        self.listeners: list[CommitListener] = []
         super().__init__(**kmock_options)  # calls __attrs_post_init__ below
+        self.store = Store(self._objects, self.resources, history_limit)
+        self.registry = Registry(self.store, namespace_auto_provision=namespace_auto_provision)
+        for model in BUILTIN_MODELS:
+            self.store.register(model)
+        for name in (*INITIAL_NAMESPACES, *namespaces):
+            if self.store.current(self.store.key(NAMESPACES, None, name)) is None:
+                self._system_create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
         for crd in [*crds, *load_crd_documents(crd_paths)]:
             self.add_crd(crd)
 
     def __attrs_post_init__(self) -> None:
-        super().__attrs_post_init__()
-        # kmock routes no K8s action for PUT; replacing objects is served here.
-        self.fallback[kmock.method.PUT] << self._serve_replace
-        for model in BUILTIN_MODELS:
-            self._register(model)
-        for name in INITIAL_NAMESPACES:
-            self._create(NAMESPACES, None, {"metadata": {"name": name}})
+        # Not kmock's fallbacks: one catch-all that hands the request back to this class (see ``_serve``).
+        self.fallback << self._serve_natively
+
+    @staticmethod
+    def _serve_natively(request: kmock.Request) -> None:
+        raise _ServeNatively()
 
     # --- public helpers ------------------------------------------------------------------------
 
     @property
+    def listeners(self) -> list[CommitListener]:
+        """Callbacks told of every stored change, in commit order: ``(event type, object copy)``."""
+        return self.store.listeners
+
+    @property
     def resource_version(self) -> str:
         """The newest resourceVersion handed out (the server-wide counter)."""
-        return str(self._last_rv)
+        return str(self.store.last_rv)
 
     def add_crd(self, crd: Mapping[str, Any]) -> dict[str, Any]:
         """Install a CRD as if created through the API (served at once); returns the stored CRD."""
-        body = dict(crd)
-        body.setdefault("apiVersion", CRD_API_VERSION)
-        return self._create(CRDS, None, body)
+        return self._system_create({"apiVersion": CRD_API_VERSION, **crd})
 
     def create_object(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create an object as a client would (validated, defaulted); raise :class:`KubeApiError` if refused.
@@ -265,22 +207,30 @@ class KubeEmulator(kmock.KubernetesEmulator):
         The resource is found from ``apiVersion`` and ``kind``; a namespaced object without
         ``metadata.namespace`` goes to ``default``.
         """
-        model = self._model_for_kind(str(body.get("apiVersion", "")), str(body.get("kind", "")))
+        return copy.deepcopy(self._system_create(body))
+
+    def _system_create(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        model = self.store.model_for_kind(str(body.get("apiVersion", "")), str(body.get("kind", "")))
+        if model is None:
+            raise status.no_such_resource()
         namespace = (body.get("metadata") or {}).get("namespace") or "default"
-        return copy.deepcopy(self._create(model, namespace if model.namespaced else None, copy.deepcopy(body)))
+        options = write_options({}, "CreateOptions", user_agent="kube-emulator")
+        return self.registry.create(
+            model, namespace if model.namespaced else None, copy.deepcopy(dict(body)), options
+        ).obj
 
     def get_object(
         self, resource: str | kmock.resource, name: str, namespace: str | None = None
     ) -> dict[str, Any] | None:
         """The stored object (a copy), or ``None``; ``resource`` as in kmock: ``"group/v1/plural"``."""
-        model = self._model_by_ref(resource)
-        current = self._current(self._key(model, namespace, name))
-        return None if current is None else copy.deepcopy(self._present(model, current))
+        model = self.store.model_by_ref(resource)
+        current = self.store.current(self.store.key(model, namespace, name))
+        return None if current is None else copy.deepcopy(self.store.present(model, current))
 
     def list_objects(self, resource: str | kmock.resource, namespace: str | None = None) -> list[dict[str, Any]]:
         """Copies of all stored objects of a resource (in one namespace, or in all)."""
-        model = self._model_by_ref(resource)
-        return [copy.deepcopy(self._present(model, obj)) for obj in self._select(model, namespace)]
+        model = self.store.model_by_ref(resource)
+        return [copy.deepcopy(self.store.present(model, obj)) for obj in self.store.select(model, namespace)]
 
     def events(self, *, namespace: str | None = None, involved_name: str | None = None) -> list[dict[str, Any]]:
         """Kubernetes Events posted so far (``v1`` and ``events.k8s.io/v1``), oldest first.
@@ -290,7 +240,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         """
         found: list[dict[str, Any]] = []
         for model in EVENT_MODELS:
-            for event in self._select(model, namespace):
+            for event in self.store.select(model, namespace):
                 subject = event.get("involvedObject") or event.get("regarding") or {}
                 if involved_name is None or subject.get("name") == involved_name:
                     found.append(copy.deepcopy(event))
@@ -299,10 +249,9 @@ class KubeEmulator(kmock.KubernetesEmulator):
     def close_watches(self) -> None:
         """End all open watch streams (and refuse new ones), so that an HTTP server can stop promptly."""
         self._closing = True
-        for watcher in self._watchers:
-            watcher.queue.put_nowait(None)
+        self.store.close_watches()
 
-    # --- routing -------------------------------------------------------------------------------
+    # --- the request pipeline ------------------------------------------------------------------
 
     async def __call__(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
         fault = self._take_write_fault(raw_request.method.upper(), raw_request.path)
@@ -324,298 +273,153 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 return fault
         return None
 
-    async def _serve(self, raw_request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
-        match = _NAMESPACE_URL.match(raw_request.path)
-        if match is None:
-            return await super().__call__(raw_request)
-        body = await raw_request.read()
+    async def _serve(self, raw: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:
+        body = await raw.read()
+        target = parse_target(raw.path)
         try:
             data = json.loads(body) if body else None
         except ValueError:
             data = None
-        method = raw_request.method.upper()
-        name = match["name"]
-        watching = raw_request.query.get("watch") in ("true", "1")
-        action = (
-            kmock.action.WATCH
-            if method == "GET" and watching
-            else (kmock.action.FETCH if name else kmock.action.LIST)
-            if method == "GET"
-            else kmock.action.CREATE
-            if method == "POST" and not name
-            else kmock.action.UPDATE
-            if method == "PATCH" and name
-            else kmock.action.DELETE
-            if method == "DELETE" and name
-            else None
-        )
         request = kmock.Request(
-            id=len(self._requests),
-            raw_request=raw_request,
-            url=raw_request.url,
-            method=method,
-            params=dict(raw_request.query),
-            headers=dict(raw_request.headers),
-            cookies=dict(raw_request.cookies),
+            id=self._request_count,
+            raw_request=raw,
+            url=raw.url,
+            method=raw.method.upper(),
+            params=dict(raw.query),
+            headers=dict(raw.headers),
+            cookies=dict(raw.cookies),
             body=body,
             text=body.decode("utf-8", "replace"),
             data=data,
-            action=action,
-            resource=NAMESPACES.resource,
-            namespace=None,
-            name=name,
-            subresource=match["sub"],
+            action=kmock_action(raw.method.upper(), target, raw.query),
+            resource=target.resource if target else None,
+            namespace=target.namespace if target else None,
+            name=target.name if target else None,
+            subresource=target.subresource if target else None,
         )
+        self._request_count += 1
         self._requests.append(request)
+        self._in_flight.add(id(request))
         try:
-            return await self._handle(request)
-        except Exception as exc:  # the same treatment kmock gives to failures of its own requests
+            try:
+                return await kmock.RawHandler._handle(self, request)  # test reactions first
+            except _ServeNatively:
+                return await self._native(raw, target, body)
+        except KubeApiError as error:
+            return respond(error.status, error.code)
+        except Exception as exc:  # a failure of the emulator itself: recorded, answered as the API server would
             if not self._errors:
                 raise
             self._errors[-1].append(exc)
-            return await self._render_error(exc)
-
-    async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
-        # KubernetesEmulator._handle applies writes to the store before dispatching, with plain
-        # merge semantics. Here the write fallbacks apply them, so go straight to the dispatcher.
-        return await kmock.RawHandler._handle(self, request)
-
-    # --- reading fallbacks ---------------------------------------------------------------------
-
-    async def _serve_version(self, request: kmock.Request) -> kmock.Payload:
-        # kmock labels the core group's resource list "/v1"; clients expect "v1".
-        listing = await super()._serve_version(request)
-        if isinstance(listing, dict) and str(listing.get("groupVersion", "")).startswith("/"):
-            listing["groupVersion"] = listing["groupVersion"][1:]
-        return listing
-
-    async def _serve_fetch(self, request: kmock.Request) -> kmock.Payload:
-        return self._answer(lambda: self._fetch(request))
-
-    async def _serve_list(self, request: kmock.Request) -> kmock.Payload:
-        return self._answer(lambda: self._list(request))
-
-    async def _serve_watch(self, request: kmock.Request) -> AsyncIterator[kmock.Payload]:
-        model = self._model(request)
-        if model is None or request.subresource:
-            error = status.no_such_resource()
-            raise kmock.KubernetesError(
-                status=error.code, reason=error.reason, message=error.message, details={"kind": str(request.resource)}
-            )
-        yield b""  # send the headers: the stream is open even if nothing happens for a while
-        if self._closing:
-            return
-        # Snapshot and subscribe without yielding in between, so no write can fall in the gap.
-        namespace = request.namespace if model.namespaced else None
-        matches = self._selectors(request)
-        watcher = _Watcher(model, namespace, matches)
-        since = request.params.get("resourceVersion", "")
-        initial = request.params.get("sendInitialEvents") == "true"
-        backlog: list[dict[str, Any]] = []
-        if initial or since in ("", "0"):
-            for obj in self._select(model, namespace):
-                if matches(obj):
-                    backlog.append({"type": "ADDED", "object": self._present(model, obj)})
-            if initial and request.params.get("allowWatchBookmarks") == "true":
-                backlog.append(self._bookmark(model, {"k8s.io/initial-events-end": "true"}))
-        elif not since.isdigit() or int(since) < self._forgotten_rv:
-            error = status.expired(since)
-            yield {"type": "ERROR", "object": error.status}
-            return
-        else:
-            for rv, storage, event in self._history:
-                if rv > int(since) and watcher.wants(storage, event["object"]):
-                    backlog.append({"type": event["type"], "object": self._present(model, event["object"])})
-        self._watchers.add(watcher)
-        try:
-            for event in backlog:
-                yield event
-            timeout = request.params.get("timeoutSeconds", "")
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + float(timeout) if timeout.isdigit() and int(timeout) > 0 else None
-            while True:
-                remaining = None if deadline is None else max(0.0, deadline - loop.time())
-                try:
-                    event_or_end = await asyncio.wait_for(watcher.queue.get(), remaining)
-                except TimeoutError:
-                    return
-                if event_or_end is None:
-                    return
-                yield event_or_end
+            failure = status.internal_error(f"{type(exc).__name__}: {exc}")
+            return respond(failure.status, failure.code)
         finally:
-            self._watchers.discard(watcher)
+            self._in_flight.discard(id(request))
+            self._forget_old_requests()
 
-    # --- writing fallbacks ---------------------------------------------------------------------
+    def _forget_old_requests(self) -> None:
+        """Keep the requests in flight and the last ``request_history`` ones (kmock would keep all)."""
+        limit = self._request_limit
+        if limit is None or len(self._requests) <= 2 * limit + len(self._in_flight) + 8:
+            return
+        cutoff = len(self._requests) - limit
+        self._requests[:] = [r for i, r in enumerate(self._requests) if i >= cutoff or id(r) in self._in_flight]
+        for payload in self._payloads:
+            if len(payload._requests) > limit:
+                del payload._requests[: len(payload._requests) - limit]
 
-    async def _serve_create(self, request: kmock.Request) -> kmock.Payload:
-        def create() -> dict[str, Any]:
-            model = self._require_model(request)
-            if request.subresource:
-                raise status.method_not_allowed()
-            return self._present(model, self._create(model, request.namespace, self._body(request)))
+    # --- native serving ------------------------------------------------------------------------
 
-        return self._answer(create, code=201)
-
-    async def _serve_update(self, request: kmock.Request) -> kmock.Payload:
-        return self._answer(lambda: self._patch(request))
-
-    async def _serve_replace(self, request: kmock.Request) -> kmock.Payload:
-        return self._answer(lambda: self._replace(request))
-
-    async def _serve_delete(self, request: kmock.Request) -> kmock.Payload:
-        return self._answer(lambda: self._delete(request))
-
-    # --- request helpers -----------------------------------------------------------------------
-
-    @staticmethod
-    def _answer(fn: Callable[[], Any], code: int = 200) -> kmock.Payload:
-        # Always answer with an explicit status: kmock keeps the status of a reaction's last answer.
-        try:
-            return Response(status=code, payload=fn())
-        except KubeApiError as error:
-            return Response(status=error.code, payload=error.status)
-
-    def _model(self, request: kmock.Request) -> ResourceModel | None:
-        resource = request.resource
-        if resource is None or not resource.plural:
-            return None
-        key = kmock.resource(resource.group, resource.version, resource.plural)
-        if key in self._models:
-            return self._models[key]
-        if key in self.resources:  # declared through kmock's API only: generic semantics
-            info = self.resources[key]
-            return ResourceModel(
-                group=resource.group or "",
-                version=resource.version or "",
-                plural=resource.plural,
-                kind=info.kind or resource.plural.capitalize(),
-                singular=info.singular or resource.plural,
-                namespaced=info.namespaced if info.namespaced is not None else True,
-                subresources=frozenset(info.subresources),
+    async def _native(
+        self, raw: aiohttp.web.BaseRequest, target: Target | None, body: bytes
+    ) -> aiohttp.web.StreamResponse:
+        method = raw.method.upper()
+        if target is None:
+            return self._non_resource(raw, method)
+        model = self.store.model(target.group, target.version, target.plural)
+        if model is None or target.subresource not in (None, *model.subresources):
+            raise status.no_such_resource()
+        output = negotiate(raw.headers.get("Accept", ""))
+        params = raw.query
+        if method == "GET" and params.get("watch") in ("true", "1"):
+            return await serve_watch(
+                self.store,
+                model,
+                target,
+                params,
+                raw,
+                transform=self._transform(model, output, params),
+                closing=self._closing,
+                bookmark_interval=self._bookmark_interval,
             )
-        return None
-
-    def _require_model(self, request: kmock.Request) -> ResourceModel:
-        model = self._model(request)
-        if model is None or request.subresource not in (None, *model.subresources):
-            raise status.no_such_resource()
-        return model
-
-    def _model_by_ref(self, resource: str | kmock.resource) -> ResourceModel:
-        parsed = kmock.resource(resource)
-        model = self._models.get(kmock.resource(parsed.group, parsed.version, parsed.plural))
-        if model is None:
-            raise KeyError(f"The emulator does not serve {resource!r}")
-        return model
-
-    def _model_for_kind(self, api_version: str, kind: str) -> ResourceModel:
-        for model in self._models.values():
-            if model.api_version == api_version and model.kind == kind:
-                return model
-        raise status.no_such_resource()
-
-    @staticmethod
-    def _body(request: kmock.Request) -> Any:
-        if not request.body:
-            raise status.bad_request("the request body is empty")
-        try:
-            return json.loads(request.body)
-        except ValueError as exc:
-            raise status.bad_request(f"the request body is not JSON: {exc}") from exc
-
-    def _selectors(self, request: kmock.Request) -> Callable[[Mapping[str, Any]], bool]:
-        labels = label_selector(request.params.get("labelSelector", ""))
-        selector = request.params.get("fieldSelector", "")
-        if request.name:  # a watch on one object's URL
-            selector = f"{selector},metadata.name={request.name}" if selector else f"metadata.name={request.name}"
-        fields = field_selector(selector)
-        return lambda obj: labels(obj.get("metadata", {}).get("labels") or {}) and fields(obj)
-
-    def _bookmark(self, model: ResourceModel, annotations: Mapping[str, str] | None = None) -> dict[str, Any]:
-        metadata: dict[str, Any] = {"resourceVersion": str(self._last_rv)}
-        if annotations:
-            metadata["annotations"] = dict(annotations)
-        return {
-            "type": "BOOKMARK",
-            "object": {"apiVersion": model.api_version, "kind": model.kind, "metadata": metadata},
-        }
-
-    # --- the store -----------------------------------------------------------------------------
-
-    def _register(self, model: ResourceModel) -> None:
-        self._models[model.resource] = model
-        self.resources[model.resource] = model.resource_info()
-
-    def _unregister(self, group: str, plural: str) -> None:
-        for resource, model in list(self._models.items()):
-            if model.group == group and model.plural == plural:
-                del self._models[resource]
-                del self.resources[resource]
-
-    @staticmethod
-    def _key(model: ResourceModel, namespace: str | None, name: str) -> ObjectKey:
-        return (model.storage_resource, namespace if model.namespaced else None, name)
-
-    def _current(self, key: ObjectKey) -> dict[str, Any] | None:
-        if key not in self._objects:
-            return None
-        stored = self._objects[key]
-        return None if stored.deleted else stored.last.raw
-
-    def _select(self, model: ResourceModel, namespace: str | None) -> list[dict[str, Any]]:
-        found = []
-        for (storage, ns, _), stored in self._objects.items():
-            wanted_namespace = namespace is None or not model.namespaced or ns == namespace
-            if storage == model.storage_resource and not stored.deleted and wanted_namespace:
-                found.append(stored.last.raw)
-        return sorted(found, key=lambda obj: (obj["metadata"].get("namespace") or "", obj["metadata"]["name"]))
-
-    @staticmethod
-    def _present(model: ResourceModel, obj: dict[str, Any]) -> dict[str, Any]:
-        # All served versions share one storage; a read through another version only relabels it.
-        if obj.get("apiVersion") == model.api_version:
-            return obj
-        return {**obj, "apiVersion": model.api_version}
-
-    def _commit(self, model: ResourceModel, key: ObjectKey, obj: dict[str, Any], event: str) -> dict[str, Any]:
-        """Store a new version under a fresh resourceVersion and tell the watchers."""
-        self._last_rv += 1
-        obj["metadata"]["resourceVersion"] = str(self._last_rv)
-        if key in self._objects:
-            self._objects[key].history.append(obj)
+        if method == "GET":
+            return self._render(model, self._read(model, target, params), output, params)
+        user_agent = raw.headers.get("User-Agent", "")
+        content_type = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        outcome: Outcome
+        if method == "POST" and not target.name and not target.subresource:
+            opts = write_options(params, "CreateOptions", user_agent=user_agent)
+            outcome = self.registry.create(model, target.namespace, self._decode(body, content_type), opts)
+        elif method == "PUT" and target.name:
+            opts = write_options(params, "UpdateOptions", user_agent=user_agent)
+            outcome = self.registry.replace(
+                model, target.namespace, target.name, target.subresource, self._decode(body, content_type), opts
+            )
+        elif method == "PATCH" and target.name:
+            opts = write_options(params, "PatchOptions", patch_type=content_type, user_agent=user_agent)
+            outcome = self.registry.patch(
+                model, target.namespace, target.name, target.subresource, content_type, body, opts
+            )
+        elif method == "DELETE" and target.name and not target.subresource:
+            opts = write_options(params, "DeleteOptions", user_agent=user_agent)
+            options = json.loads(body) if body.strip() else None
+            outcome = self.registry.delete(model, target.namespace, target.name, options, opts)
+        elif method == "DELETE" and not target.name:
+            return self._delete_collection(model, target, params, output, user_agent)
         else:
-            self._objects[key] = obj
-        if event == "DELETED":
-            self._objects[key].delete()
-        if len(self._history) == self._history.maxlen:
-            self._forgotten_rv = self._history[0][0]
-        self._history.append((self._last_rv, model.storage_resource, {"type": event, "object": obj}))
-        for watcher in self._watchers:
-            if watcher.wants(model.storage_resource, obj):
-                watcher.queue.put_nowait({"type": event, "object": self._present(watcher.model, obj)})
-        for listener in self.listeners:
-            listener(event, copy.deepcopy(self._present(model, obj)))
-        return obj
+            raise status.method_not_allowed()
+        return self._render(model, outcome.obj, output, params, code=outcome.code, warnings=outcome.warnings)
 
-    # --- reads ---------------------------------------------------------------------------------
+    @staticmethod
+    def _decode(body: bytes, content_type: str) -> Any:
+        if not body.strip():
+            raise status.bad_request("the request body is empty")
+        if content_type == protobuf.PROTOBUF:
+            return protobuf.decode(body)
+        if content_type not in ("", "application/json", "application/yaml", "*/*"):
+            raise status.unsupported_media_type(["application/json", "application/yaml", protobuf.PROTOBUF])
+        try:
+            if content_type == "application/yaml":
+                return yaml.safe_load(body.decode("utf-8"))
+            return json.loads(body)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise status.bad_request(f"the request body is not valid JSON: {exc}") from exc
 
-    def _fetch(self, request: kmock.Request) -> dict[str, Any]:
-        model = self._require_model(request)
-        if request.name is None:
+    def _delete_collection(
+        self, model: ResourceModel, target: Target, params: Mapping[str, str], output: str, user_agent: str
+    ) -> aiohttp.web.StreamResponse:
+        opts = write_options(params, "DeleteOptions", user_agent=user_agent)
+        matches = selectors(params)
+        deleted = []
+        for obj in list(self.store.select(model, target.namespace)):
+            if matches(obj):
+                name = obj["metadata"]["name"]
+                deleted.append(self.registry.delete(model, obj["metadata"].get("namespace"), name, None, opts).obj)
+        listing = {"apiVersion": model.api_version, "kind": model.list_kind, "metadata": {}, "items": deleted}
+        return self._render(model, listing, output, params)
+
+    def _read(self, model: ResourceModel, target: Target, params: Mapping[str, str]) -> dict[str, Any]:
+        if target.name:
+            current = self.store.current(self.store.key(model, target.namespace, target.name))
+            if current is None:
+                raise status.not_found(model, target.name)
+            return self.store.present(model, current)
+        if target.subresource:
             raise status.no_such_resource()
-        current = self._current(self._key(model, request.namespace, request.name))
-        if current is None:
-            raise status.not_found(model, request.name)
-        return self._present(model, current)
-
-    def _list(self, request: kmock.Request) -> dict[str, Any]:
-        model = self._require_model(request)
-        if request.subresource:
-            raise status.no_such_resource()
-        matches = self._selectors(request)
-        items = [obj for obj in self._select(model, request.namespace) if matches(obj)]
-        list_rv = str(self._last_rv)
-        token = request.params.get("continue", "")
+        matches = selectors(params)
+        items = [obj for obj in self.store.select(model, target.namespace) if matches(obj)]
+        list_rv = str(self.store.last_rv)
+        token = params.get("continue", "")
         if token:
             try:
                 list_rv, after_ns, after_name = json.loads(base64.urlsafe_b64decode(token))
@@ -627,278 +431,139 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 if (obj["metadata"].get("namespace") or "", obj["metadata"]["name"]) > (after_ns, after_name)
             ]
         metadata: dict[str, Any] = {"resourceVersion": list_rv}
-        limit = request.params.get("limit", "")
+        limit = params.get("limit", "")
         if limit.isdigit() and 0 < int(limit) < len(items):
+            metadata["remainingItemCount"] = len(items) - int(limit)
             items = items[: int(limit)]
             last = items[-1]["metadata"]
             position = [list_rv, last.get("namespace") or "", last["name"]]
             metadata["continue"] = base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
         return {
             "apiVersion": model.api_version,
-            "kind": f"{model.kind}List",
+            "kind": model.list_kind,
             "metadata": metadata,
-            "items": [self._present(model, obj) for obj in items],
+            "items": [self.store.present(model, obj) for obj in items],
         }
 
-    # --- writes --------------------------------------------------------------------------------
-
-    def _create(self, model: ResourceModel, url_namespace: str | None, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
-            raise status.bad_request("the object must be a JSON object with an object in metadata")
-        obj = copy.deepcopy(body)
-        self._check_type_meta(model, obj)
-        meta = obj.setdefault("metadata", {})
-        if model.namespaced:
-            if url_namespace and meta.get("namespace") and meta["namespace"] != url_namespace:
-                raise status.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request"
-                )
-            meta["namespace"] = url_namespace or meta.get("namespace") or "default"
-        else:
-            meta.pop("namespace", None)
-        if not meta.get("name") and meta.get("generateName"):
-            meta["name"] = str(meta["generateName"]) + "".join(random.choices(_NAME_ALPHABET, k=5))
-        name = str(meta.get("name") or "")
-        if not name:
-            raise status.invalid(model, "", [required("metadata.name", "name or generateName is required")])
-        problem = _name_problem(name, label=model is NAMESPACES)
-        if problem:
-            raise status.invalid(model, name, [invalid("metadata.name", name, problem)])
-        key = self._key(model, meta.get("namespace"), name)
-        if self._current(key) is not None:
-            raise status.already_exists(model, name)
-        for field in (*_SYSTEM_METADATA, "resourceVersion", "managedFields"):
-            meta.pop(field, None)
-        if "status" in model.subresources:
-            obj.pop("status", None)  # status is only written through its subresource
-        if model.schema is not None:
-            errors = model.schema.admit(obj, None, "main" if "status" in model.subresources else "all")
-            if errors:
-                raise status.invalid(model, name, errors)
-        crd_models = self._crd_models(obj, name) if model is CRDS else []
-        if model is NAMESPACES:
-            obj["status"] = {"phase": "Active"}
-        if model is CRDS:
-            obj["status"] = self._crd_status(obj)
-        meta["uid"] = str(uuid.uuid4())
-        meta["creationTimestamp"] = _now()
-        if model.tracks_generation:
-            meta["generation"] = 1
-        if model.namespaced and self._auto_create_namespaces:
-            self._ensure_namespace(meta["namespace"])
-        head = {"apiVersion": obj.pop("apiVersion"), "kind": obj.pop("kind"), "metadata": obj.pop("metadata")}
-        stored = self._commit(model, key, {**head, **obj}, "ADDED")
-        for crd_model in crd_models:
-            self._register(crd_model)
-        return stored
-
-    def _patch(self, request: kmock.Request) -> dict[str, Any]:
-        model = self._require_model(request)
-        current, name = self._existing(model, request)
-        content_type = _header(request.headers, "content-type").split(";")[0].strip().lower()
-        accepted = [_JSON_PATCH, _MERGE_PATCH]
-        if model.schema is None and not model.requires_resource_version_on_put:
-            accepted.append(_STRATEGIC_PATCH)  # built-in resources; treated as a merge patch here
-        if content_type not in accepted:
-            raise status.unsupported_media_type(content_type, accepted)
-        patch = self._body(request)
-        try:
-            if content_type == _JSON_PATCH:
-                candidate = json_patch(current, patch)
-            else:
-                if not isinstance(patch, dict):
-                    raise PatchMalformed("a merge patch must be a JSON object")
-                candidate = merge_patch(copy.deepcopy(current), patch)
-        except PatchMalformed as exc:
-            raise status.bad_request(str(exc)) from exc
-        except PatchFailed as exc:
-            raise status.patch_not_applicable(str(exc)) from exc
-        return self._present(model, self._update(model, name, current, candidate, request.subresource))
-
-    def _replace(self, request: kmock.Request) -> dict[str, Any]:
-        model = self._require_model(request)
-        if request.name is None:
-            raise status.method_not_allowed()
-        current, name = self._existing(model, request)
-        body = self._body(request)
-        if not isinstance(body, dict) or not isinstance(body.get("metadata", {}), dict):
-            raise status.bad_request("the object must be a JSON object with an object in metadata")
-        body_name = body.get("metadata", {}).get("name")
-        if body_name != name:
+    @staticmethod
+    def _include_object(params: Mapping[str, str]) -> str:
+        include = params.get("includeObject", "") or "Metadata"
+        if include not in ("None", "Metadata", "Object"):
             raise status.bad_request(
-                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+                f'Unable to convert to Table as requested: unrecognized includeObject value: "{include}"'
             )
-        if model.requires_resource_version_on_put and not body["metadata"].get("resourceVersion"):
-            raise status.invalid(
-                model, name, [invalid("metadata.resourceVersion", 0, "must be specified for an update")]
-            )
-        self._check_type_meta(model, body)
-        return self._present(model, self._update(model, name, current, body, request.subresource))
+        return include
 
-    def _update(
-        self, model: ResourceModel, name: str, current: dict[str, Any], candidate: Any, subresource: str | None
-    ) -> dict[str, Any]:
-        """The common part of PATCH and PUT: concurrency, status isolation, admission, bookkeeping."""
-        if not isinstance(candidate, dict) or not isinstance(candidate.get("metadata"), dict):
-            raise status.bad_request("the patched object must be a JSON object with an object in metadata")
-        meta, old_meta = candidate["metadata"], current["metadata"]
-        rv = meta.get("resourceVersion")
-        if rv not in (None, "") and str(rv) != old_meta["resourceVersion"]:
-            raise status.conflict(model, name)
-        if meta.get("uid") not in (None, "", old_meta.get("uid")):
-            raise status.conflict(
-                model,
-                name,
-                f"Precondition failed: UID in precondition: {meta['uid']}, UID in object meta: {old_meta.get('uid')}",
+    def _transform(self, model: ResourceModel, output: str, params: Mapping[str, str]) -> Any:
+        if output == "Table":
+            include = self._include_object(params)
+            return lambda obj, headers: table(
+                model, [obj], resource_version=self.resource_version, include_object=include, headers=headers
             )
-        has_status = "status" in model.subresources
-        if subresource == "status":
-            new = copy.deepcopy(current)  # only .status may change through the subresource
-            if "status" in candidate:
-                new["status"] = candidate["status"]
+        if output == "PartialObjectMetadata":
+            return lambda obj, headers: {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
+        return None
+
+    def _render(
+        self,
+        model: ResourceModel,
+        payload: dict[str, Any],
+        output: str,
+        params: Mapping[str, str],
+        *,
+        code: int = 200,
+        warnings: Iterable[str] = (),
+    ) -> aiohttp.web.Response:
+        is_list = "items" in payload and payload.get("kind", "").endswith("List")
+        if output == "Table":
+            objects = payload["items"] if is_list else [payload]
+            meta = payload.get("metadata") or {}
+            rv = str(meta.get("resourceVersion") or self.resource_version)
+            list_meta = meta if is_list else None
+            payload = table(
+                model, objects, resource_version=rv, include_object=self._include_object(params), list_meta=list_meta
+            )
+        elif output == "PartialObjectMetadata":
+
+            def partial(obj: Mapping[str, Any]) -> dict[str, Any]:
+                return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+
+            if is_list:
+                items = [partial(obj) for obj in payload["items"]]
+                payload = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "items": items}
             else:
-                new.pop("status", None)
+                payload = partial(payload)
+        return respond(payload, code, warnings=warnings, output="yaml" if output == "yaml" else "json")
+
+    # --- non-resource endpoints ----------------------------------------------------------------
+
+    def _non_resource(self, raw: aiohttp.web.BaseRequest, method: str) -> aiohttp.web.StreamResponse:
+        path = "/" + raw.path.strip("/")
+        if method != "GET":
+            raise status.method_not_allowed()
+        models = list(self.store.models.values())
+        accept = raw.headers.get("Accept", "")
+        if path.split("/")[1] in ("healthz", "livez", "readyz"):
+            return aiohttp.web.Response(text=discovery.health(path, "verbose" in raw.query), content_type="text/plain")
+        if path == "/version":
+            return respond(discovery.version_info(self._server_version))
+        if path == "/":
+            return respond(discovery.root_paths(models))
+        if path in ("/api", "/apis"):
+            if discovery.wants_aggregated(accept):
+                document = discovery.aggregated(models, core=path == "/api")
+                response = respond(document)
+                response.content_type = "application/json"
+                response.headers["Content-Type"] = discovery.AGGREGATED
+                response.headers["Vary"] = "Accept"
+                return response
+            return respond(discovery.api_versions() if path == "/api" else discovery.api_group_list(models))
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            found = discovery.resource_list(models, "", parts[1])
+        elif parts[0] == "apis" and len(parts) == 2:
+            found = discovery.api_group(models, parts[1])
+        elif parts[0] == "apis" and len(parts) == 3:
+            found = discovery.resource_list(models, parts[1], parts[2])
+        elif path == "/openapi/v2":
+            self._accept_json(accept)
+            found = openapi.openapi_v2(models, self._server_version)
+        elif parts[:2] == ["openapi", "v3"]:
+            return self._openapi_v3("/".join(parts[2:]), accept)
         else:
-            new = candidate
-            if has_status:  # .status may not change through the main endpoint
-                if "status" in current:
-                    new["status"] = copy.deepcopy(current["status"])
-                else:
-                    new.pop("status", None)
-            new["apiVersion"], new["kind"] = current["apiVersion"], current["kind"]
-            for field in (*_SYSTEM_METADATA, "name", "namespace"):
-                if field in old_meta:
-                    meta[field] = copy.deepcopy(old_meta[field])
-                else:
-                    meta.pop(field, None)
-            meta.pop("managedFields", None)
-        new["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
-        errors: list[FieldError] = []
-        if old_meta.get("deletionTimestamp"):
-            added = [f for f in new["metadata"].get("finalizers") or () if f not in old_meta.get("finalizers") or ()]
-            if added:
-                quoted = ", ".join(json.dumps(f) for f in added)
-                why = (
-                    f"no new finalizers can be added if the object is being deleted, found new finalizers "
-                    f"[]string{{{quoted}}}"
-                )
-                errors.append(forbidden("metadata.finalizers", why))
-        if model.schema is not None:
-            part: Part = "status" if subresource == "status" else ("main" if has_status else "all")
-            errors.extend(model.schema.admit(new, current, part))
-        if errors:
-            raise status.invalid(model, name, errors)
-        crd_models = self._crd_models(new, name) if model is CRDS and subresource is None else None
-        if new == current:
-            return current  # a write that changes nothing is not a write: no new resourceVersion, no event
-        if model.tracks_generation and self._spec_of(model, new) != self._spec_of(model, current):
-            new["metadata"]["generation"] = int(old_meta.get("generation") or 0) + 1
-        key = self._key(model, old_meta.get("namespace"), name)
-        if new["metadata"].get("deletionTimestamp") and not new["metadata"].get("finalizers"):
-            self._forget_crd(model, new)
-            return self._commit(model, key, new, "DELETED")  # the last finalizer is gone
-        stored = self._commit(model, key, new, "MODIFIED")
-        if crd_models is not None:
-            self._unregister(str(current["spec"]["group"]), str(current["spec"]["names"]["plural"]))
-            for crd_model in crd_models:
-                self._register(crd_model)
-        return stored
-
-    def _delete(self, request: kmock.Request) -> dict[str, Any]:
-        model = self._require_model(request)
-        if request.subresource or request.name is None:
-            raise status.method_not_allowed()
-        current, name = self._existing(model, request)
-        meta = current["metadata"]
-        options = self._body(request) if request.body.strip() else {}
-        preconditions = (options.get("preconditions") if isinstance(options, dict) else None) or {}
-        for field, label in (("resourceVersion", "ResourceVersion"), ("uid", "UID")):
-            expected = preconditions.get(field)
-            if expected and expected != meta.get(field):
-                raise status.conflict(
-                    model,
-                    name,
-                    f"Precondition failed: {label} in precondition: {expected}, "
-                    f"{label} in object meta: {meta.get(field)}",
-                )
-        key = self._key(model, meta.get("namespace"), name)
-        if meta.get("finalizers"):
-            if meta.get("deletionTimestamp"):
-                return self._present(model, current)  # already being deleted: nothing changes
-            new = copy.deepcopy(current)
-            new["metadata"]["deletionTimestamp"] = _now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            if model.tracks_generation:
-                new["metadata"]["generation"] = int(meta.get("generation") or 0) + 1
-            return self._present(model, self._commit(model, key, new, "MODIFIED"))
-        self._forget_crd(model, current)
-        return self._present(model, self._commit(model, key, copy.deepcopy(current), "DELETED"))
-
-    # --- write helpers -------------------------------------------------------------------------
-
-    def _existing(self, model: ResourceModel, request: kmock.Request) -> tuple[dict[str, Any], str]:
-        if request.name is None:
-            raise status.method_not_allowed()
-        current = self._current(self._key(model, request.namespace, request.name))
-        if current is None:
-            raise status.not_found(model, request.name)
-        return current, request.name
+            found = None
+        if found is None:
+            raise status.no_such_resource()
+        return respond(found)
 
     @staticmethod
-    def _check_type_meta(model: ResourceModel, obj: dict[str, Any]) -> None:
-        # Clients may leave apiVersion/kind out (kopf does for Events); if given, they must fit the URL.
-        api_version, kind = obj.setdefault("apiVersion", model.api_version), obj.setdefault("kind", model.kind)
-        if api_version != model.api_version or kind != model.kind:
-            raise status.bad_request(
-                f"the API version/kind in the data ({api_version}, {kind}) does not match "
-                f"the expected ones ({model.api_version}, {model.kind})"
-            )
-        obj["apiVersion"] = model.storage_api_version
+    def _accept_json(accept: str) -> None:
+        medias = [_media_params(part)[0] for part in accept.split(",") if part.strip()]
+        if medias and not any(media in _JSON_TYPES for media in medias):
+            raise status.not_acceptable(["application/json"])
 
-    @staticmethod
-    def _spec_of(model: ResourceModel, obj: Mapping[str, Any]) -> dict[str, Any]:
-        ignored = {"metadata", "apiVersion", "kind"} | ({"status"} if "status" in model.subresources else set())
-        return {key: value for key, value in obj.items() if key not in ignored}
+    def _openapi_documents(self) -> dict[str, bytes]:
+        revision = tuple(sorted((str(k), id(m)) for k, m in self.store.models.items()))
+        if self._openapi_cache is None or self._openapi_cache[0] != revision:
+            by_path: dict[str, list[ResourceModel]] = {}
+            for model in self.store.models.values():
+                by_path.setdefault(openapi.group_version_path(model), []).append(model)
+            documents = {
+                path: json.dumps(openapi.openapi_v3(models, self._server_version)).encode()
+                for path, models in by_path.items()
+            }
+            self._openapi_cache = (revision, documents)
+        return self._openapi_cache[1]
 
-    def _ensure_namespace(self, namespace: str) -> None:
-        if self._current(self._key(NAMESPACES, None, namespace)) is None:
-            self._create(NAMESPACES, None, {"metadata": {"name": namespace}})
-
-    @staticmethod
-    def _crd_models(crd: Mapping[str, Any], name: str) -> list[ResourceModel]:
-        try:
-            return models_from_crd(crd)
-        except (SchemaError, ValueError) as exc:
-            raise status.invalid(CRDS, name, [invalid("spec", "object", str(exc))]) from exc
-
-    @staticmethod
-    def _crd_status(crd: Mapping[str, Any]) -> dict[str, Any]:
-        spec = crd.get("spec") or {}
-        now = _now()
-        conditions = [
-            {
-                "type": "NamesAccepted",
-                "status": "True",
-                "reason": "NoConflicts",
-                "message": "no conflicts found",
-                "lastTransitionTime": now,
-            },
-            {
-                "type": "Established",
-                "status": "True",
-                "reason": "InitialNamesAccepted",
-                "message": "the initial names have been accepted",
-                "lastTransitionTime": now,
-            },
-        ]
-        stored = [v.get("name") for v in spec.get("versions") or () if isinstance(v, Mapping) and v.get("storage")]
-        return {
-            "acceptedNames": copy.deepcopy(spec.get("names") or {}),
-            "conditions": conditions,
-            "storedVersions": stored,
-        }
-
-    def _forget_crd(self, model: ResourceModel, crd: Mapping[str, Any]) -> None:
-        if model is CRDS and crd.get("kind") == CRD_KIND:
-            spec = crd.get("spec") or {}
-            self._unregister(str(spec.get("group")), str((spec.get("names") or {}).get("plural")))
+    def _openapi_v3(self, path: str, accept: str) -> aiohttp.web.StreamResponse:
+        self._accept_json(accept)
+        documents = self._openapi_documents()
+        if not path:
+            return respond(openapi.openapi_v3_index(documents))
+        if path not in documents:
+            raise status.no_such_resource()
+        return aiohttp.web.Response(body=documents[path], content_type="application/json")

@@ -96,17 +96,29 @@ async def start_kube_emulator(
     *,
     crds: Iterable[Mapping[str, Any]] = (),
     emulator: KubeEmulator | None = None,
+    namespaces: Iterable[str] = (),
+    namespace_auto_provision: bool = True,
 ) -> RunningKubeEmulator:
     """Start an emulated Kubernetes API server on a loopback port (``port=0`` picks a free one).
 
     CRDs come from YAML files or directories (``crd_paths``, e.g. the project's ``crds/``) and/or
     as dicts (``crds``); pass a pre-built ``emulator`` instead to configure it further first.
+    ``namespaces`` are created at start. ``namespace_auto_provision`` creates a namespace on the first
+    write into it (kube-apiserver's NamespaceAutoProvision admission plugin). It is on here because
+    callers such as the demo post into namespaces they never create; pass ``False`` for what a cluster
+    with the default admission plugins does (404 ``namespaces "x" not found``), as a
+    :class:`KubeEmulator` built directly does.
     """
     _check_loopback(host)
     if emulator is None:
-        emulator = KubeEmulator(crds=crds, crd_paths=crd_paths or ())
-    elif crd_paths or crds:
-        raise TypeError("Pass either a ready emulator or CRDs to build one, not both.")
+        emulator = KubeEmulator(
+            crds=crds,
+            crd_paths=crd_paths or (),
+            namespaces=namespaces,
+            namespace_auto_provision=namespace_auto_provision,
+        )
+    elif crd_paths or crds or namespaces:
+        raise TypeError("Pass either a ready emulator or CRDs and namespaces to build one, not both.")
     await emulator.__aenter__()
 
     async def handle(request: aiohttp.web.BaseRequest) -> aiohttp.web.StreamResponse:

@@ -85,13 +85,14 @@ def invalid(model: ResourceModel, name: str, errors: Iterable[FieldError]) -> Ku
 def patch_not_applicable(why: str) -> KubeApiError:
     """422 for a JSON patch that does not apply (a failed ``test`` operation included).
 
-    The API server's message is generic; the reason is added as a cause to help whoever debugs it.
+    The API server's message is generic; the patch library's reason comes as a cause (as the API server's
+    ``NewGenericServerResponse`` puts it).
     """
     return KubeApiError(
         422,
         "Invalid",
         "the server rejected our request due to an error in our request",
-        {"causes": [{"reason": "FieldValueInvalid", "message": why}]},
+        {"causes": [{"reason": "UnexpectedServerResponse", "message": why}]},
     )
 
 
@@ -100,13 +101,12 @@ def bad_request(message: str) -> KubeApiError:
     return KubeApiError(400, "BadRequest", message)
 
 
-def unsupported_media_type(content_type: str, accepted: Iterable[str]) -> KubeApiError:
+def unsupported_media_type(accepted: Iterable[str]) -> KubeApiError:
     """415 for a PATCH whose content type is not a patch format this resource accepts."""
     return KubeApiError(
         415,
         "UnsupportedMediaType",
-        f"the body of the request was in an unknown format - accepted media types include: "
-        f"{', '.join(accepted)}" + (f" (got {content_type!r})" if content_type else ""),
+        f"the body of the request was in an unknown format - accepted media types include: {', '.join(accepted)}",
     )
 
 
@@ -118,3 +118,50 @@ def method_not_allowed() -> KubeApiError:
 def expired(resource_version: str) -> KubeApiError:
     """410 for a watch that starts from a resourceVersion older than the kept history."""
     return KubeApiError(410, "Expired", f"too old resource version: {resource_version}")
+
+
+def invalid_options(kind: str, errors: Iterable[FieldError]) -> KubeApiError:
+    """422 for query options that fail validation (``PatchOptions.meta.k8s.io "" is invalid: ...``)."""
+    errors = list(errors)
+    details = {"group": "meta.k8s.io", "kind": kind, "causes": [error.as_cause() for error in errors]}
+    return KubeApiError(422, "Invalid", f'{kind}.meta.k8s.io "" is invalid: {aggregate(errors)}', details)
+
+
+def strict_decoding(model: ResourceModel, problems: Iterable[str], *, patch: bool = False) -> KubeApiError:
+    """400 for unknown or duplicate fields under ``fieldValidation=Strict``."""
+    message = "strict decoding error: " + ", ".join(problems)
+    if not patch:
+        message = f'{model.kind} in version "{model.version}" cannot be handled as a {model.kind}: {message}'
+    return KubeApiError(400, "BadRequest", message)
+
+
+def apply_conflict(message: str, causes: list[dict[str, str]]) -> KubeApiError:
+    """409 for a server-side apply that would take fields other managers own."""
+    return KubeApiError(409, "Conflict", message, {"causes": causes})
+
+
+def not_acceptable(accepted: Iterable[str]) -> KubeApiError:
+    """406 when the Accept header names nothing the server can produce."""
+    return KubeApiError(406, "NotAcceptable", f"only the following media types are accepted: {', '.join(accepted)}")
+
+
+def namespace_terminating(model: ResourceModel, name: str, namespace: str) -> KubeApiError:
+    """403 for creating something in a namespace that is being deleted."""
+    message = (
+        f'{model.group_resource} "{name}" is forbidden: unable to create new content in namespace '
+        f"{namespace} because it is being terminated"
+    )
+    details = _details(model, name)
+    details["causes"] = [
+        {
+            "reason": "NamespaceTerminating",
+            "message": f"namespace {namespace} is being terminated",
+            "field": "metadata.namespace",
+        }
+    ]
+    return KubeApiError(403, "Forbidden", message, details)
+
+
+def internal_error(why: str) -> KubeApiError:
+    """500 for a failure of the emulator itself (the message never carries a traceback)."""
+    return KubeApiError(500, "InternalError", f"Internal error occurred: {why}", {"causes": [{"message": why}]})
