@@ -371,14 +371,36 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 model, target.namespace, target.name, target.subresource, content_type, body, opts
             )
         elif method == "DELETE" and target.name and not target.subresource:
-            opts = write_options(params, "DeleteOptions", user_agent=user_agent)
-            options = json.loads(body) if body.strip() else None
+            options = self._delete_options(body)
+            opts = write_options(self._with_body_options(params, options), "DeleteOptions", user_agent=user_agent)
             outcome = self.registry.delete(model, target.namespace, target.name, options, opts)
         elif method == "DELETE" and not target.name:
-            return self._delete_collection(model, target, params, output, user_agent)
+            options = self._delete_options(body)
+            return self._delete_collection(model, target, self._with_body_options(params, options), output, user_agent)
         else:
             raise status.method_not_allowed()
         return self._render(model, outcome.obj, output, params, code=outcome.code, warnings=outcome.warnings)
+
+    @staticmethod
+    def _delete_options(body: bytes) -> dict[str, Any]:
+        """A DELETE's body: DeleteOptions (kubectl sends ``dryRun`` and ``propagationPolicy`` there)."""
+        if not body.strip():
+            return {}
+        try:
+            options = json.loads(body)
+        except ValueError as exc:
+            raise status.bad_request(f"the request body is not valid JSON: {exc}") from exc
+        if not isinstance(options, dict):
+            raise status.bad_request("DeleteOptions must be a JSON object")
+        return options
+
+    @staticmethod
+    def _with_body_options(params: Mapping[str, str], options: Mapping[str, Any]) -> dict[str, str]:
+        merged = dict(params)
+        dry_run = options.get("dryRun")
+        if isinstance(dry_run, list) and dry_run:
+            merged.setdefault("dryRun", str(dry_run[0]))
+        return merged
 
     @staticmethod
     def _decode(body: bytes, content_type: str) -> Any:

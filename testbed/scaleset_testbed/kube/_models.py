@@ -179,7 +179,6 @@ BUILTIN_MODELS: tuple[ResourceModel, ...] = (
         kind="Event",
         singular="event",
         namespaced=True,
-        short_names=("ev",),
     ),
     _builtin(
         "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",

@@ -117,9 +117,21 @@ def _v2_structural(node: Any) -> Any:
     return out
 
 
+def _unfold(node: Any) -> Any:
+    """What the structural schema's ``Unfold`` adds: int-or-string fields say so with ``anyOf``."""
+    if isinstance(node, list):
+        return [_unfold(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _unfold(value) for key, value in node.items()}
+    if out.get("x-kubernetes-int-or-string") and "anyOf" not in out and "allOf" not in out:
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    return out
+
+
 def _custom_schemas(model: ResourceModel, v3: bool) -> dict[str, Any]:
     raw = copy.deepcopy(dict(model.openapi_schema or {"type": "object"}))
-    schema = raw if v3 else _v2_structural(raw)
+    schema = _unfold(raw) if v3 else _v2_structural(raw)
     properties = schema.setdefault("properties", {})
     meta_ref = _ref(_META + "ObjectMeta", v3)
     properties["metadata"] = (
