@@ -17,7 +17,6 @@ as merge patches.
 from __future__ import annotations
 
 import asyncio
-import base64
 import copy
 import json
 import re
@@ -27,12 +26,12 @@ from typing import Any
 
 import aiohttp.web
 import kmock
-import yaml
 
-from scaleset_testbed.kube import _discovery as discovery
-from scaleset_testbed.kube import _openapi as openapi
-from scaleset_testbed.kube import _protobuf as protobuf
+from scaleset_testbed.kube import _reads as reads
 from scaleset_testbed.kube import _status as status
+from scaleset_testbed.kube._discovery import SERVER_VERSION
+from scaleset_testbed.kube._http import Endpoints, decode_body, delete_options, negotiate, respond, with_body_options
+from scaleset_testbed.kube._lifecycle import Outcome
 from scaleset_testbed.kube._models import (
     BUILTIN_MODELS,
     CRD_API_VERSION,
@@ -42,16 +41,14 @@ from scaleset_testbed.kube._models import (
     load_crd_documents,
 )
 from scaleset_testbed.kube._paths import Target, kmock_action, parse_target, selectors, write_options
-from scaleset_testbed.kube._registry import Outcome, Registry
+from scaleset_testbed.kube._registry import Registry
 from scaleset_testbed.kube._status import KubeApiError
 from scaleset_testbed.kube._store import CommitListener, Store
-from scaleset_testbed.kube._tables import table
 from scaleset_testbed.kube._watch import serve_watch
 
 __all__ = ["CommitListener", "KubeEmulator", "WriteFault"]
 
 INITIAL_NAMESPACES = ("default", "kube-node-lease", "kube-public", "kube-system")
-_TABLE = re.compile(r"(^|;)\s*as=Table\s*(;|$)")
 _JSON_TYPES = ("application/json", "application/*", "*/*")
 
 
@@ -78,50 +75,6 @@ class WriteFault:
         return self.hits < self.count and self.method in ("*", method) and bool(self.path.search(path))
 
 
-def _media_params(part: str) -> tuple[str, dict[str, str]]:
-    pieces = [p.strip() for p in part.split(";")]
-    params = dict(p.split("=", 1) for p in pieces[1:] if "=" in p)
-    return pieces[0].lower(), {k.strip(): v.strip() for k, v in params.items()}
-
-
-def negotiate(accept: str) -> str:
-    """What to answer with: ``Table``, ``PartialObjectMetadata``, ``json`` or ``yaml`` (406 if nothing fits)."""
-    if not accept.strip():
-        return "json"
-    for part in accept.split(","):
-        media, params = _media_params(part)
-        wanted = params.get("as")
-        if wanted:
-            meta_group = params.get("g") == "meta.k8s.io" and params.get("v") in ("v1", "v1beta1")
-            if meta_group and media == "application/json" and wanted in ("Table", "PartialObjectMetadata"):
-                return wanted
-            continue
-        if media in _JSON_TYPES:
-            return "json"
-        if media == "application/yaml":
-            return "yaml"
-    raise status.not_acceptable(["application/json", "application/yaml"])
-
-
-def _warning(text: str) -> str:
-    return '299 - "' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def respond(
-    payload: Any, code: int = 200, *, warnings: Iterable[str] = (), output: str = "json"
-) -> aiohttp.web.Response:
-    """A JSON (or YAML) answer with the API server's ``Warning`` headers."""
-    if output == "yaml":
-        response = aiohttp.web.Response(
-            status=code, text=yaml.safe_dump(payload, sort_keys=False), content_type="application/yaml"
-        )
-    else:
-        response = aiohttp.web.Response(status=code, body=json.dumps(payload).encode(), content_type="application/json")
-    for text in warnings:
-        response.headers.add("Warning", _warning(text))
-    return response
-
-
 class KubeEmulator(kmock.KubernetesEmulator):
     """An in-memory Kubernetes API server for tests and demos (see the module docstring).
 
@@ -143,7 +96,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         history_limit: int = 10_000,
         request_history: int | None = 100,
         bookmark_interval: float = 60.0,
-        server_version: str = discovery.SERVER_VERSION,
+        server_version: str = SERVER_VERSION,
         **kmock_options: Any,
     ) -> None:
         """Create the emulator with the given CRDs (as dicts, or read from YAML files/directories).
@@ -163,12 +116,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
         self._closing = False
         self._bookmark_interval = bookmark_interval
         self._server_version = server_version
-        self._openapi_cache: tuple[Any, dict[str, bytes]] | None = None
         # Test hooks: faults that lose writes, and listeners told of every stored change (in commit order).
         self.write_faults: list[WriteFault] = []
         super().__init__(**kmock_options)  # calls __attrs_post_init__ below
         self.store = Store(self._objects, self.resources, history_limit)
         self.registry = Registry(self.store, namespace_auto_provision=namespace_auto_provision)
+        self.endpoints = Endpoints(lambda: list(self.store.models.values()), server_version)
         for model in BUILTIN_MODELS:
             self.store.register(model)
         for name in (*INITIAL_NAMESPACES, *namespaces):
@@ -335,7 +288,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
     ) -> aiohttp.web.StreamResponse:
         method = raw.method.upper()
         if target is None:
-            return self._non_resource(raw, method)
+            return self.endpoints.serve(raw)
         model = self.store.model(target.group, target.version, target.plural)
         if model is None or target.subresource not in (None, *model.subresources):
             raise status.no_such_resource()
@@ -348,22 +301,22 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 target,
                 params,
                 raw,
-                transform=self._transform(model, output, params),
+                transform=reads.transform(self.store, model, output, params),
                 closing=self._closing,
                 bookmark_interval=self._bookmark_interval,
             )
         if method == "GET":
-            return self._render(model, self._read(model, target, params), output, params)
+            return reads.render(self.store, model, reads.read(self.store, model, target, params), output, params)
         user_agent = raw.headers.get("User-Agent", "")
         content_type = raw.headers.get("Content-Type", "").split(";")[0].strip().lower()
         outcome: Outcome
         if method == "POST" and not target.name and not target.subresource:
             opts = write_options(params, "CreateOptions", user_agent=user_agent)
-            outcome = self.registry.create(model, target.namespace, self._decode(body, content_type), opts)
+            outcome = self.registry.create(model, target.namespace, decode_body(body, content_type), opts)
         elif method == "PUT" and target.name:
             opts = write_options(params, "UpdateOptions", user_agent=user_agent)
             outcome = self.registry.replace(
-                model, target.namespace, target.name, target.subresource, self._decode(body, content_type), opts
+                model, target.namespace, target.name, target.subresource, decode_body(body, content_type), opts
             )
         elif method == "PATCH" and target.name:
             opts = write_options(params, "PatchOptions", patch_type=content_type, user_agent=user_agent)
@@ -371,51 +324,17 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 model, target.namespace, target.name, target.subresource, content_type, body, opts
             )
         elif method == "DELETE" and target.name and not target.subresource:
-            options = self._delete_options(body)
-            opts = write_options(self._with_body_options(params, options), "DeleteOptions", user_agent=user_agent)
+            options = delete_options(body)
+            opts = write_options(with_body_options(params, options), "DeleteOptions", user_agent=user_agent)
             outcome = self.registry.delete(model, target.namespace, target.name, options, opts)
         elif method == "DELETE" and not target.name:
-            options = self._delete_options(body)
-            return self._delete_collection(model, target, self._with_body_options(params, options), output, user_agent)
+            options = delete_options(body)
+            return self._delete_collection(model, target, with_body_options(params, options), output, user_agent)
         else:
             raise status.method_not_allowed()
-        return self._render(model, outcome.obj, output, params, code=outcome.code, warnings=outcome.warnings)
-
-    @staticmethod
-    def _delete_options(body: bytes) -> dict[str, Any]:
-        """A DELETE's body: DeleteOptions (kubectl sends ``dryRun`` and ``propagationPolicy`` there)."""
-        if not body.strip():
-            return {}
-        try:
-            options = json.loads(body)
-        except ValueError as exc:
-            raise status.bad_request(f"the request body is not valid JSON: {exc}") from exc
-        if not isinstance(options, dict):
-            raise status.bad_request("DeleteOptions must be a JSON object")
-        return options
-
-    @staticmethod
-    def _with_body_options(params: Mapping[str, str], options: Mapping[str, Any]) -> dict[str, str]:
-        merged = dict(params)
-        dry_run = options.get("dryRun")
-        if isinstance(dry_run, list) and dry_run:
-            merged.setdefault("dryRun", str(dry_run[0]))
-        return merged
-
-    @staticmethod
-    def _decode(body: bytes, content_type: str) -> Any:
-        if not body.strip():
-            raise status.bad_request("the request body is empty")
-        if content_type == protobuf.PROTOBUF:
-            return protobuf.decode(body)
-        if content_type not in ("", "application/json", "application/yaml", "*/*"):
-            raise status.unsupported_media_type(["application/json", "application/yaml", protobuf.PROTOBUF])
-        try:
-            if content_type == "application/yaml":
-                return yaml.safe_load(body.decode("utf-8"))
-            return json.loads(body)
-        except (ValueError, yaml.YAMLError) as exc:
-            raise status.bad_request(f"the request body is not valid JSON: {exc}") from exc
+        return reads.render(
+            self.store, model, outcome.obj, output, params, code=outcome.code, warnings=outcome.warnings
+        )
 
     def _delete_collection(
         self, model: ResourceModel, target: Target, params: Mapping[str, str], output: str, user_agent: str
@@ -428,164 +347,4 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 name = obj["metadata"]["name"]
                 deleted.append(self.registry.delete(model, obj["metadata"].get("namespace"), name, None, opts).obj)
         listing = {"apiVersion": model.api_version, "kind": model.list_kind, "metadata": {}, "items": deleted}
-        return self._render(model, listing, output, params)
-
-    def _read(self, model: ResourceModel, target: Target, params: Mapping[str, str]) -> dict[str, Any]:
-        if target.name:
-            current = self.store.current(self.store.key(model, target.namespace, target.name))
-            if current is None:
-                raise status.not_found(model, target.name)
-            return self.store.present(model, current)
-        if target.subresource:
-            raise status.no_such_resource()
-        matches = selectors(params)
-        items = [obj for obj in self.store.select(model, target.namespace) if matches(obj)]
-        list_rv = str(self.store.last_rv)
-        token = params.get("continue", "")
-        if token:
-            try:
-                list_rv, after_ns, after_name = json.loads(base64.urlsafe_b64decode(token))
-            except ValueError as exc:
-                raise status.bad_request(f"invalid continue token: {exc}") from exc
-            items = [
-                obj
-                for obj in items
-                if (obj["metadata"].get("namespace") or "", obj["metadata"]["name"]) > (after_ns, after_name)
-            ]
-        metadata: dict[str, Any] = {"resourceVersion": list_rv}
-        limit = params.get("limit", "")
-        if limit.isdigit() and 0 < int(limit) < len(items):
-            metadata["remainingItemCount"] = len(items) - int(limit)
-            items = items[: int(limit)]
-            last = items[-1]["metadata"]
-            position = [list_rv, last.get("namespace") or "", last["name"]]
-            metadata["continue"] = base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
-        return {
-            "apiVersion": model.api_version,
-            "kind": model.list_kind,
-            "metadata": metadata,
-            "items": [self.store.present(model, obj) for obj in items],
-        }
-
-    @staticmethod
-    def _include_object(params: Mapping[str, str]) -> str:
-        include = params.get("includeObject", "") or "Metadata"
-        if include not in ("None", "Metadata", "Object"):
-            raise status.bad_request(
-                f'Unable to convert to Table as requested: unrecognized includeObject value: "{include}"'
-            )
-        return include
-
-    def _transform(self, model: ResourceModel, output: str, params: Mapping[str, str]) -> Any:
-        if output == "Table":
-            include = self._include_object(params)
-            return lambda obj, headers: table(
-                model, [obj], resource_version=self.resource_version, include_object=include, headers=headers
-            )
-        if output == "PartialObjectMetadata":
-            return lambda obj, headers: {
-                "kind": "PartialObjectMetadata",
-                "apiVersion": "meta.k8s.io/v1",
-                "metadata": obj["metadata"],
-            }
-        return None
-
-    def _render(
-        self,
-        model: ResourceModel,
-        payload: dict[str, Any],
-        output: str,
-        params: Mapping[str, str],
-        *,
-        code: int = 200,
-        warnings: Iterable[str] = (),
-    ) -> aiohttp.web.Response:
-        is_list = "items" in payload and payload.get("kind", "").endswith("List")
-        if output == "Table":
-            objects = payload["items"] if is_list else [payload]
-            meta = payload.get("metadata") or {}
-            rv = str(meta.get("resourceVersion") or self.resource_version)
-            list_meta = meta if is_list else None
-            payload = table(
-                model, objects, resource_version=rv, include_object=self._include_object(params), list_meta=list_meta
-            )
-        elif output == "PartialObjectMetadata":
-
-            def partial(obj: Mapping[str, Any]) -> dict[str, Any]:
-                return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
-
-            if is_list:
-                items = [partial(obj) for obj in payload["items"]]
-                payload = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "items": items}
-            else:
-                payload = partial(payload)
-        return respond(payload, code, warnings=warnings, output="yaml" if output == "yaml" else "json")
-
-    # --- non-resource endpoints ----------------------------------------------------------------
-
-    def _non_resource(self, raw: aiohttp.web.BaseRequest, method: str) -> aiohttp.web.StreamResponse:
-        path = "/" + raw.path.strip("/")
-        if method != "GET":
-            raise status.method_not_allowed()
-        models = list(self.store.models.values())
-        accept = raw.headers.get("Accept", "")
-        if path.split("/")[1] in ("healthz", "livez", "readyz"):
-            return aiohttp.web.Response(text=discovery.health(path, "verbose" in raw.query), content_type="text/plain")
-        if path == "/version":
-            return respond(discovery.version_info(self._server_version))
-        if path == "/":
-            return respond(discovery.root_paths(models))
-        if path in ("/api", "/apis"):
-            if discovery.wants_aggregated(accept):
-                document = discovery.aggregated(models, core=path == "/api")
-                response = respond(document)
-                response.content_type = "application/json"
-                response.headers["Content-Type"] = discovery.AGGREGATED
-                response.headers["Vary"] = "Accept"
-                return response
-            return respond(discovery.api_versions() if path == "/api" else discovery.api_group_list(models))
-        parts = path.strip("/").split("/")
-        if parts[0] == "api" and len(parts) == 2:
-            found = discovery.resource_list(models, "", parts[1])
-        elif parts[0] == "apis" and len(parts) == 2:
-            found = discovery.api_group(models, parts[1])
-        elif parts[0] == "apis" and len(parts) == 3:
-            found = discovery.resource_list(models, parts[1], parts[2])
-        elif path == "/openapi/v2":
-            self._accept_json(accept)
-            found = openapi.openapi_v2(models, self._server_version)
-        elif parts[:2] == ["openapi", "v3"]:
-            return self._openapi_v3("/".join(parts[2:]), accept)
-        else:
-            found = None
-        if found is None:
-            raise status.no_such_resource()
-        return respond(found)
-
-    @staticmethod
-    def _accept_json(accept: str) -> None:
-        medias = [_media_params(part)[0] for part in accept.split(",") if part.strip()]
-        if medias and not any(media in _JSON_TYPES for media in medias):
-            raise status.not_acceptable(["application/json"])
-
-    def _openapi_documents(self) -> dict[str, bytes]:
-        revision = tuple(sorted((str(k), id(m)) for k, m in self.store.models.items()))
-        if self._openapi_cache is None or self._openapi_cache[0] != revision:
-            by_path: dict[str, list[ResourceModel]] = {}
-            for model in self.store.models.values():
-                by_path.setdefault(openapi.group_version_path(model), []).append(model)
-            documents = {
-                path: json.dumps(openapi.openapi_v3(models, self._server_version)).encode()
-                for path, models in by_path.items()
-            }
-            self._openapi_cache = (revision, documents)
-        return self._openapi_cache[1]
-
-    def _openapi_v3(self, path: str, accept: str) -> aiohttp.web.StreamResponse:
-        self._accept_json(accept)
-        documents = self._openapi_documents()
-        if not path:
-            return respond(openapi.openapi_v3_index(documents))
-        if path not in documents:
-            raise status.no_such_resource()
-        return aiohttp.web.Response(body=documents[path], content_type="application/json")
+        return reads.render(self.store, model, listing, output, params)

@@ -17,17 +17,17 @@ import json
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from scaleset_testbed.kube import _status as status
 from scaleset_testbed.kube._apply import Applier, Tracked, parse_apply_body, track_update, tracked_paths
+from scaleset_testbed.kube._lifecycle import Lifecycle, Outcome
 from scaleset_testbed.kube._managed import now
 from scaleset_testbed.kube._metadata import finalizer_warnings, validate_metadata
-from scaleset_testbed.kube._models import CRD_KIND, CRDS, NAMESPACES, ResourceModel, models_from_crd
+from scaleset_testbed.kube._models import CRDS, NAMESPACES, ResourceModel
 from scaleset_testbed.kube._patching import PatchFailed, PatchMalformed, json_patch, merge_patch
 from scaleset_testbed.kube._paths import APPLY_PATCH, WriteOptions
-from scaleset_testbed.kube._schema import FieldError, Part, SchemaError, forbidden, invalid
+from scaleset_testbed.kube._schema import FieldError, Part, forbidden, invalid
 from scaleset_testbed.kube._store import Store
 
 _SYSTEM_METADATA = (
@@ -45,15 +45,6 @@ STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 Settle = Callable[[dict[str, Any]], list[dict[str, Any]]]
 
 
-@dataclass
-class Outcome:
-    """A write's answer: the object (as stored, or as it would be for a dry run), code and warnings."""
-
-    obj: dict[str, Any]
-    code: int = 200
-    warnings: list[str] = field(default_factory=list)
-
-
 def _strip_directives(patch: Any) -> Any:
     """A strategic merge patch read as a merge patch: its ``$`` directives dropped."""
     if isinstance(patch, dict):
@@ -61,11 +52,11 @@ def _strip_directives(patch: Any) -> Any:
     return patch
 
 
-class Registry:
+class Registry(Lifecycle):
     """The write semantics of every served resource, over a :class:`Store`."""
 
     def __init__(self, store: Store, *, namespace_auto_provision: bool) -> None:
-        self.store = store
+        super().__init__(store)
         self.namespace_auto_provision = namespace_auto_provision
 
     # --- create ----------------------------------------------------------------------------------
@@ -373,76 +364,7 @@ class Registry:
             raise status.invalid(model, str(obj["metadata"].get("name") or ""), errors)
         return unknown if opts.field_validation == "Warn" else []
 
-    # --- delete ----------------------------------------------------------------------------------
-
-    def delete(
-        self, model: ResourceModel, namespace: str | None, name: str, options: Any, opts: WriteOptions
-    ) -> Outcome:
-        current = self._existing(model, namespace, name)
-        meta = current["metadata"]
-        preconditions = (options.get("preconditions") if isinstance(options, dict) else None) or {}
-        for precondition, label in (("resourceVersion", "ResourceVersion"), ("uid", "UID")):
-            expected = preconditions.get(precondition)
-            if expected and expected != meta.get(precondition):
-                raise status.conflict(
-                    model,
-                    name,
-                    f"Precondition failed: {label} in precondition: {expected}, "
-                    f"{label} in object meta: {meta.get(precondition)}",
-                )
-        key = self.store.key(model, meta.get("namespace"), name)
-        if meta.get("deletionTimestamp"):
-            return Outcome(self.store.present(model, current), 200)  # already being deleted: nothing changes
-        if meta.get("finalizers") or model is NAMESPACES:
-            new = copy.deepcopy(current)
-            new["metadata"]["deletionTimestamp"] = now()
-            new["metadata"]["deletionGracePeriodSeconds"] = 0
-            if model.tracks_generation:
-                new["metadata"]["generation"] = int(meta.get("generation") or 0) + 1
-            if model is NAMESPACES:
-                new["status"] = {"phase": "Terminating"}
-            if opts.dry_run:
-                return Outcome(self.store.present(model, new), 200)
-            stored = self.store.commit(model, key, new, "MODIFIED")
-            if model is NAMESPACES:
-                self._empty_namespace(name)
-            return Outcome(self.store.present(model, stored), 200)
-        if opts.dry_run:
-            return Outcome(self.store.present(model, current), 200)
-        return Outcome(self.store.present(model, self._finish_deletion(model, key, copy.deepcopy(current))), 200)
-
-    def _finish_deletion(self, model: ResourceModel, key: Any, obj: dict[str, Any]) -> dict[str, Any]:
-        if model is CRDS and obj.get("kind") == CRD_KIND:
-            spec = obj.get("spec") or {}
-            self.store.unregister(str(spec.get("group")), str((spec.get("names") or {}).get("plural")))
-        stored = self.store.commit(model, key, obj, "DELETED")
-        namespace = obj["metadata"].get("namespace")
-        if namespace:
-            self._finalize_namespace_if_done(namespace)
-        return stored
-
-    def _empty_namespace(self, namespace: str) -> None:
-        """The namespace controller's work, done at once: delete everything in a terminating namespace."""
-        for model in {m.storage_resource: m for m in self.store.models.values() if m.namespaced}.values():
-            for obj in list(self.store.select(model, namespace)):
-                self.delete(model, namespace, obj["metadata"]["name"], None, WriteOptions())
-        self._finalize_namespace_if_done(namespace)
-
-    def _finalize_namespace_if_done(self, namespace: str) -> None:
-        key = self.store.key(NAMESPACES, None, namespace)
-        current = self.store.current(key)
-        if current is None or not current["metadata"].get("deletionTimestamp"):
-            return
-        if self.store.count_in_namespace(namespace) == 0:
-            self.store.commit(NAMESPACES, key, copy.deepcopy(current), "DELETED")
-
     # --- helpers ---------------------------------------------------------------------------------
-
-    def _existing(self, model: ResourceModel, namespace: str | None, name: str) -> dict[str, Any]:
-        current = self.store.current(self.store.key(model, namespace, name))
-        if current is None:
-            raise status.not_found(model, name)
-        return current
 
     @staticmethod
     def _check_type_meta(model: ResourceModel, obj: dict[str, Any]) -> None:
@@ -461,40 +383,6 @@ class Registry:
     def _spec_of(model: ResourceModel, obj: Mapping[str, Any]) -> dict[str, Any]:
         ignored = {"metadata", "apiVersion", "kind"} | ({"status"} if "status" in model.subresources else set())
         return {key: value for key, value in obj.items() if key not in ignored}
-
-    @staticmethod
-    def _crd_models(crd: Mapping[str, Any], name: str) -> list[ResourceModel]:
-        try:
-            return models_from_crd(crd)
-        except (SchemaError, ValueError) as exc:
-            raise status.invalid(CRDS, name, [invalid("spec", "object", str(exc))]) from exc
-
-    @staticmethod
-    def _crd_status(crd: Mapping[str, Any]) -> dict[str, Any]:
-        spec = crd.get("spec") or {}
-        when = now()
-        conditions = [
-            {
-                "type": "NamesAccepted",
-                "status": "True",
-                "reason": "NoConflicts",
-                "message": "no conflicts found",
-                "lastTransitionTime": when,
-            },
-            {
-                "type": "Established",
-                "status": "True",
-                "reason": "InitialNamesAccepted",
-                "message": "the initial names have been accepted",
-                "lastTransitionTime": when,
-            },
-        ]
-        stored = [v.get("name") for v in spec.get("versions") or () if isinstance(v, Mapping) and v.get("storage")]
-        return {
-            "acceptedNames": copy.deepcopy(spec.get("names") or {}),
-            "conditions": conditions,
-            "storedVersions": stored,
-        }
 
 
 def _same(new: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
