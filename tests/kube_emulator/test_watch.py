@@ -133,3 +133,52 @@ async def test_timeout_seconds_ends_the_stream_and_selectors_filter_it(api: Api)
         got = await next_events(events, 2)
     assert got[0][:2] == ("ADDED", "w1")
     assert got[1][0] == "END"
+
+
+async def test_watch_streams_are_json_with_periodic_bookmarks_when_allowed() -> None:
+    running = await start_kube_emulator(emulator=KubeEmulator(crd_paths=[CRD_FILE], bookmark_interval=0.2))
+    try:
+        async with aiohttp.ClientSession(base_url=running.url) as session:
+            params = {"watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": "1"}
+            async with session.get(WIDGETS, params=params) as response:
+                assert response.headers["Content-Type"] == "application/json"
+                lines = [json.loads(line) async for line in response.content if line.strip()]
+            async with session.get(WIDGETS, params={**params, "allowWatchBookmarks": "false"}) as response:
+                quiet = [line async for line in response.content if line.strip()]
+    finally:
+        await running.stop()
+    assert len(lines) >= 3
+    assert {event["type"] for event in lines} == {"BOOKMARK"}
+    assert lines[0]["object"]["metadata"]["resourceVersion"] == running.emulator.resource_version
+    assert quiet == []
+
+
+async def test_a_table_watch_sends_the_columns_with_the_first_event_only(api: Api) -> None:
+    await api.create(widget("w1"))
+    events: list[dict[str, Any]] = []
+    headers = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+    async with api.session.get(WIDGETS, params={"watch": "true"}, headers=headers) as response:
+        async for line in response.content:
+            events.append(json.loads(line))
+            if len(events) == 1:
+                await api.merge(f"{WIDGETS}/w1", {"spec": {"replicas": 2}})
+            else:
+                break
+    first, second = events
+    assert [c["name"] for c in first["object"]["columnDefinitions"]][:2] == ["Name", "Replicas"]
+    assert first["object"]["rows"][0]["cells"][:2] == ["w1", 1]
+    assert (second["type"], second["object"]["columnDefinitions"]) == ("MODIFIED", None)
+    assert second["object"]["rows"][0]["cells"][:2] == ["w1", 2]
+
+
+async def test_dry_runs_send_no_watch_events(api: Api) -> None:
+    await api.create(widget("w1"))
+    since = (await api.get(WIDGETS)).body["metadata"]["resourceVersion"]
+    async with watching(api, resourceVersion=since) as events:
+        assert (await api.create(widget("w2"), path=f"{WIDGETS}?dryRun=All")).status == 201
+        assert (await api.merge(f"{WIDGETS}/w1?dryRun=All", {"spec": {"replicas": 5}})).status == 200
+        assert (await api.delete(f"{WIDGETS}/w1?dryRun=All")).status == 200
+        real = await api.merge(f"{WIDGETS}/w1", {"spec": {"replicas": 2}})
+        got = await next_events(events, 1)
+    assert got == [("MODIFIED", "w1", real.body["metadata"]["resourceVersion"])]
+    assert int(real.body["metadata"]["resourceVersion"]) == int(since) + 1

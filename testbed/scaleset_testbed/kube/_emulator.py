@@ -112,7 +112,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
         """
         self._request_limit = request_history
         self._request_count = 0
-        self._in_flight: set[int] = set()
+        self._native_done: set[kmock.Request] = set()  # served by the emulator itself, answered
         self._closing = False
         self._bookmark_interval = bookmark_interval
         self._server_version = server_version
@@ -252,11 +252,12 @@ class KubeEmulator(kmock.KubernetesEmulator):
         )
         self._request_count += 1
         self._requests.append(request)
-        self._in_flight.add(id(request))
+        native = False
         try:
             try:
                 return await kmock.RawHandler._handle(self, request)  # test reactions first
             except _ServeNatively:
+                native = True
                 return await self._native(raw, target, body)
         except KubeApiError as error:
             return respond(error.status, error.code)
@@ -267,19 +268,27 @@ class KubeEmulator(kmock.KubernetesEmulator):
             failure = status.internal_error(f"{type(exc).__name__}: {exc}")
             return respond(failure.status, failure.code)
         finally:
-            self._in_flight.discard(id(request))
-            self._forget_old_requests()
+            if native:
+                self._native_done.add(request)
+                self._forget_old_requests()
 
     def _forget_old_requests(self) -> None:
-        """Keep the requests in flight and the last ``request_history`` ones (kmock would keep all)."""
+        """Forget requests the emulator served itself, but for the last ``request_history`` ones.
+
+        Requests a test reaction took are kept (there are few, and reaction slices such as ``[:1]``
+        count them), and so are those still in flight (kmock matches a request by finding it in the
+        history). kmock would keep everything, making each request slower than the one before.
+        """
         limit = self._request_limit
-        if limit is None or len(self._requests) <= 2 * limit + len(self._in_flight) + 8:
+        if limit is None or len(self._native_done) <= 2 * limit + 8:
             return
-        cutoff = len(self._requests) - limit
-        self._requests[:] = [r for i, r in enumerate(self._requests) if i >= cutoff or id(r) in self._in_flight]
+        recent = set(self._requests[-limit:]) if limit else set()
+        forgotten = self._native_done - recent
+        self._requests[:] = [r for r in self._requests if r not in forgotten]
+        self._native_done -= forgotten
         for payload in self._payloads:
-            if len(payload._requests) > limit:
-                del payload._requests[: len(payload._requests) - limit]
+            if payload._requests and any(r in forgotten for r in payload._requests):
+                payload._requests[:] = [r for r in payload._requests if r not in forgotten]
 
     # --- native serving ------------------------------------------------------------------------
 
