@@ -1,16 +1,18 @@
 """An emulated Kubernetes API server for tests and the demo (kmock's emulator with real semantics).
 
-The real operator runs against it unchanged: it serves API discovery, the project's CRDs (with
-schema validation, pruning, defaults and CEL rules), a status subresource kept apart from spec
-writes, resourceVersion/generation/uid bookkeeping, 409/422 refusals worded like the API server's,
-finalizer-held deletion, resumable watch streams, namespaces, and the Events an operator posts.
+The real operator and the real kubectl run against it unchanged: it serves discovery (legacy and
+aggregated), OpenAPI v2/v3, Table output with the CRD's printer columns, the project's CRDs (schema
+validation, pruning, defaults, CEL rules), a status subresource kept apart from spec writes,
+resourceVersion/generation/uid bookkeeping, dry runs, field validation, managedFields and server-side
+apply, 409/422 refusals worded like the API server's, finalizer-held deletion, watch streams with
+bookmarks, namespaces that must exist, and the Events an operator posts.
 
 Typical use::
 
     async with await start_kube_emulator(crd_paths=[Path("crds")]) as kube:
         ...  # point kopf at kube.url; read kube.get_object(...) and kube.events()
 
-See ``_emulator`` for what is and is not emulated.
+docs/kube-emulator.md lists what is served and what differs from a real API server.
 """
 
 from scaleset_testbed.kube._emulator import KubeEmulator, WriteFault
