@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import yaml
@@ -135,3 +136,18 @@ async def test_metadata_limits_and_finalizer_names(api: Api) -> None:
         assert response.status == 201
         [warning] = response.headers.getall("Warning")
         assert "prefer a domain-qualified finalizer name" in warning
+
+
+async def test_duplicate_fields_are_reported_like_unknown_ones(api: Api) -> None:
+    text = json.dumps(widget("w1"))
+    doubled = text.replace('"spec": {', '"spec": {"replicas": 2, "replicas": 3, ', 1)
+    async with api.session.post(WIDGETS, data=doubled, headers={"Content-Type": "application/json"}) as response:
+        assert response.status == 201
+        assert response.headers.getall("Warning") == ['299 - "duplicate field \\"spec.replicas\\""']
+        assert (await response.json())["spec"]["replicas"] == 3  # the last one wins
+    strict = doubled.replace('"w1"', '"w2"')
+    async with api.session.post(
+        f"{WIDGETS}?fieldValidation=Strict", data=strict, headers={"Content-Type": "application/json"}
+    ) as response:
+        assert response.status == 400
+        assert (await response.json())["message"].endswith('strict decoding error: duplicate field "spec.replicas"')

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -321,12 +322,14 @@ class KubeEmulator(kmock.KubernetesEmulator):
         outcome: Outcome
         if method == "POST" and not target.name and not target.subresource:
             opts = write_options(params, "CreateOptions", user_agent=user_agent)
-            outcome = self.registry.create(model, target.namespace, decode_body(body, content_type), opts)
+            obj, duplicates = decode_body(body, content_type)
+            opts = dataclasses.replace(opts, duplicates=tuple(duplicates))
+            outcome = self.registry.create(model, target.namespace, obj, opts)
         elif method == "PUT" and target.name:
+            obj, duplicates = decode_body(body, content_type)
             opts = write_options(params, "UpdateOptions", user_agent=user_agent)
-            outcome = self.registry.replace(
-                model, target.namespace, target.name, target.subresource, decode_body(body, content_type), opts
-            )
+            opts = dataclasses.replace(opts, duplicates=tuple(duplicates))
+            outcome = self.registry.replace(model, target.namespace, target.name, target.subresource, obj, opts)
         elif method == "PATCH" and target.name:
             opts = write_options(params, "PatchOptions", patch_type=content_type, user_agent=user_agent)
             outcome = self.registry.patch(

@@ -20,6 +20,7 @@ from scaleset_testbed.kube import _openapi as openapi
 from scaleset_testbed.kube import _protobuf as protobuf
 from scaleset_testbed.kube import _status as status
 from scaleset_testbed.kube._models import ResourceModel
+from scaleset_testbed.kube._patching import loads_checked
 
 _JSON_TYPES = ("application/json", "application/*", "*/*")
 
@@ -89,17 +90,18 @@ def with_body_options(params: Mapping[str, str], options: Mapping[str, Any]) -> 
     return merged
 
 
-def decode_body(body: bytes, content_type: str) -> Any:
+def decode_body(body: bytes, content_type: str) -> tuple[Any, list[str]]:
+    """A create or update body (JSON, YAML, or a Namespace in protobuf) and its duplicate fields' paths."""
     if not body.strip():
         raise status.bad_request("the request body is empty")
     if content_type == protobuf.PROTOBUF:
-        return protobuf.decode(body)
+        return protobuf.decode(body), []
     if content_type not in ("", "application/json", "application/yaml", "*/*"):
         raise status.unsupported_media_type(["application/json", "application/yaml", protobuf.PROTOBUF])
     try:
         if content_type == "application/yaml":
-            return yaml.safe_load(body.decode("utf-8"))
-        return json.loads(body)
+            return yaml.safe_load(body.decode("utf-8")), []
+        return loads_checked(body)
     except (ValueError, yaml.YAMLError) as exc:
         raise status.bad_request(f"the request body is not valid JSON: {exc}") from exc
 

@@ -10,6 +10,7 @@ API server uses (``testing value /metadata/resourceVersion failed: test failed``
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 
@@ -148,3 +149,32 @@ def json_patch(doc: Any, operations: Any) -> Any:
         else:
             raise PatchMalformed(f"unexpected kind of JSON patch operation: {op!r}")
     return result
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """An object as decoded, before keys are merged: duplicates are still visible."""
+
+
+def loads_checked(raw: bytes | str) -> tuple[Any, list[str]]:
+    """Decode JSON like ``json.loads`` (the last of duplicate keys wins) and list the duplicate keys' paths.
+
+    The API server reports them as ``duplicate field "spec.replicas"`` (a warning, or an error under strict
+    field validation).
+    """
+    decoded = json.loads(raw, object_pairs_hook=_Pairs)
+    duplicates: list[str] = []
+
+    def plain(node: Any, path: str) -> Any:
+        if isinstance(node, _Pairs):
+            seen: dict[str, Any] = {}
+            for key, value in node:
+                child = f"{path}.{key}" if path else key
+                if key in seen and child not in duplicates:
+                    duplicates.append(child)
+                seen[key] = plain(value, child)
+            return seen
+        if isinstance(node, list):
+            return [plain(item, f"{path}[{index}]") for index, item in enumerate(node)]
+        return node
+
+    return plain(decoded, ""), duplicates

@@ -93,6 +93,7 @@ class WriteOptions:
     field_manager: str = ""
     field_validation: str = "Warn"
     force: bool = False
+    duplicates: tuple[str, ...] = ()  # paths of fields the request body had twice
 
 
 def write_options(params: Mapping[str, str], kind: str, *, patch_type: str = "", user_agent: str = "") -> WriteOptions:

@@ -13,6 +13,7 @@ the ``Warning`` headers); with ``dryRun=All`` nothing is stored and no watch eve
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import random
 import uuid
@@ -25,7 +26,7 @@ from scaleset_testbed.kube._lifecycle import Lifecycle, Outcome
 from scaleset_testbed.kube._managed import now
 from scaleset_testbed.kube._metadata import finalizer_warnings, validate_metadata
 from scaleset_testbed.kube._models import CRDS, NAMESPACES, ResourceModel
-from scaleset_testbed.kube._patching import PatchFailed, PatchMalformed, json_patch, merge_patch
+from scaleset_testbed.kube._patching import PatchFailed, PatchMalformed, json_patch, loads_checked, merge_patch
 from scaleset_testbed.kube._paths import APPLY_PATCH, WriteOptions
 from scaleset_testbed.kube._schema import FieldError, Part, forbidden, invalid
 from scaleset_testbed.kube._store import Store
@@ -181,7 +182,9 @@ class Registry(Lifecycle):
             return self._apply(model, namespace, name, subresource, parse_apply_body(raw), opts)
         current = self._existing(model, namespace, name)
         try:
-            patch = json.loads(raw) if raw.strip() else None
+            patch, duplicates = loads_checked(raw) if raw.strip() else (None, [])
+            if content_type != JSON_PATCH:
+                opts = dataclasses.replace(opts, duplicates=tuple(duplicates))
         except ValueError as exc:
             raise status.bad_request(f"error decoding patch: {exc}") from exc
         try:
@@ -358,6 +361,7 @@ class Registry(Lifecycle):
         pruned: list[str] = []
         errors = model.schema.admit(obj, old, part, pruned)
         unknown = [f"unknown field {json.dumps(path)}" for path in pruned]
+        unknown += [f"duplicate field {json.dumps(path)}" for path in opts.duplicates]
         if unknown and opts.field_validation == "Strict":
             raise status.strict_decoding(model, unknown, patch=patch)
         if errors:
