@@ -215,3 +215,17 @@ async def test_delete_returns_promptly_and_waits_for_finalizers(
     _out, err = await waiting.communicate()
     assert waiting.returncode == 0, err.decode()
     assert project_kube.get_object(RESOURCE, "web", "web") is None
+
+
+async def test_server_side_apply_takes_over_a_client_side_applied_namespace(
+    kubectl: Kubectl, project_kube: RunningKubeEmulator
+) -> None:
+    namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: batch\n  labels: {team: b}\n"
+    assert (await kubectl("apply", "-f", "-", stdin=namespace)).ok().out == "namespace/batch created\n"
+    taken = await kubectl("apply", "--server-side", "-f", "-", stdin=namespace)
+    assert taken.ok().out == "namespace/batch serverside-applied\n"
+    stored_namespace = project_kube.get_object("v1/namespaces", "batch")
+    assert stored_namespace is not None
+    assert stored_namespace["metadata"]["labels"] == {"team": "b"}
+    managers = {m["manager"]: m["operation"] for m in stored_namespace["metadata"]["managedFields"]}
+    assert managers["kubectl"] == "Apply"

@@ -149,7 +149,11 @@ class Applier:
         for other in managed.others(self.managers, self.identity):
             others_own |= other.fields
         merged = managed.merge(schema, self.live, config)
-        self.result = managed.remove_fields(schema, merged, previously - self.config_set - others_own)
+        # What this manager applied before and no longer does goes, unless someone else owns it or it still
+        # holds fields that are kept (a map whose old key went while another one is still applied).
+        kept = self.config_set | others_own
+        dropped = {p for p in previously - kept if not any(k[: len(p)] == p for k in kept)}
+        self.result = managed.remove_fields(schema, merged, dropped)
 
     def settle(self, final: Mapping[str, Any], *, force: bool) -> list[dict[str, Any]]:
         """The new ``managedFields``; 409 if another manager owns a field the apply changed (unless forced)."""

@@ -104,7 +104,12 @@ def render(
 
         if is_list:
             items = [partial(obj) for obj in payload["items"]]
-            payload = {"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "items": items}
+            payload = {
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": payload["metadata"],
+                "items": items,
+            }
         else:
             payload = partial(payload)
     return respond(payload, code, warnings=warnings, output="yaml" if output == "yaml" else "json")
