@@ -63,7 +63,10 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
 }
 
 # ARM's asynchronous operation status resource (what Azure-AsyncOperation URLs answer).
-OPERATION_STATUS = ("specification/common-types/resource-management/v5/types.json", "/definitions/OperationStatusResult")
+OPERATION_STATUS = (
+    "specification/common-types/resource-management/v5/types.json",
+    "/definitions/OperationStatusResult",
+)
 
 # The api-versions the suite replays: Azure Stack Hub's 2020-06-01 and the 2019-03-01 of old tools (the newest
 # versions are written by hand from the files named in README.md, see there).
@@ -174,7 +177,9 @@ def main(argv: list[str] | None = None) -> int:
             extract_version(repo, family, version, out)
     common = Trimmer(repo)
     status = common.name_for(OPERATION_STATUS[0], OPERATION_STATUS[1])
-    _write(out / "common.json", {"operationStatus": {"$ref": "#/definitions/" + status}, "definitions": common.definitions})
+    _write(
+        out / "common.json", {"operationStatus": {"$ref": "#/definitions/" + status}, "definitions": common.definitions}
+    )
     index = extract_fields(repo)
     index["commit"] = repo.commit
     _write(out / "fields.json", index)

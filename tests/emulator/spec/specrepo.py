@@ -165,7 +165,7 @@ class Trimmer:
         if "$ref" in node:
             target_file, _, target = self.repo.resolve(node["$ref"], file)
             return self.parameter(target, target_file)
-        out = {k: node[k] for k in ("name", "in", "required", "type", "enum") if k in node}
+        out: dict[str, Any] = {k: node[k] for k in ("name", "in", "required", "type", "enum") if k in node}
         if "schema" in node:
             out["schema"] = self.schema(node["schema"], file)
         return out

@@ -57,7 +57,7 @@ def _is_date_time(value: str) -> bool:
     if "." in text:  # .NET sends seven fractional digits; Python parses at most six
         head, _, tail = text.partition(".")
         digits = "".join(c for c in tail if c.isdigit())
-        text = f"{head}.{digits[:6]}{tail[len(digits):]}"
+        text = f"{head}.{digits[:6]}{tail[len(digits) :]}"
     try:
         datetime.fromisoformat(text)
     except ValueError:
