@@ -889,42 +889,6 @@ class World:
         if not ru.in_progress:
             self._rolling_end(ss, ru, "Cancelled", now)
 
-    def rolling_status(self, ss: ScaleSet) -> dict[str, Any]:
-        ru = ss.rolling
-        if ru is None:
-            raise ArmError(
-                404,
-                "RollingUpgradeNotFound",
-                f"No rolling upgrade has been run on the virtual machine scale set '{ss.spec.name}'.",
-            )
-        live = ss.live_instances()
-        pending = [i for i in live if i.model_generation != ss.model_generation and i.instance_id not in ru.in_progress]
-        body: dict[str, Any] = {
-            "name": ss.spec.name,
-            "location": ss.spec.location,
-            "type": "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades",
-            "properties": {
-                "policy": {
-                    **ru.policy.to_arm(),
-                },
-                "runningStatus": {
-                    "code": ru.code,
-                    "startTime": self.iso(ru.started),
-                    "lastAction": ru.last_action,
-                    "lastActionTime": self.iso(ru.last_action_time),
-                },
-                "progress": {
-                    "successfulInstanceCount": len(ru.successful),
-                    "failedInstanceCount": len(ru.failed),
-                    "inProgressInstanceCount": len(ru.in_progress),
-                    "pendingInstanceCount": len(pending) if ru.code == "RollingForward" else 0,
-                },
-            },
-        }
-        if ru.error:
-            body["properties"]["error"] = ru.error
-        return body
-
     def create_scale_set(
         self, sub: str, rg: str, name: str, body: dict[str, Any], now: float
     ) -> tuple[ScaleSet, Operation]:
@@ -975,6 +939,7 @@ class World:
         new_resource = copy.deepcopy(resource)
         new_resource["sku"]["capacity"] = capacity
         self.apply_model(ss, new_resource, now, op)
+        ss.provisioning_state = "Creating"  # a new scale set answers Creating until its model is applied
         return ss, op
 
     def start_os_upgrade(self, ss: ScaleSet, now: float, op: Operation) -> None:
