@@ -130,7 +130,7 @@ DURING = {"poweroff": "stopping", "deallocate": "deallocating", "restart": "star
 
 def _power(emu: Any, iid: str) -> str:
     view = raw_request(_url(emu, f"/virtualMachines/{iid}/instanceView")).json()
-    return next(s["code"] for s in view["statuses"] if s["code"].startswith("PowerState/"))
+    return str(next(s["code"] for s in view["statuses"] if s["code"].startswith("PowerState/")))
 
 
 @pytest.mark.parametrize(
