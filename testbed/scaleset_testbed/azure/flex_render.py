@@ -16,7 +16,7 @@ from typing import Any
 
 from . import api_fields
 from .flex import VM_TYPE, vm_id
-from .render import computer_name, instance_statuses, os_disk_name, vm_health_json
+from .render import computer_name, instance_statuses, os_disk_name, vm_etag, vm_health_json
 from .world import Instance, ScaleSet, World
 
 _PROVISIONING = {
@@ -72,6 +72,7 @@ def vm_resource_json(world: World, ss: ScaleSet, inst: Instance, api_version: st
         "id": vm_id(ss, inst),
         "type": VM_TYPE,
         "location": ss.spec.location,
+        "etag": vm_etag(inst),
         "properties": props,
     }
     if inst.zone is not None:

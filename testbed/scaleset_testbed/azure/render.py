@@ -121,6 +121,11 @@ def computer_name(ss: ScaleSet, inst: Instance) -> str:
     return f"{prefix}{digits}"
 
 
+def vm_etag(inst: Instance) -> str:
+    """A VM's etag (2023-09-01 and later): it changes when the VM takes a new model."""
+    return f'"{inst.model_generation}"'
+
+
 def os_disk_name(ss: ScaleSet, inst: Instance) -> str:
     if ss.spec.flexible:
         return f"{inst.instance_id}_OsDisk_1_{inst.vm_id.replace('-', '')}"
@@ -169,6 +174,7 @@ def vm_json(
         "id": f"{ss.resource_id}/virtualMachines/{inst.instance_id}",
         "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
         "location": ss.spec.location,
+        "etag": vm_etag(inst),
         "instanceId": inst.instance_id,
         "sku": {"name": ss.resource["sku"].get("name", "Standard_D2s_v3"), "tier": "Standard"},
         "properties": props,
