@@ -26,6 +26,7 @@ from ..conftest import Control, RawResponse, raw_request
 from .swagger import validate
 
 HERE = Path(__file__).parent
+AZURE_STACK = "2020-06-01"
 ROLLING = "vmss-roll"  # a Rolling scale set on 'latest' with the health extension
 NEW = "vmss-new"  # the name a PUT creates
 GALLERY, GALLERY_IMAGE, GALLERY_VERSION = "gal", "img", "1.0.0"
@@ -52,6 +53,12 @@ class Case:
     operation: str
     name: str  # an x-ms-examples name, or "own"
     example: dict[str, Any] | None = None
+    profile: str = "azure"  # or "azurestack": Azure Stack Hub, 2020-06-01 only and no Flexible sets
+
+    @property
+    def flexible(self) -> bool:
+        """Whether the world has a Flexible set (Azure Stack Hub has none)."""
+        return self.profile == "azure"
 
     @property
     def api_version(self) -> str:
@@ -59,7 +66,8 @@ class Case:
 
     @property
     def id(self) -> str:
-        return f"{self.folder}:{self.operation}:{self.name}"
+        stack = ":azurestack" if self.profile == "azurestack" else ""
+        return f"{self.folder}{stack}:{self.operation}:{self.name}"
 
 
 def cases() -> list[Case]:
@@ -70,13 +78,19 @@ def cases() -> list[Case]:
             out.append(Case(folder, op, "own"))
             for name, entry in sorted((examples.get(op) or {}).items()):
                 out.append(Case(folder, op, name, entry["example"]))
+    # Azure Stack Hub's profile serves 2020-06-01 alone and refuses Flexible sets (their VM routes serve only those).
+    out += [
+        Case(c.folder, c.operation, c.name, c.example, "azurestack")
+        for c in list(out)
+        if c.folder == f"compute-{AZURE_STACK}" and not c.operation.startswith("VirtualMachines_")
+    ]
     return out
 
 
 # ---------------------------------------------------------------------------------------------------- the world
 def scenario(case: Case) -> dict[str, Any]:
-    """A world with a Manual Uniform set, a Rolling one on 'latest', a Flexible one (from 2020-12-01, when Flex
-    arrived), a gallery image and a managed image, plus whatever the example's request body names."""
+    """A world with a Manual Uniform set, a Rolling one on 'latest', a Flexible one (not on Azure Stack Hub), a
+    gallery image and a managed image, plus whatever the example's request body names."""
     sets: dict[str, Any] = {
         VMSS: worlds.scale_set(capacity=4),
         ROLLING: worlds.scale_set(
@@ -85,8 +99,9 @@ def scenario(case: Case) -> dict[str, Any]:
             image={"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": "latest"},
             rollingUpgradePolicy={"maxBatchInstancePercent": 50},
         ),
-        FLEX: worlds.flex_scale_set(capacity=2),
     }
+    if case.flexible:
+        sets[FLEX] = worlds.flex_scale_set(capacity=2)
     data = worlds.scenario(
         {RG: sets},
         versions=[V1, V2],
@@ -259,7 +274,7 @@ _NEEDS_ROLLING = ("VirtualMachineScaleSetRollingUpgrades_GetLatest", "VirtualMac
 
 def send(case: Case, url: str, control: Control) -> Answer:
     op = load(case.folder, "operations")[case.operation]
-    flex_vm = next((i["instanceId"] for i in control.instances(FLEX)), "none")
+    flex_vm = next((i["instanceId"] for i in control.instances(FLEX)), "none") if case.flexible else "none"
     values = path_values(case, flex_vm)
     path = re.sub(r"\{(\w+)\}", lambda m: quote(values[m.group(1)], safe=""), op["path"])
     prepare(case, url, control)

@@ -18,7 +18,7 @@ CASES = cases()
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_replay(emulator_thread: Callable[..., EmulatorThread], case: Case) -> None:
-    emu = emulator_thread(scenario(case), time_scale=200.0)
+    emu = emulator_thread(scenario(case), time_scale=200.0, profile=case.profile)
     answer = send(case, emu.url, Control(emu.url))
     found = problems(answer)
     assert not found, "\n".join(found)
