@@ -240,3 +240,33 @@ def test_the_spec_s_newest_api_versions_are_served(emulator_thread: Any, suffix:
         assert "publishedDate" in profile
     else:
         assert raw_request(_url(emu, api_version=api_version)).status == 200
+
+
+def test_a_policy_breach_rolls_the_failed_instances_back(emulator_thread: Any) -> None:
+    policy = {
+        "maxBatchInstancePercent": 50,
+        "maxUnhealthyUpgradedInstancePercent": 20,
+        "rollbackFailedInstancesOnPolicyBreach": True,
+    }
+    spec = scale_set(capacity=4, upgradePolicy="Rolling", rollingUpgradePolicy=policy)
+    emu = emulator_thread(scenario_dict({VMSS: spec}, badImageVersions=[V3]))
+    control = Control(emu.url)
+    patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": image_reference(V3)}}}}
+    assert raw_request(_url(emu), "PATCH", patch).status == 200
+    codes: list[tuple[str, str]] = []
+    while not codes or codes[-1][0] in ("RollingForward", "RollingBack"):
+        new = raw_request(_url(emu, "/rollingUpgrades/latest"))
+        if new.status == 200:
+            old = raw_request(_url(emu, "/rollingUpgrades/latest", "2020-06-01")).json()
+            codes.append(
+                (new.json()["properties"]["runningStatus"]["code"], old["properties"]["runningStatus"]["code"])
+            )
+        time.sleep(0.005)
+    assert ("RollingBack", "Faulted") in codes  # 2020-06-01 has no RollingBack
+    assert codes[-1] == ("Faulted", "Faulted")
+    final = raw_request(_url(emu, "/rollingUpgrades/latest")).json()["properties"]
+    assert final["error"]["code"] == "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade"
+    back = {i["instanceId"]: (i["imageVersion"], i["healthy"], i["latestModelApplied"]) for i in control.instances()}
+    assert back == {str(i): (V1, True, False) for i in range(4)}  # 0 and 1 went to V3, unhealthy, and came back
+    events = [(e["state"], e["imageVersion"]) for e in control.instance_events(VMSS) if e["instanceId"] == "0"]
+    assert events == [("Updating", V1), ("Running", V3), ("Updating", V3), ("Running", V1)]

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import api_fields, bodies, catalog_routes, flex, flex_routes, power_routes, rolling_view
+from . import api_fields, bodies, catalog_routes, flex, flex_routes, power_routes, rolling, rolling_view
 from .api_versions import supported_versions
 from .clock import Clock
 from .errors import ArmError, invalid_parameter
@@ -474,7 +474,7 @@ class AzureEmulator:
 
     async def _h_rolling_cancel(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
-        self.world.cancel_rolling_upgrade(ss, call.now)
+        rolling.cancel(self.world, ss, call.now)
         op = self.world.new_operation("CancelRollingUpgrade", ss, call.now)
         self.world.at(call.now + 0.05, lambda t: self.world.finish_operation(op, t))
         return self.accepted(call, op)
@@ -482,7 +482,7 @@ class AzureEmulator:
     async def _h_rolling_start_os(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
         op = self.world.new_operation("StartOSUpgrade", ss, call.now)
-        self.world.start_os_upgrade(ss, call.now, op)
+        rolling.start_os_upgrade(self.world, ss, call.now, op)
         return self.accepted(call, op)
 
     # ---------------------------------------------------- discovery metadata
