@@ -113,7 +113,8 @@ BUDGET_WAIT_SHOWN = 1.0
 
 def _budget_hold(gateway: ComputeGateway, ref: ScaleSetRef, status: ScaleSetImageStatus) -> tuple[float, str] | None:
     """(seconds, limit) when the reads this pass starts with would wait for the budget longer than shown."""
-    classes: tuple[RequestClass, ...] = ("read",) if status.operation is not None else ("scale_set_get", "vm_list")
+    # A poll that finds the operation done is followed by a listing in the same pass: check every class.
+    classes: tuple[RequestClass, ...] = ("read", "scale_set_get", "vm_list")
     wait, limit = max((gateway.budget_wait(ref, c) for c in classes), key=lambda w: w[0])
     return (wait, limit) if wait > BUDGET_WAIT_SHOWN else None
 
