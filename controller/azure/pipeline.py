@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -87,14 +87,19 @@ class SpendBudget(AsyncHTTPPolicy[Any, Any]):
 
 WriteCheck = Callable[[], str | None]
 """Asked right before a write goes out: None to send it, else why it must not be sent any more."""
+LiveWriteCheck = Callable[[], Awaitable[str | None]]
+"""The same question put to the source of truth (one request), after ``WriteCheck`` said yes."""
 
-_write_check: ContextVar[WriteCheck | None] = ContextVar("scaleset_image_write_check", default=None)
+_write_check: ContextVar[tuple[WriteCheck, LiveWriteCheck | None] | None] = ContextVar(
+    "scaleset_image_write_check", default=None
+)
 
 
 @contextmanager
-def checked_writes(check: WriteCheck) -> Iterator[None]:
-    """Within this block, every write is sent only if ``check()`` still says None at the moment it goes out."""
-    token = _write_check.set(check)
+def checked_writes(check: WriteCheck, live: LiveWriteCheck | None = None) -> Iterator[None]:
+    """Within this block, every write is sent only if ``check()`` (and then ``await live()``) still say None
+    at the moment it goes out."""
+    token = _write_check.set((check, live))
     try:
         yield
     finally:
@@ -102,24 +107,36 @@ def checked_writes(check: WriteCheck) -> Iterator[None]:
 
 
 def withdrawal_reason() -> str | None:
-    """Why a write in the current context must not go out now (None: send it)."""
-    check = _write_check.get()
-    return check() if check is not None else None
+    """Why a write in the current context must not go out now, as far as this process knows (None: send it)."""
+    checks = _write_check.get()
+    return checks[0]() if checks is not None else None
 
 
-class LastMomentCheck(SansIOHTTPPolicy[Any, Any]):
-    """Ask the caller's check once more right before a write leaves (after any wait for the request budget).
+async def live_withdrawal_reason() -> str | None:
+    """``withdrawal_reason``, then (if that says send) the live check of the current context."""
+    checks = _write_check.get()
+    if checks is None:
+        return None
+    check, live = checks
+    reason = check()
+    if reason is None and live is not None:
+        reason = await live()
+    return reason
+
+
+class LastMomentCheck(AsyncHTTPPolicy[Any, Any]):
+    """Ask the caller's checks once more right before a write leaves (after any wait for the request budget).
 
     A decision to write is made on what the operator saw; between that and the request, the budget may
     have made it wait, and meanwhile the resource may have been paused, retargeted or deleted.
     """
 
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        if request.http_request.method in ("GET", "HEAD"):
-            return
-        reason = withdrawal_reason()
-        if reason is not None:
-            raise WriteWithdrawn(reason)
+    async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
+        if request.http_request.method not in ("GET", "HEAD"):
+            reason = await live_withdrawal_reason()
+            if reason is not None:
+                raise WriteWithdrawn(reason)
+        return await self.next.send(request)
 
 
 class StaticToken:

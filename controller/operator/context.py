@@ -10,11 +10,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import kopf
 import yaml
 
 from controller.azure import AzureComputeGateway, ComputeGateway, RequestHook
 from controller.azure.observe import SeenScaleSet
 from controller.config import CloudProfile, OperatorConfig
+from controller.operator.live import LiveObjects
 from controller.scope import ScopePolicy, ScopeTarget, parse_scope_policy
 
 GatewayFactory = Callable[[CloudProfile], ComputeGateway]
@@ -47,6 +49,12 @@ class OperatorContext:
     _scope: ScopePolicy | str | None = None  # str: the policy in the file cannot be read (deny everything)
     _scope_mtime: int | None = None
     _scope_checked: float = 0.0
+    live: LiveObjects | None = None  # the API server itself, asked right before each Azure write
+
+    def connected(self, info: kopf.ConnectionInfo) -> None:
+        """kopf logged in with ``info``: read live objects with the same connection."""
+        if self.live is None:
+            self.live = LiveObjects(info)
 
     def __post_init__(self) -> None:
         self._scope = self.config.scope
@@ -104,6 +112,8 @@ class OperatorContext:
         for gateway in self._gateways.values():
             await gateway.close()
         self._gateways.clear()
+        if self.live is not None:
+            await self.live.close()
 
     def nudge(self, namespace: str, name: str) -> None:
         self._due[(namespace, name)] = 0.0

@@ -121,12 +121,21 @@ def _deep(value: Any) -> Any:
     return value
 
 
-def _default_login(registry: kopf.OperatorRegistry) -> None:
-    """In-cluster service account first, then the kubeconfig (kopf's own client; no kubernetes library)."""
+Connection = Callable[[], kopf.ConnectionInfo]
+"""Where the Kubernetes API is (tests and the demo name their emulator this way)."""
+
+
+def _login(registry: kopf.OperatorRegistry, ctx: OperatorContext, connection: Connection | None) -> None:
+    """``connection``, else the in-cluster service account, else the kubeconfig (kopf's own client; no
+    kubernetes library). The operator reads objects live with the same connection (``OperatorContext.live``)."""
 
     @kopf.on.login(registry=registry)
-    def _login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        return kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+    def _connect(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info = connection() if connection is not None else None
+        info = info or kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        if info is not None:
+            ctx.connected(info)
+        return info
 
 
 async def run_operator(
@@ -138,14 +147,14 @@ async def run_operator(
     ready_flag: Any = None,
     extra: Callable[[kopf.OperatorRegistry], None] | None = None,
     labels: LabelFilter | None = None,
+    connection: Connection | None = None,
 ) -> None:
-    """Run kopf with our handlers until stopped. ``extra`` may add handlers (tests add a login handler);
-    ``labels`` limits this process to a shard of the fleet."""
+    """Run kopf with our handlers until stopped. ``extra`` may add handlers; ``connection`` names the
+    Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard."""
     registry = build_registry(ctx, labels)
     if extra is not None:
         extra(registry)
-    else:
-        _default_login(registry)
+    _login(registry, ctx, connection)
     try:
         await kopf.operator(
             registry=registry,

@@ -21,6 +21,7 @@ from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
 from controller.config import RequestClass
 from controller.operator.context import OperatorContext
+from controller.operator.live import LiveReadError
 from controller.resource import (
     Condition,
     ConditionStatus,
@@ -254,13 +255,28 @@ async def reconcile(
             return "SpecChanged"
         return None
 
+    async def still_wanted_live() -> str | None:
+        """The same question put to the API server: the watch stream may not have told this process yet."""
+        if ctx.live is None:
+            return None
+        try:
+            live = await ctx.live.meta(namespace, name)
+        except LiveReadError as exc:
+            logger.warning("%s/%s: %s; the Azure write decided in this pass is not sent", namespace, name, exc)
+            return "KubernetesUnreadable"
+        if live.uid is None or live.deleting or (uid and live.uid != uid):
+            return "ResourceGone"
+        if live.generation is not None and live.generation > generation:
+            return "SpecChanged"
+        return None
+
     withdrawn = still_wanted() if plan.action is not None else None
     if withdrawn is not None:
         return _withdrawn(namespace, name, withdrawn, requeue)
     if plan.action is not None:
         try:
             # Asked again right before the request leaves: the request budget may hold it back for a while.
-            with checked_writes(still_wanted):
+            with checked_writes(still_wanted, still_wanted_live):
                 if isinstance(plan.action, UpgradeInstances):
                     token = await gateway.manual_upgrade(ref, list(plan.action.instance_ids))
                 else:
@@ -311,11 +327,17 @@ async def reconcile(
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
 
 
+_UNREADABLE_RETRY_SECONDS = 5.0
+"""When the API server cannot be read right before a write, the pass is tried again this much later."""
+
+
 def _withdrawn(namespace: str, name: str, why: str, requeue: float) -> tuple[dict[str, Any], float]:
     """A write decided in this pass that must not go out: nothing is written, to Azure or to status."""
     if why == "ResourceGone":
         log_decision(namespace, name, why, "Deleted while this pass ran; nothing is written to Azure.")
         return {}, requeue
+    if why == "KubernetesUnreadable":  # cannot tell whether the resource still wants it: not now, not at once
+        return {}, max(requeue, _UNREADABLE_RETRY_SECONDS)
     # The spec changed while this pass waited on Azure (say, paused): decide again on the new one.
     log_decision(namespace, name, why, "The spec changed while this pass ran; deciding again.")
     return {}, 0.0

@@ -98,12 +98,10 @@ class System:
         self._stop = asyncio.Event()
         url = self.kube.url
 
-        def login(registry: kopf.OperatorRegistry) -> None:
-            @kopf.on.login(registry=registry)
-            def _login(**_: Any) -> kopf.ConnectionInfo:
-                return kopf.ConnectionInfo(server=url, insecure=True, default_namespace="default")
+        def login() -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=url, insecure=True, default_namespace="default")
 
-        self._operator = asyncio.create_task(run_operator(ctx, namespaces=[], stop_flag=self._stop, extra=login))
+        self._operator = asyncio.create_task(run_operator(ctx, namespaces=[], stop_flag=self._stop, connection=login))
         return ctx
 
     async def stop_operator(self) -> None:

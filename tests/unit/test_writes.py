@@ -16,10 +16,11 @@ from typing import Any, cast
 from scaleset_testbed.worlds import VERSIONS
 
 from controller.azure import AzureCallError, ComputeGateway, SeenScaleSet
-from controller.azure.pipeline import withdrawal_reason
+from controller.azure.pipeline import live_withdrawal_reason
 from controller.config import OperatorConfig
 from controller.observed import ObservedInstance, ObservedScaleSet, OperationState
 from controller.operator import OperatorContext
+from controller.operator.live import LiveMeta, LiveObjects, LiveReadError
 from controller.operator.reconcile import reconcile
 from controller.resource import DomainState, ScaleSetImageStatus, evolve
 from controller.rollout import UpgradeInstances, record_operation
@@ -96,7 +97,7 @@ class FakeAzure:
     async def wait_for_budget(self) -> None:
         """What the real gateway does before a write leaves: wait for the budget, then ask the caller again."""
         self.during_budget_wait()
-        reason = withdrawal_reason()
+        reason = await live_withdrawal_reason()
         if reason is not None:
             raise AzureCallError("Withdrawn", "WriteWithdrawn", reason)
         self.sent += 1
@@ -275,3 +276,70 @@ async def test_a_pass_the_budget_would_hold_is_deferred_and_says_why() -> None:
     azure.budget_wait = lambda ref, request_class: (0.5, "ARM reads")  # type: ignore[method-assign]
     await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
     assert azure.calls["update_model_image"] == 1, "a short wait is left to the SDK pipeline"
+
+
+class FakeLive:
+    """The API server as ``OperatorContext.live`` reads it: what it holds for the name now."""
+
+    def __init__(self, meta: LiveMeta | Exception) -> None:
+        self.answer = meta
+        self.reads = 0
+
+    async def meta(self, namespace: str, name: str) -> LiveMeta:
+        self.reads += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+    async def close(self) -> None:
+        pass
+
+
+def live_context(azure: FakeAzure, meta: LiveMeta | Exception) -> tuple[OperatorContext, FakeLive]:
+    ctx = context(azure)
+    live = FakeLive(meta)
+    ctx.live = cast(LiveObjects, live)
+    ctx.saw(*KEY, "uid-1", gone=False, generation=1)  # the watch has not shown anything newer
+    return ctx, live
+
+
+async def test_a_deletion_the_watch_has_not_delivered_yet_withdraws_the_write() -> None:
+    """Campaign B, seed 98: deleted 10 ms after creation, the model PATCH reached Azure 30 ms later, because
+    the deletion waited in kopf's per-object queue behind the pass that sent it."""
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx, live = live_context(azure, LiveMeta(uid="uid-1", generation=1, deleting=True))
+    patch, _ = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == 1, "the pass decided to write"
+    assert (azure.sent, live.reads) == (0, 1), "the API server was asked, and the write never left"
+    assert patch == {}
+
+
+async def test_a_name_that_is_gone_or_re_created_on_the_api_server_gets_no_write() -> None:
+    for meta in (LiveMeta(uid=None, generation=None, deleting=False), LiveMeta("uid-2", 1, False)):
+        azure = FakeAzure(OLD, scale_set().instances)
+        ctx, _ = live_context(azure, meta)
+        patch, _ = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+        assert (azure.calls["update_model_image"], azure.sent, patch) == (1, 0, {}), meta
+
+
+async def test_a_newer_spec_on_the_api_server_withdraws_the_write_and_decides_again_at_once() -> None:
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx, _ = live_context(azure, LiveMeta(uid="uid-1", generation=2, deleting=False))
+    patch, requeue = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert (azure.sent, patch, requeue) == (0, {}, 0.0)
+
+
+async def test_when_the_api_server_cannot_be_read_the_write_waits_and_is_not_retried_hot() -> None:
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx, _ = live_context(azure, LiveReadError("the Kubernetes API could not be read: refused"))
+    patch, requeue = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert (azure.sent, patch) == (0, {})
+    assert requeue >= 5.0
+
+
+async def test_the_object_as_it_is_on_the_api_server_lets_the_write_go() -> None:
+    azure = FakeAzure(OLD, scale_set().instances)
+    ctx, live = live_context(azure, LiveMeta(uid="uid-1", generation=1, deleting=False))
+    patch, _ = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert (azure.sent, live.reads) == (1, 1), "one API-server read per Azure write"
+    assert patch["operation"]["kind"] == "ModelUpdate"

@@ -252,12 +252,10 @@ class Demo:
         stop = asyncio.Event()
         kube_url = self.kube.url
 
-        def login(registry: kopf.OperatorRegistry) -> None:
-            @kopf.on.login(registry=registry)
-            def _login(**_: Any) -> kopf.ConnectionInfo:
-                return kopf.ConnectionInfo(server=kube_url, insecure=True, default_namespace="default")
+        def login() -> kopf.ConnectionInfo:
+            return kopf.ConnectionInfo(server=kube_url, insecure=True, default_namespace="default")
 
-        operator = asyncio.create_task(run_operator(ctx, namespaces=[], stop_flag=stop, extra=login))
+        operator = asyncio.create_task(run_operator(ctx, namespaces=[], stop_flag=stop, connection=login))
         code = 0
         try:
             async with aiohttp.ClientSession() as http:
