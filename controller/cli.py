@@ -38,6 +38,17 @@ def _run(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if config is None:
         return 2
+    namespaces = [] if args.all_namespaces else list(args.namespace or [])
+    if not namespaces and not args.all_namespaces:
+        print("scaleset-image run: give --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
+        return 2
+    from controller.commands.cluster import KubeError, connect
+
+    try:  # the cluster kopf will log in to, found as kubectl would, before anything starts
+        connect(has_flag=False).close()
+    except KubeError as exc:
+        print(f"scaleset-image run: {exc}", file=sys.stderr)
+        return 1
     _configure_logging(args.log_format, args.verbose)
     metrics = None
     if args.metrics_port is not None:
@@ -48,11 +59,13 @@ def _run(args: argparse.Namespace) -> int:
     ctx = OperatorContext(config=config, tick=args.tick, config_path=args.config)
     if metrics is not None:
         metrics.attach(ctx)
-    namespaces = [] if args.all_namespaces else list(args.namespace or [])
-    if not namespaces and not args.all_namespaces:
-        print("scaleset-image run: give --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
-        return 2
-    asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness))
+    import kopf
+
+    try:
+        asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness))
+    except kopf.LoginError as exc:
+        print(f"scaleset-image run: cannot log in to the Kubernetes API: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

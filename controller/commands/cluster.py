@@ -135,8 +135,10 @@ def kubeconfig_files(explicit: str | None) -> list[str]:
     return [str(home)] if home.is_file() else []
 
 
-def connect(kubeconfig: str | None = None, context: str | None = None) -> Connection:
-    """A client for the cluster kubectl would talk to with the same --kubeconfig and --context."""
+def connect(kubeconfig: str | None = None, context: str | None = None, *, has_flag: bool = True) -> Connection:
+    """A client for the cluster kubectl would talk to with the same --kubeconfig and --context.
+
+    ``has_flag``: the command takes --kubeconfig (the messages offer it only then)."""
     from kubernetes import client, config
 
     files = kubeconfig_files(kubeconfig)
@@ -150,10 +152,12 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Connec
             namespace = namespace_file.read_text().strip() if namespace_file.is_file() else "default"
             return Connection(client.ApiClient(), namespace, "the pod's service account")
         raise KubeError(
-            "no Kubernetes configuration found: no --kubeconfig was given, $KUBECONFIG is not set, "
-            f"{Path('~/.kube/config').expanduser()} does not exist, and this is not a pod "
-            "($KUBERNETES_SERVICE_HOST is not set). Point to a cluster with --kubeconfig FILE or "
-            "export KUBECONFIG=FILE (make demo prints the path of its kubeconfig)."
+            "no Kubernetes configuration found: "
+            + ("no --kubeconfig was given, " if has_flag else "")
+            + f"$KUBECONFIG is not set, {Path('~/.kube/config').expanduser()} does not exist, and this is not a"
+            " pod ($KUBERNETES_SERVICE_HOST is not set). Point to a cluster with "
+            + ("--kubeconfig FILE or " if has_flag else "")
+            + "export KUBECONFIG=FILE (make demo prints the path of its kubeconfig)."
         )
     joined = os.pathsep.join(files)
     source = f"kubeconfig {joined}"

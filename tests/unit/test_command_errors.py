@@ -1,8 +1,9 @@
-"""``scaleset-image plan`` as a person runs it, for what goes wrong before Azure answers anything.
+"""``scaleset-image plan`` and ``run`` as a person runs them, for what goes wrong before anything is answered.
 
 Aspects: a missing manifest, a file that is not YAML, one with no ScaleSetImage, a static-token profile
 whose variable is not set, and an Azure endpoint nobody listens on: each one line that says what is wrong,
-the right exit code (2 for input, 1 for Azure) and no traceback.
+the right exit code (2 for input, 1 for Azure) and no traceback; ``run`` with no Kubernetes configuration
+says where it looked and how to point it (exit 1), before it starts anything.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ ROOT = Path(__file__).resolve().parents[2]
 MANIFEST = ROOT / "deploy" / "examples" / "marketplace-pinned.yaml"
 
 
-def _plan(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
-    command = [sys.executable, "-m", "controller", "plan", *args]
+def _plan(*args: str, env: dict[str, str] | None = None, verb: str = "plan") -> tuple[int, str, str]:
+    command = [sys.executable, "-m", "controller", verb, *args]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env or dict(os.environ))
     assert "Traceback" not in proc.stderr + proc.stdout
     return proc.returncode, proc.stdout, proc.stderr
@@ -71,3 +72,14 @@ def test_an_azure_endpoint_that_does_not_answer_says_so(tmp_path: Path) -> None:
     code, out, _ = _plan("-f", str(MANIFEST), "--config", str(_config(tmp_path, url)), env=env)
     assert code == 1
     assert "Cannot connect to host 127.0.0.1" in out
+
+
+def test_run_without_a_kubernetes_configuration_says_where_it_looked(tmp_path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    code, _, err = _plan("-n", "default", env=env, verb="run")
+    assert code == 1
+    assert err == (
+        f"scaleset-image run: no Kubernetes configuration found: $KUBECONFIG is not set, {tmp_path}/.kube/config"
+        " does not exist, and this is not a pod ($KUBERNETES_SERVICE_HOST is not set). Point to a cluster with"
+        " export KUBECONFIG=FILE (make demo prints the path of its kubeconfig).\n"
+    )
