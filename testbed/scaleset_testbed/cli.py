@@ -111,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C before the demo's own handlers are in place, or in the emulator
+        print(file=sys.stderr)
+        return 130
     return code
 
 
