@@ -91,13 +91,13 @@ class Headless:
         )
         self.lines: list[str] = []
 
-    def until(self, prefix: str, within: float = 120) -> str:
-        """Read lines until one starts with ``prefix`` (it is returned)."""
+    def until(self, prefix: str, within: float = 120, *, anywhere: bool = False) -> str:
+        """Read lines until one starts with ``prefix`` (or has it ``anywhere``); that line is returned."""
         assert self.proc.stdout is not None
         end = time.monotonic() + within
         for line in self.proc.stdout:
             self.lines.append(line)
-            if line.startswith(prefix):
+            if line.startswith(prefix) or (anywhere and prefix in line):
                 return line
             assert time.monotonic() < end, f"no line {prefix!r} in time: {''.join(self.lines)[-3000:]}"
         raise AssertionError(f"ended without a line {prefix!r}: {''.join(self.lines)[-3000:]}")

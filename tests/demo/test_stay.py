@@ -60,7 +60,7 @@ def test_a_signal_before_everything_settled_exits_128_plus_its_number(signum: in
     demo = Headless(["--time-scale", "2"])
     try:
         demo.until("kubeconfig: ")
-        demo.until("  ")  # the first event: the operator is running
+        demo.until(" phase Pending ", anywhere=True)  # the first line of the watch: the operator is running
         demo.proc.send_signal(signum)
         got, output = demo.finish()
     finally:
@@ -69,3 +69,16 @@ def test_a_signal_before_everything_settled_exits_128_plus_its_number(signum: in
     assert f"interrupted by {signal.Signals(signum).name} before every resource settled" in output
     assert "Traceback" not in output
     assert "done in " in output
+
+
+def test_a_signal_while_the_operator_starts_is_still_told_apart() -> None:
+    """kopf takes the signal until it is ready; the demo still reports SIGTERM as SIGTERM."""
+    demo = Headless(["--time-scale", "2"])
+    try:
+        demo.until("operator configuration: ")
+        demo.proc.send_signal(signal.SIGTERM)
+        got, output = demo.finish()
+    finally:
+        demo.kill()
+    assert got == 143, output[-3000:]
+    assert "Traceback" not in output

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -150,6 +151,18 @@ class Demo:
         for signum in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # not the main thread
                 loop.add_signal_handler(signum, self._on_signal, signum)
+
+    def _kopf_signals(self) -> logging.Handler:
+        """Until ours are back, kopf's handlers take the signal: learn which one from the line kopf logs."""
+        demo = self
+
+        class SignalSeen(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                seen = re.match(r"Signal (SIG[A-Z]+) is received", record.getMessage())
+                if seen and seen.group(1) in signal.Signals.__members__:
+                    demo._on_signal(signal.Signals[seen.group(1)])
+
+        return SignalSeen(logging.INFO)
 
     # --------------------------------------------------------------- viewing
     def statuses(self) -> dict[tuple[str, str], dict[str, Any]]:
@@ -294,6 +307,11 @@ class Demo:
             self._catch_signals()
 
         reclaim = asyncio.create_task(reclaim_signals())
+        kopf_logger, seen = logging.getLogger("kopf"), self._kopf_signals()
+        kopf_level = kopf_logger.level
+        kopf_logger.addHandler(seen)
+        if not kopf_logger.isEnabledFor(logging.INFO):
+            kopf_logger.setLevel(logging.INFO)
         try:
             with contextlib.ExitStack() as stack:
                 live = None
@@ -311,6 +329,8 @@ class Demo:
             stop.set()
             with contextlib.suppress(asyncio.TimeoutError, Exception):
                 await asyncio.wait_for(operator, timeout=10)
+            kopf_logger.removeHandler(seen)
+            kopf_logger.setLevel(kopf_level)
         self._finish(code)
         return code
 
@@ -325,7 +345,7 @@ class Demo:
             self.azure.world.advance()
             if operator.done():
                 operator.result()  # an exception ends the demo as a crash
-                if self.signal is None:  # kopf took a signal before ours were back in place
+                if self.signal is None:  # kopf took a signal before ours were back, and its log line was missed
                     self.signal = signal.SIGINT
             objects = self.statuses()
             done = sum(1 for o in objects.values() if settled(o.get("status") or {}))
