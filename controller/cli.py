@@ -34,6 +34,7 @@ def _load_config(path: str | None) -> OperatorConfig | None:
 
 def _run(args: argparse.Namespace) -> int:
     from controller.operator import OperatorContext, run_operator
+    from controller.operator.selector import SelectorError, parse_selector
 
     config = _load_config(args.config)
     if config is None:
@@ -41,6 +42,11 @@ def _run(args: argparse.Namespace) -> int:
     namespaces = [] if args.all_namespaces else list(args.namespace or [])
     if not namespaces and not args.all_namespaces:
         print("scaleset-image run: give --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
+        return 2
+    try:
+        labels = parse_selector(args.selector)
+    except SelectorError as exc:
+        print(f"scaleset-image run: --selector: {exc}", file=sys.stderr)
         return 2
     from controller.commands.cluster import KubeError, connect
 
@@ -62,7 +68,7 @@ def _run(args: argparse.Namespace) -> int:
     import kopf
 
     try:
-        asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness))
+        asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness, labels=labels))
     except kopf.LoginError as exc:
         print(f"scaleset-image run: cannot log in to the Kubernetes API: {exc}", file=sys.stderr)
         return 1
@@ -135,6 +141,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--liveness", help="liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
     run.add_argument("--log-format", choices=["text", "json"], default="text")
     run.add_argument("--tick", type=float, default=1.0, help="how often each resource is checked (seconds)")
+    run.add_argument(
+        "-l",
+        "--selector",
+        help="handle only the ScaleSetImages whose labels match this Kubernetes label selector (a shard of a "
+        "fleet), e.g. 'shard=a' or 'tier in (web,api)'",
+    )
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
 

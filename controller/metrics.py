@@ -191,6 +191,12 @@ class OperatorMetrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
         )
         self.throttled = Counter(PREFIX + "azure_throttled", "Azure answers with HTTP 429.", registry=r)
+        self.budget_wait = Counter(
+            PREFIX + "azure_budget_wait_seconds",
+            "Seconds requests and reconcile passes waited for the operator's Azure request budget, by limit.",
+            ["limit"],
+            registry=r,
+        )
         self.ratelimit_remaining = Gauge(
             PREFIX + "azure_ratelimit_remaining", "Requests Azure last said remain, by policy.", ["policy"], registry=r
         )
@@ -209,6 +215,7 @@ class OperatorMetrics:
     def attach(self, ctx: Any) -> None:
         """Feed this from an :class:`~controller.operator.OperatorContext`."""
         ctx.request_hook = self.observe_request
+        ctx.budget_wait_hook = self.observe_budget_wait
         ctx.reconcile_hook = self.observe_reconcile
         ctx.status_hook = self.observe_status
         ctx.forget_hook = self.forget
@@ -230,6 +237,9 @@ class OperatorMetrics:
             elif key.startswith(_ARM_BUCKETS) and value.strip().isdigit():
                 # ARM buckets: subscription-reads, subscription-writes, subscription-global-reads, tenant-reads ...
                 self.ratelimit_remaining.labels(key[len(_RATELIMIT_PREFIX) :]).set(float(value))
+
+    def observe_budget_wait(self, limit: str, seconds: float) -> None:
+        self.budget_wait.labels(limit or "unknown").inc(seconds)
 
     def observe_reconcile(self, namespace: str, name: str, seconds: float, result: str) -> None:
         self.reconciles.labels(result).inc()

@@ -42,6 +42,14 @@ def classify(method: str, path: str) -> RequestClass:
     return "read"
 
 
+_CLASS_WORDS: dict[str, str] = {
+    "scale_set_get": "scale-set reads",
+    "vm_list": "instance listings",
+    "read": "reads",
+    "write": "writes",
+}
+
+
 @dataclass
 class _Bucket:
     rate: float
@@ -80,35 +88,54 @@ class SubscriptionBudget:
             bucket = self._buckets[kind] = _Bucket(rate, float(burst), float(burst), self.clock())
         return bucket
 
-    def _delay(self, request_class: RequestClass, now: float) -> float:
-        bucket = self._bucket("write" if request_class == "write" else "read")
+    def _why(self, request_class: RequestClass, now: float) -> tuple[float, str]:
+        """How long a request of this class must wait now, and which limit holds it (in words)."""
+        write = request_class == "write"
+        bucket = self._bucket("write" if write else "read")
         bucket.refill(now)
-        delay = max(bucket.wait(), self._blocked_until - now)
+        delay = bucket.wait()
+        limit_text = (
+            f"ARM {'writes' if write else 'reads'} ({bucket.rate:g}/s, burst {bucket.capacity:g})" if delay else ""
+        )
+        if self._blocked_until - now > delay:
+            delay, limit_text = self._blocked_until - now, "Azure's Retry-After after a 429"
         for limit in self.config.windows:
             if limit.applies_to != request_class:
                 continue
             stamps = self._windows.setdefault(limit, collections.deque())
             while stamps and now - stamps[0] >= limit.window:
                 stamps.popleft()
-            if len(stamps) >= limit.limit:
-                delay = max(delay, stamps[0] + limit.window - now)
-        return delay
+            if len(stamps) >= limit.limit and stamps[0] + limit.window - now > delay:
+                delay = stamps[0] + limit.window - now
+                limit_text = f"Compute {_CLASS_WORDS[request_class]} ({limit.limit:g} per {limit.window:g} s)"
+        return delay, limit_text
 
-    async def acquire(self, request_class: RequestClass) -> None:
+    def pending_wait(self, request_class: RequestClass) -> tuple[float, str]:
+        """What :meth:`acquire` would wait now for this class, and why, without taking anything."""
         if not self.config.enabled:
-            return
+            return 0.0, ""
+        return self._why(request_class, self.clock())
+
+    async def acquire(self, request_class: RequestClass) -> tuple[float, str]:
+        """Wait until a request of this class may go, and take its share; (seconds waited, the limit)."""
+        if not self.config.enabled:
+            return 0.0, ""
+        waited, first_limit = 0.0, ""
         async with self._lock:  # first come, first served
             while True:
                 now = self.clock()
-                delay = self._delay(request_class, now)
+                delay, limit_text = self._why(request_class, now)
                 if delay <= 1e-9:
                     break
+                first_limit = first_limit or limit_text
                 delay = max(delay, 0.001)  # a clock coarser than the wait must still move on
                 await asyncio.sleep(delay)
+                waited += delay
             self._bucket("write" if request_class == "write" else "read").tokens -= 1
             for limit in self.config.windows:
                 if limit.applies_to == request_class:
                     self._windows.setdefault(limit, collections.deque()).append(now)
+        return waited, first_limit
 
     def observe(self, request_class: RequestClass, status: int, headers: dict[str, str]) -> None:
         """Follow what Azure says is left, and stop until Retry-After after a 429."""

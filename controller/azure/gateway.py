@@ -28,6 +28,7 @@ from controller.azure.instances import flexible_filter, flexible_instance, unifo
 from controller.azure.instances import image_reference as image_reference_fields
 from controller.azure.pipeline import (
     ApiVersionPin,
+    BudgetWaitHook,
     LastMomentCheck,
     PlainHttpForLoopback,
     RequestHook,
@@ -35,7 +36,7 @@ from controller.azure.pipeline import (
     SpendBudget,
     StaticToken,
 )
-from controller.config import BudgetConfig, CloudProfile, static_token
+from controller.config import BudgetConfig, CloudProfile, RequestClass, static_token
 from controller.observed import (
     GalleryVersion,
     ObservedInstance,
@@ -64,6 +65,7 @@ class ComputeGateway(Protocol):
     async def manual_upgrade(self, ref: ScaleSetRef, instance_ids: list[str]) -> str: ...
     async def poll(self, ref: ScaleSetRef, kind: OperationKind, token: str) -> OperationState: ...
     async def rolling_progress(self, ref: ScaleSetRef) -> RollingProgress | None: ...
+    def budget_wait(self, ref: ScaleSetRef, request_class: RequestClass) -> tuple[float, str]: ...
     async def close(self) -> None: ...
 
 
@@ -73,6 +75,7 @@ class AzureComputeGateway:
 
     profile: CloudProfile
     request_hook: RequestHook | None = None
+    budget_wait_hook: BudgetWaitHook | None = None
     polling_interval: float = 5.0
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     budgets: dict[str, SubscriptionBudget] = field(default_factory=dict)
@@ -98,7 +101,7 @@ class AzureComputeGateway:
         if self.request_hook is not None:
             policies.append(RequestRecorder(self.request_hook))
         budget = self.budgets.setdefault(subscription_id, SubscriptionBudget(self.budget))
-        policies.append(SpendBudget(budget))
+        policies.append(SpendBudget(budget, self.budget_wait_hook))
         policies.append(LastMomentCheck())
         client = ComputeManagementClient(
             self._credential,
@@ -110,6 +113,11 @@ class AzureComputeGateway:
         )
         self._clients[subscription_id] = client
         return client
+
+    def budget_wait(self, ref: ScaleSetRef, request_class: RequestClass) -> tuple[float, str]:
+        """How long a request of this class would wait for the operator's budget now, and which limit."""
+        budget = self.budgets.get(ref.subscription_id)
+        return budget.pending_wait(request_class) if budget is not None else (0.0, "")
 
     async def close(self) -> None:
         for client in self._clients.values():

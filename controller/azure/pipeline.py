@@ -61,17 +61,24 @@ class RequestRecorder(SansIOHTTPPolicy[Any, Any]):
         )
 
 
+BudgetWaitHook = Callable[[str, float], None]
+"""Called when a request waited for the request budget: (the limit that held it, seconds)."""
+
+
 class SpendBudget(AsyncHTTPPolicy[Any, Any]):
     """Wait for the subscription's budget before each request; tell it what Azure answered."""
 
-    def __init__(self, budget: SubscriptionBudget) -> None:
+    def __init__(self, budget: SubscriptionBudget, wait_hook: BudgetWaitHook | None = None) -> None:
         super().__init__()
         self._budget = budget
+        self._wait_hook = wait_hook
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         http = request.http_request
         request_class = classify(http.method, http.url.split("?", 1)[0])
-        await self._budget.acquire(request_class)
+        waited, limit = await self._budget.acquire(request_class)
+        if waited > 0 and self._wait_hook is not None:
+            self._wait_hook(limit, waited)
         response = await self.next.send(request)
         headers = {k.lower(): v for k, v in response.http_response.headers.items()}
         self._budget.observe(request_class, response.http_response.status_code, headers)

@@ -32,6 +32,7 @@ class OperatorContext:
     config: OperatorConfig
     gateway_factory: GatewayFactory | None = None
     request_hook: RequestHook | None = None
+    budget_wait_hook: Callable[[str, float], None] | None = None  # (limit, seconds): a wait for the budget
     tick: float = 1.0
     reconcile_hook: Callable[[str, str, float, str], None] | None = None
     status_hook: Callable[[str, str, dict[str, Any]], None] | None = None
@@ -90,7 +91,12 @@ class OperatorContext:
             if self.gateway_factory is not None:
                 gateway = self.gateway_factory(profile)
             else:
-                gateway = AzureComputeGateway(profile, request_hook=self.request_hook, budget=self.config.budget)
+                gateway = AzureComputeGateway(
+                    profile,
+                    request_hook=self.request_hook,
+                    budget=self.config.budget,
+                    budget_wait_hook=self.budget_wait_hook,
+                )
             self._gateways[profile.name] = gateway
         return gateway
 

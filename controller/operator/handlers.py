@@ -11,6 +11,7 @@ import kopf
 
 from controller.operator.context import OperatorContext
 from controller.operator.reconcile import logger, merge_apply, reconcile
+from controller.operator.selector import LabelFilter
 from controller.resource import (
     GROUP,
     PLURAL,
@@ -18,8 +19,9 @@ from controller.resource import (
 )
 
 
-def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
-    """A kopf registry with the ScaleSetImage handlers bound to ``ctx``."""
+def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> kopf.OperatorRegistry:
+    """A kopf registry with the ScaleSetImage handlers bound to ``ctx``; ``labels``: only the resources whose
+    labels match (a shard of the fleet, from ``--selector``), the others are not touched at all."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -35,19 +37,19 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
         settings.background.instant_exit_timeout = 2.0
         settings.background.cancellation_polling = 1.0
 
-    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry)
-    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
+    @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry, labels=labels)
+    @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
     def _nudge(**kwargs: Any) -> None:
         ctx.nudge(str(kwargs["namespace"]), str(kwargs["name"]))
 
-    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True)
+    @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True, labels=labels)
     def _forget(**kwargs: Any) -> None:
         meta = kwargs["body"].get("metadata", {})
         ctx.saw(str(kwargs["namespace"]), str(kwargs["name"]), meta.get("uid"), gone=True)
         ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
     def _watch(**kwargs: Any) -> None:
         # Every watch event, before any handler: a deletion is known at once, also while a reconcile of
         # the same object is waiting on Azure, so that reconcile sends nothing more on its behalf.
@@ -62,7 +64,7 @@ def build_registry(ctx: OperatorContext) -> kopf.OperatorRegistry:
             generation=generation if isinstance(generation, int) else None,
         )
 
-    @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry)
+    @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry, labels=labels)
     async def _tick(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
         patch: kopf.Patch = kwargs["patch"]
@@ -135,9 +137,11 @@ async def run_operator(
     stop_flag: Any = None,
     ready_flag: Any = None,
     extra: Callable[[kopf.OperatorRegistry], None] | None = None,
+    labels: LabelFilter | None = None,
 ) -> None:
-    """Run kopf with our handlers until stopped. ``extra`` may add handlers (tests add a login handler)."""
-    registry = build_registry(ctx)
+    """Run kopf with our handlers until stopped. ``extra`` may add handlers (tests add a login handler);
+    ``labels`` limits this process to a shard of the fleet."""
+    registry = build_registry(ctx, labels)
     if extra is not None:
         extra(registry)
     else:

@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from controller.azure import AzureCallError
+from controller.azure import AzureCallError, ComputeGateway
 from controller.azure.observe import observe, reread_model
 from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
+from controller.config import RequestClass
 from controller.operator.context import OperatorContext
 from controller.resource import (
     Condition,
@@ -31,6 +32,7 @@ from controller.resource import (
     Reason,
     ScaleSetImageSpec,
     ScaleSetImageStatus,
+    ScaleSetRef,
     evolve,
 )
 from controller.rollout import (
@@ -105,6 +107,34 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+BUDGET_WAIT_SHOWN = 1.0
+"""A budget wait longer than this (seconds) defers the pass and is shown in status, a metric and a log line."""
+
+
+def _budget_hold(gateway: ComputeGateway, ref: ScaleSetRef, status: ScaleSetImageStatus) -> tuple[float, str] | None:
+    """(seconds, limit) when the reads this pass starts with would wait for the budget longer than shown."""
+    # A poll that finds the operation done is followed by a listing in the same pass: check every class.
+    classes: tuple[RequestClass, ...] = ("read", "scale_set_get", "vm_list")
+    wait, limit = max((gateway.budget_wait(ref, c) for c in classes), key=lambda w: w[0])
+    return (wait, limit) if wait > BUDGET_WAIT_SHOWN else None
+
+
+def _reconciling(status: ScaleSetImageStatus, reason: Reason, message: str, generation: int) -> ScaleSetImageStatus:
+    """Reconciling=True with this reason (what the rollout waits for); the other conditions as they were."""
+    current = status.condition(ConditionType.RECONCILING)
+    changed = current is None or current.status != ConditionStatus.TRUE or current.reason != reason
+    return status.with_condition(
+        Condition(
+            type=ConditionType.RECONCILING,
+            status=ConditionStatus.TRUE,
+            reason=reason,
+            message=message,
+            last_transition_time=_now() if changed or current is None else current.last_transition_time,
+            observed_generation=generation,
+        )
+    )
+
+
 def _stalled(status: ScaleSetImageStatus, reason: Reason, message: str, generation: int) -> ScaleSetImageStatus:
     now = _now()
     for type_, value in (
@@ -166,6 +196,21 @@ async def reconcile(
         new = _stalled(status, Reason.SCOPE_FORBIDDEN, denial, generation)
         return merge_patch(old_status_dict, new.to_dict()), ctx.config.poll_interval
     gateway = ctx.gateway(profile)
+    held = _budget_hold(gateway, ref, status)
+    if held is not None:
+        # The operator's own request budget would hold this pass's reads for a while: say so and come back
+        # then, rather than sit in the SDK with nothing in status (other resources share the budget).
+        wait, limit = held
+        until = _now() + timedelta(seconds=wait)
+        message = (
+            f"Waiting {wait:.1f} s (until {until.isoformat().replace('+00:00', 'Z')}) for the operator's Azure "
+            f"request budget in subscription {ref.subscription_id}: {limit}."
+        )
+        log_decision(namespace, name, Reason.WAITING_FOR_AZURE_BUDGET, message)
+        if ctx.budget_wait_hook is not None:
+            ctx.budget_wait_hook(limit, wait)
+        new = _reconciling(status, Reason.WAITING_FOR_AZURE_BUDGET, message, generation)
+        return merge_patch(old_status_dict, new.to_dict()), wait
     timings = ctx.config.timings
     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
     pass_started = time.monotonic()

@@ -131,6 +131,7 @@ class Reason(enum.StrEnum):
     VERIFYING_DOMAIN = "VerifyingDomain"
     PAUSING_BETWEEN_DOMAINS = "PausingBetweenDomains"
     WAITING_FOR_OTHER_UPDATES = "WaitingForOtherUpdates"
+    WAITING_FOR_AZURE_BUDGET = "WaitingForAzureBudget"
     PAUSED_BY_USER = "PausedByUser"
     ABORTED = "Aborted"
     ROLLOUT_SUCCEEDED = "RolloutSucceeded"

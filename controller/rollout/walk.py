@@ -239,10 +239,12 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
         d.update(phase=Phase.PENDING)
         d.wait(0.0)
         return
-    if pause and not rollback:
+    if pause and not rollback and next_domain(d, rollback) is not None:
         d.wait(pause)
-    else:
-        d.wait(0.0)
+        return
+    # No pause (or none left: never after the last domain): go on from this same observation, which has just
+    # shown the domain healthy, instead of listing the instances again on the next pass.
+    walk(spec, observed, d, t, rollback=rollback)
 
 
 def domain_failed(

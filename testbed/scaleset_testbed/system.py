@@ -199,6 +199,7 @@ class OperatorSettings:
     tick: float = 1.0
     resync_interval: float = 300.0
     budget: dict[str, Any] | None = None  # the config's azureBudget; None: the defaults
+    selector: str | None = None  # run --selector: this process handles a shard of the fleet
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -266,6 +267,7 @@ class OperatorProcess:
                 str(self.settings.tick),
                 "--liveness",
                 f"http://127.0.0.1:{live_port}/healthz",
+                *(["--selector", self.settings.selector] if self.settings.selector else []),
                 cwd=str(self.cwd) if self.cwd is not None else None,
                 env=env,
                 stdout=out,

@@ -212,6 +212,15 @@ def test_scope_policy_reaches_the_operator_configuration(render: Render) -> None
     assert mounted_config(render({})).scope is None, "no value: no policy"
 
 
+def test_selector_reaches_the_operator_arguments(render: Render) -> None:
+    def args(values: dict[str, Any]) -> list[str]:
+        (deployment,) = [o for o in render(values) if o["kind"] == "Deployment"]
+        return list(deployment["spec"]["template"]["spec"]["containers"][0]["args"])
+
+    assert "--selector=shard in (a,b)" in args({"selector": "shard in (a,b)"})
+    assert not [a for a in args({}) if a.startswith("--selector")], "no value: every ScaleSetImage"
+
+
 def test_config_change_restarts_the_pod(render: Render) -> None:
     def checksum(values: dict[str, Any]) -> str:
         return str(only(render(values), "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"])

@@ -21,7 +21,7 @@ from .support import ROOT
 NOT_SOURCES = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", ".hypothesis"
 )
-PACKAGE_DATA = {".py", ".typed", ".yaml"}  # modules, the py.typed marker, package-data = ["**/*.yaml"]
+PACKAGE_DATA = {".py", ".typed", ".yaml", ".json"}  # modules, the py.typed marker, package data (yaml, json)
 
 
 class Wheel:

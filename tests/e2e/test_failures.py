@@ -13,7 +13,7 @@ import asyncio
 import pytest
 from scaleset_testbed.azure.faults import FaultRule
 
-from controller.config import BudgetConfig
+from controller.config import BudgetConfig, WindowLimit
 
 from .harness import BAD, NEW, OLD, resource, running_system, scenario
 
@@ -146,3 +146,25 @@ async def test_operator_budget_keeps_a_rollout_under_tight_azure_limits() -> Non
         statuses = [e["status"] for e in system.audit() if e["type"] == "request"]
         assert 429 not in statuses
         assert system.azure.throttler.throttled == 0
+
+
+async def test_a_long_wait_for_the_budget_is_shown_in_status() -> None:
+    """Issue 14: the operator's own budget holding a rollout is visible while it holds it."""
+    async with running_system(scenario(capacity=6, uds=3)) as system:
+        # At most 2 instance listings per 3 s: a 3-domain rollout needs more, so it must wait at least once.
+        system.budget = BudgetConfig(windows=(WindowLimit("vm_list", 2, 3.0),))
+        await system.start_operator()
+        await system.create(resource())
+        held = await system.wait_for(
+            lambda: system.condition("Reconciling").get("reason") == "WaitingForAzureBudget"
+            and system.condition("Reconciling"),
+            within=60,
+            what="the wait shown",
+        )
+        assert "Compute instance listings (2 per 3 s)" in held["message"]
+        assert "(until " in held["message"]
+        await system.wait_for(lambda: system.status().get("phase") == "Succeeded", within=120, what="Succeeded")
+        listings = system.requests("GET", "/virtualMachines")
+        times = sorted(e["time"] for e in listings)
+        scale = 20.0  # emulated seconds per real second in the harness
+        assert all(b - a >= 3.0 * scale - 1e-6 for a, b in zip(times, times[2:], strict=False)), "never 3 in 3 s"

@@ -1,7 +1,7 @@
 """Hypothesis strategies for valid model objects, derived from the model's own (pydantic) field metadata."""
 
 from datetime import UTC, datetime
-from typing import Any, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from hypothesis import strategies as st
 
@@ -34,6 +34,8 @@ def _value(info: Facts, hint: Any) -> st.SearchStrategy[Any]:
         return strategy_for(hint)
     if is_enum(hint):
         return st.sampled_from(list(hint))
+    if get_origin(hint) is Literal:
+        return st.sampled_from(get_args(hint))
     if hint is datetime:
         return _TIMES
     if hint is bool:

@@ -6,7 +6,7 @@ The model side is read from pydantic's field metadata (``model_facts``), not fro
 import enum
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
 
 import pytest
 import re2  # type: ignore[import-untyped]
@@ -24,6 +24,8 @@ def expected_node(hint: Any) -> dict[str, Any]:
         return {"type": "object"}
     if is_enum(hint):
         return {"type": "string", "enum": [member.value for member in hint]}
+    if get_origin(hint) is Literal:
+        return {"type": "string", "enum": list(get_args(hint))}
     if hint is INT_OR_STRING:
         return {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]}
     if hint is datetime:

@@ -85,6 +85,7 @@ def fed_metrics() -> OperatorMetrics:
         },
     )
     metrics.observe_reconcile("default", "web", 0.05, "ok")
+    metrics.observe_budget_wait("Compute instance listings (180 per 180 s)", 3.0)
     return metrics
 
 

@@ -42,6 +42,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaleset_image_azure_requests": ("counter", ("operation", "code")),
     "scaleset_image_azure_request_duration_seconds": ("histogram", ("operation",)),
     "scaleset_image_azure_throttled": ("counter", ()),
+    "scaleset_image_azure_budget_wait_seconds": ("counter", ("limit",)),
     "scaleset_image_azure_ratelimit_remaining": ("gauge", ("policy",)),
     "scaleset_image_operations_in_flight": ("gauge", ()),
 }
@@ -278,6 +279,16 @@ def test_azure_requests_throttling_and_rate_limits() -> None:
         "VMScaleSetActionsA3Min": 0,
         "VMScaleSetActionsA30Min": 88,
     }
+
+
+def test_budget_waits_add_up_by_limit() -> None:
+    metrics = OperatorMetrics()
+    metrics.observe_budget_wait("Compute instance listings (180 per 180 s)", 12.5)
+    metrics.observe_budget_wait("Compute instance listings (180 per 180 s)", 0.5)
+    metrics.observe_budget_wait("ARM reads (20/s, burst 200)", 0.05)
+    listings = "Compute instance listings (180 per 180 s)"
+    assert value(metrics, "scaleset_image_azure_budget_wait_seconds_total", limit=listings) == 13.0
+    assert value(metrics, "scaleset_image_azure_budget_wait_seconds_total", limit="ARM reads (20/s, burst 200)") == 0.05
 
 
 def test_reconciles_by_result_start_at_zero() -> None:

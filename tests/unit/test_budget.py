@@ -79,3 +79,19 @@ async def test_disabled_budget_never_waits() -> None:
     for _ in range(50):
         await b.acquire("read")
     assert loop.time() - start < 1.0
+
+
+@pytest.mark.looptime
+async def test_a_wait_is_reported_with_the_limit_that_holds_it() -> None:
+    b = budget(reads_per_second=1000.0, read_burst=1000, windows=(WindowLimit("vm_list", 2, 60.0),))
+    assert await b.acquire("vm_list") == (0.0, "")
+    await b.acquire("vm_list")
+    wait, limit = b.pending_wait("vm_list")
+    assert wait == pytest.approx(60.0, abs=1e-6)
+    assert limit == "Compute instance listings (2 per 60 s)"
+    assert b.pending_wait("scale_set_get") == (0.0, ""), "other classes are not held"
+    waited, held_by = await b.acquire("vm_list")
+    assert waited == pytest.approx(60.0, abs=1e-3)
+    assert held_by == limit
+    b.observe("read", 429, {"retry-after": "7"})
+    assert b.pending_wait("read")[1] == "Azure's Retry-After after a 429"

@@ -50,6 +50,9 @@ class NoScaleSet:
     async def observe(self, ref: ScaleSetRef) -> ObservedScaleSet | None:
         return None
 
+    def budget_wait(self, ref: Any, request_class: str) -> tuple[float, str]:
+        return 0.0, ""
+
     async def close(self) -> None:
         pass
 

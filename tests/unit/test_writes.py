@@ -105,6 +105,9 @@ class FakeAzure:
         self.calls["poll"] += 1
         return OperationState("Succeeded")
 
+    def budget_wait(self, ref: Any, request_class: str) -> tuple[float, str]:
+        return 0.0, ""
+
     async def close(self) -> None:
         pass
 
@@ -250,3 +253,25 @@ async def test_a_model_write_without_an_etag_reads_the_model_again_right_before_
     await reconcile(context(with_etag), body(ScaleSetImageStatus()), post_event=lambda *a: None)
     assert with_etag.calls["get_model"] == 1, "If-Match guards it: no extra read"
     assert with_etag.etags_written == ['"3"']
+
+
+async def test_a_pass_the_budget_would_hold_is_deferred_and_says_why() -> None:
+    """Issue 14: a wait nobody sees (a demo sat 110 s with nothing in status) is now in status, metric, log."""
+    azure = FakeAzure(OLD, scale_set().instances)
+    waits: list[tuple[str, float]] = []
+    azure.budget_wait = lambda ref, request_class: (  # type: ignore[method-assign]
+        (42.0, "Compute instance listings (180 per 180 s)") if request_class == "vm_list" else (0.5, "ARM reads")
+    )
+    ctx = context(azure)
+    ctx.budget_wait_hook = lambda limit, seconds: waits.append((limit, seconds))
+    patch, requeue = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert sum(azure.calls.values()) == 0, "no Azure request while held"
+    assert requeue == 42.0
+    (condition,) = [c for c in patch["conditions"] if c["type"] == "Reconciling"]
+    assert condition["reason"] == "WaitingForAzureBudget"
+    assert "Waiting 42.0 s (until " in condition["message"]
+    assert "Compute instance listings (180 per 180 s)" in condition["message"]
+    assert waits == [("Compute instance listings (180 per 180 s)", 42.0)]
+    azure.budget_wait = lambda ref, request_class: (0.5, "ARM reads")  # type: ignore[method-assign]
+    await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
+    assert azure.calls["update_model_image"] == 1, "a short wait is left to the SDK pipeline"

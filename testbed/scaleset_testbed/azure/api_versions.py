@@ -41,6 +41,7 @@ COMPUTE_API_VERSIONS: tuple[str, ...] = (
     "2024-11-01",
     "2025-04-01",
     "2025-11-01",
+    "2026-03-01",
     "2026-04-01",
 )
 
@@ -58,33 +59,13 @@ GALLERY_API_VERSIONS: tuple[str, ...] = (
     "2023-07-03",
     "2024-03-03",
     "2025-03-03",
+    "2025-12-03",
     "2026-03-03",
 )
 
 AZURE_STACK_API_VERSION = "2020-06-01"
 
-# The first api-version whose responses carry a field; older api-versions never see it.
-FIELD_INTRODUCED: dict[str, str] = {
-    "exactVersion": "2019-12-01",
-    "sharedGalleryImageId": "2022-03-01",
-    "communityGalleryImageId": "2022-08-01",
-    "enableCrossZoneUpgrade": "2020-12-01",
-    "prioritizeUnhealthyInstances": "2020-12-01",
-    "rollbackFailedInstancesOnPolicyBreach": "2022-11-01",
-    "maxSurge": "2024-03-01",
-    # absent from ComputeRP/stable/2020-06-01; VirtualMachineScaleSetProperties has it from 2020-12-01
-    "orchestrationMode": "2020-12-01",
-}
-
-# Fields of a Microsoft.Compute/virtualMachines resource (a Flexible scale set's VM), by path, that are younger
-# than the resource: first api-version whose VirtualMachineProperties / VirtualMachineInstanceView has them
-# (ComputeRP/stable/<version>; the multi-api azure-mgmt-compute 30 models per version agree).
-VM_FIELD_INTRODUCED: dict[str, str] = {
-    "properties.virtualMachineScaleSet": "2019-03-01",
-    "properties.platformFaultDomain": "2020-12-01",
-    "properties.timeCreated": "2021-11-01",
-    "properties.instanceView.vmHealth": "2020-06-01",
-}
+# Which fields each api-version defines: ``api_fields`` (generated from the REST spec).
 
 # Query options of VirtualMachines_List (GET .../resourceGroups/{rg}/providers/Microsoft.Compute/virtualMachines):
 # $filter ('virtualMachineScaleSet/id' eq '<id>') from 2021-11-01, $expand=instanceView from 2023-03-01.
@@ -97,6 +78,6 @@ def supported_versions(family: ApiFamily, profile: str) -> tuple[str, ...]:
     return COMPUTE_API_VERSIONS if family == "compute" else GALLERY_API_VERSIONS
 
 
-def field_visible(field: str, api_version: str, table: dict[str, str] | None = None) -> bool:
-    introduced = (FIELD_INTRODUCED if table is None else table).get(field)
+def field_visible(field: str, api_version: str, table: dict[str, str]) -> bool:
+    introduced = table.get(field)
     return introduced is None or api_version[:10] >= introduced

@@ -14,9 +14,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .api_versions import VM_FIELD_INTRODUCED, field_visible
+from . import api_fields
 from .flex import VM_TYPE, vm_id
-from .render import computer_name, instance_statuses, os_disk_name, strip_unsupported, vm_health_json
+from .render import computer_name, instance_statuses, os_disk_name, vm_etag, vm_health_json
 from .world import Instance, ScaleSet, World
 
 _PROVISIONING = {
@@ -26,20 +26,6 @@ _PROVISIONING = {
     "updating": "Updating",
     "deleting": "Deleting",
 }
-
-
-def _drop_young(obj: dict[str, Any], api_version: str) -> dict[str, Any]:
-    """Remove the VM fields (by path) that ``api_version`` does not define, then the young keys anywhere."""
-    for path in VM_FIELD_INTRODUCED:
-        if field_visible(path, api_version, VM_FIELD_INTRODUCED):
-            continue
-        *parents, leaf = path.split(".")
-        node: Any = obj
-        for part in parents:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(leaf, None)
-    return dict(strip_unsupported(obj, api_version))
 
 
 def vm_instance_view_json(world: World, ss: ScaleSet, inst: Instance) -> dict[str, Any]:
@@ -86,15 +72,14 @@ def vm_resource_json(world: World, ss: ScaleSet, inst: Instance, api_version: st
         "id": vm_id(ss, inst),
         "type": VM_TYPE,
         "location": ss.spec.location,
+        "etag": vm_etag(inst),
         "properties": props,
     }
     if inst.zone is not None:
         out["zones"] = [inst.zone]
-    return _drop_young(out, api_version)
+    return dict(api_fields.strip("virtualMachines", out, api_version))
 
 
 def instance_view_for(world: World, ss: ScaleSet, inst: Instance, api_version: str) -> dict[str, Any]:
     """``GET .../virtualMachines/{name}/instanceView``."""
-    wrapped = _drop_young({"properties": {"instanceView": vm_instance_view_json(world, ss, inst)}}, api_version)
-    view: dict[str, Any] = wrapped["properties"]["instanceView"]
-    return view
+    return dict(api_fields.strip("virtualMachineInstanceView", vm_instance_view_json(world, ss, inst), api_version))

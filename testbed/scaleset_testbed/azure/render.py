@@ -1,7 +1,7 @@
 """JSON shapes of scale sets, scale-set VMs and instance views, as Microsoft.Compute returns them.
 
-Fields newer than the request's api-version are left out (see ``api_versions.FIELD_INTRODUCED``), so an
-old client sees what an old Azure (or Azure Stack Hub) would send.
+Fields the request's api-version does not define are left out (``api_fields``, generated from Azure's REST
+spec), so an old client sees what an old Azure (or Azure Stack Hub) would send.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from .api_versions import FIELD_INTRODUCED, field_visible
+from . import api_fields
 from .world import Instance, ScaleSet, World
 
 _PROVISIONING_DISPLAY = {
@@ -23,6 +23,8 @@ _POWER_DISPLAY = {
     "running": "VM running",
     "stopped": "VM stopped",
     "starting": "VM starting",
+    "stopping": "VM stopping",
+    "deallocating": "VM deallocating",
     "deallocated": "VM deallocated",
 }
 _HEALTH_DISPLAY = {
@@ -33,25 +35,17 @@ _HEALTH_DISPLAY = {
 }
 
 
-def strip_unsupported(obj: Any, api_version: str) -> Any:
-    """Drop, recursively, every key that the api-version does not know yet."""
-    if isinstance(obj, dict):
-        return {
-            k: strip_unsupported(v, api_version)
-            for k, v in obj.items()
-            if k not in FIELD_INTRODUCED or field_visible(k, api_version)
-        }
-    if isinstance(obj, list):
-        return [strip_unsupported(v, api_version) for v in obj]
-    return obj
-
-
 def scale_set_json(world: World, ss: ScaleSet, api_version: str) -> dict[str, Any]:
     body = copy.deepcopy(ss.resource)
     props = body["properties"]
     props["provisioningState"] = ss.provisioning_state
     props["uniqueId"] = ss.unique_id
     props["timeCreated"] = world.iso(ss.time_created)
+    upgrade = props.setdefault("upgradePolicy", {"mode": "Manual"})
+    # Azure answers the default automatic OS upgrade policy when the model has none (the spec's Get examples).
+    upgrade.setdefault("automaticOSUpgradePolicy", {"enableAutomaticOSUpgrade": False})
+    if not ss.spec.flexible:
+        props.setdefault("singlePlacementGroup", True)
     body["sku"]["capacity"] = (
         len(ss.live_instances()) if ss.provisioning_state == "Succeeded" else body["sku"].get("capacity", 0)
     )
@@ -63,7 +57,7 @@ def scale_set_json(world: World, ss: ScaleSet, api_version: str) -> dict[str, An
         "etag": f'"{ss.etag}"',
         **{k: v for k, v in body.items() if k not in ("location",)},
     }
-    return dict(strip_unsupported(out, api_version))
+    return dict(api_fields.strip("virtualMachineScaleSets", out, api_version))
 
 
 def _status(code: str, display: str, level: str = "Info", time: str | None = None) -> dict[str, Any]:
@@ -127,6 +121,11 @@ def computer_name(ss: ScaleSet, inst: Instance) -> str:
     return f"{prefix}{digits}"
 
 
+def vm_etag(inst: Instance) -> str:
+    """A VM's etag (2023-09-01 and later): it changes when the VM takes a new model."""
+    return f'"{inst.model_generation}"'
+
+
 def os_disk_name(ss: ScaleSet, inst: Instance) -> str:
     if ss.spec.flexible:
         return f"{inst.instance_id}_OsDisk_1_{inst.vm_id.replace('-', '')}"
@@ -175,16 +174,17 @@ def vm_json(
         "id": f"{ss.resource_id}/virtualMachines/{inst.instance_id}",
         "type": "Microsoft.Compute/virtualMachineScaleSets/virtualMachines",
         "location": ss.spec.location,
+        "etag": vm_etag(inst),
         "instanceId": inst.instance_id,
         "sku": {"name": ss.resource["sku"].get("name", "Standard_D2s_v3"), "tier": "Standard"},
         "properties": props,
     }
     if inst.zone is not None:
         out["zones"] = [inst.zone]
-    return dict(strip_unsupported(out, api_version))
+    return dict(api_fields.strip("virtualMachineScaleSetVMs", out, api_version))
 
 
-def scale_set_instance_view_json(world: World, ss: ScaleSet) -> dict[str, Any]:
+def scale_set_instance_view_json(world: World, ss: ScaleSet, api_version: str) -> dict[str, Any]:
     counts: dict[str, int] = {}
     health_counts: dict[str, int] = {}
     for inst in ss.live_instances():
@@ -208,4 +208,4 @@ def scale_set_instance_view_json(world: World, ss: ScaleSet) -> dict[str, Any]:
                 "statusesSummary": [{"code": c, "count": n} for c, n in sorted(health_counts.items())],
             }
         ]
-    return out
+    return dict(api_fields.strip("virtualMachineScaleSetInstanceView", out, api_version))

@@ -19,18 +19,18 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from . import flex, flex_routes
-from .api_versions import FIELD_INTRODUCED, field_visible, supported_versions
+from . import api_fields, bodies, catalog_routes, flex, flex_routes, power_routes, rolling, rolling_view
+from .api_versions import supported_versions
 from .clock import Clock
 from .errors import ArmError, invalid_parameter
 from .faults import FaultBook, FaultRule
 from .render import instance_view_json, scale_set_instance_view_json, scale_set_json, vm_json
-from .routing import GALLERY_IMAGE, IMAGES, RG, SUB, VMSS, Call, Route, paged
+from .routing import RG, SUB, VMSS, Call, Route, paged
 from .routing import json_response as _json
 from .routing import route as _route
 from .scenario import Scenario, ScenarioError, parse_scenario
 from .throttle import Throttler
-from .world import Operation, ScaleSet, World, version_key
+from .world import Operation, ScaleSet, World
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
 
@@ -72,23 +72,6 @@ ROUTES: list[Route] = [
     _route(
         "POST", VMSS + "/osRollingUpgrade", "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade", "rolling_start_os"
     ),
-    _route("GET", IMAGES, "VirtualMachineImages_List", "list_marketplace_versions"),
-    _route("GET", IMAGES + r"/(?P<version>[^/]+)", "VirtualMachineImages_Get", "get_marketplace_version"),
-    _route(
-        "GET",
-        GALLERY_IMAGE + "/versions",
-        "GalleryImageVersions_ListByGalleryImage",
-        "list_gallery_versions",
-        "gallery",
-    ),
-    _route(
-        "GET",
-        GALLERY_IMAGE + r"/versions/(?P<version>[^/]+)",
-        "GalleryImageVersions_Get",
-        "get_gallery_version",
-        "gallery",
-    ),
-    _route("GET", RG + r"/providers/Microsoft\.Compute/images/(?P<image>[^/]+)", "Images_Get", "get_managed_image"),
     _route(
         "GET",
         SUB + r"/providers/Microsoft\.Compute/locations/(?P<loc>[^/]+)/operations/(?P<op>[^/]+)",
@@ -96,58 +79,9 @@ ROUTES: list[Route] = [
         "operation_status",
     ),
     *flex_routes.ROUTES,
+    *catalog_routes.ROUTES,
+    *power_routes.ROUTES,
 ]
-
-_READ_ONLY_PATHS = (
-    ("id",),
-    ("name",),
-    ("type",),
-    ("etag",),
-    ("properties", "provisioningState"),
-    ("properties", "uniqueId"),
-    ("properties", "timeCreated"),
-    ("properties", "virtualMachineProfile", "storageProfile", "imageReference", "exactVersion"),
-)
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386 merge patch, as ARM applies PATCH bodies."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = _merge_patch(result.get(key), value)
-    return result
-
-
-def _drop_read_only(body: dict[str, Any]) -> dict[str, Any]:
-    body = copy.deepcopy(body)
-    for path in _READ_ONLY_PATHS:
-        node: Any = body
-        for part in path[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if isinstance(node, dict):
-            node.pop(path[-1], None)
-    return body
-
-
-def _unknown_members(obj: Any, api_version: str, path: str = "") -> list[str]:
-    """Paths of fields the api-version does not define (the Compute RP refuses those)."""
-    found: list[str] = []
-    if isinstance(obj, dict):
-        for key, value in obj.items():
-            here = f"{path}.{key}" if path else key
-            if key in FIELD_INTRODUCED and not field_visible(key, api_version):
-                found.append(here)
-            found.extend(_unknown_members(value, api_version, here))
-    elif isinstance(obj, list):
-        for i, value in enumerate(obj):
-            found.extend(_unknown_members(value, api_version, f"{path}[{i}]"))
-    return found
-
 
 class AzureEmulator:
     """An aiohttp application serving the emulated ARM API over a :class:`World`."""
@@ -344,7 +278,7 @@ class AzureEmulator:
         call.audit["operationId"] = op.id
         return headers
 
-    def _accepted(self, call: Call, op: Operation) -> web.Response:
+    def accepted(self, call: Call, op: Operation) -> web.Response:
         return web.Response(status=202, headers=self._lro_headers(call, op, with_location=True))
 
     async def _h_operation_status(self, call: Call) -> web.Response:
@@ -391,66 +325,14 @@ class AzureEmulator:
         ss = self._scale_set(call)
         if ss.spec.flexible:
             raise flex.not_allowed(ss, flex.SCALE_SET_INSTANCE_VIEW)
-        return _json(scale_set_instance_view_json(self.world, ss))
-
-    def _check_preconditions(self, call: Call, existing: ScaleSet | None) -> None:
-        if_match = call.request.headers.get("If-Match")
-        if_none_match = call.request.headers.get("If-None-Match")
-        if if_match is not None:
-            current = f'"{existing.etag}"' if existing else None
-            if current is None or (if_match != "*" and if_match != current):
-                raise ArmError(412, "PreconditionFailed", f"The specified precondition 'If-Match = {if_match}' failed.")
-        if (
-            if_none_match is not None
-            and existing is not None
-            and (if_none_match == "*" or if_none_match == f'"{existing.etag}"')
-        ):
-            raise ArmError(
-                412, "PreconditionFailed", f"The specified precondition 'If-None-Match = {if_none_match}' failed."
-            )
-
-    def _validate_model_body(self, call: Call, body: Any) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise ArmError(400, "InvalidRequestFormat", "Cannot parse the request.")
-        unknown = _unknown_members(body, call.api_version)
-        if unknown:
-            path = unknown[0]
-            member = path.rsplit(".", 1)[-1]
-            owner = path.split(".")[-2] if "." in path else "VirtualMachineScaleSet"
-            raise ArmError(
-                400,
-                "InvalidRequestFormat",
-                "Cannot parse the request.",
-                details=[
-                    {
-                        "code": "InvalidJson",
-                        "message": f"Could not find member '{member}' on object of type '{owner}'. Path '{path}'.",
-                    }
-                ],
-            )
-        body = _drop_read_only(body)
-        props = body.get("properties") or {}
-        ref = (((props.get("virtualMachineProfile") or {}).get("storageProfile") or {}).get("imageReference")) or {}
-        if ref.get("id") and any(ref.get(k) for k in ("publisher", "offer", "sku")):
-            raise invalid_parameter(
-                "Parameter 'imageReference' cannot have both 'id' and 'publisher/offer/sku'.", "imageReference"
-            )
-        mode = (props.get("upgradePolicy") or {}).get("mode")
-        if mode is not None and mode not in ("Automatic", "Manual", "Rolling"):
-            raise invalid_parameter(
-                f"The value '{mode}' of parameter 'upgradePolicy.mode' is invalid.", "upgradePolicy.mode"
-            )
-        capacity = (body.get("sku") or {}).get("capacity")
-        if capacity is not None and (not isinstance(capacity, int) or capacity < 0 or capacity > 1000):
-            raise invalid_parameter("The value of parameter 'sku.capacity' is out of range (0..1000).", "sku.capacity")
-        return dict(body)
+        return _json(scale_set_instance_view_json(self.world, ss, call.api_version))
 
     async def _h_put_scale_set(self, call: Call) -> web.Response:
         sub, rg, name = call.params["sub"], call.params["rg"], call.params["name"]
         self.world.check_resource_group(sub, rg)
         existing = self.world.scale_sets.get((sub, rg.lower(), name.lower()))
-        self._check_preconditions(call, existing)
-        body = self._validate_model_body(call, call.body)
+        bodies.check_preconditions(call, existing.etag if existing else None)
+        body = bodies.validate_model_body(call, call.body, "virtualMachineScaleSets")
         if existing is None:
             ss, op = self.world.create_scale_set(sub, rg, name, body, call.now)
             status = 201
@@ -476,17 +358,17 @@ class AzureEmulator:
 
     async def _h_patch_scale_set(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
-        self._check_preconditions(call, ss)
-        patch = self._validate_model_body(call, call.body)
+        bodies.check_preconditions(call, ss.etag)
+        patch = bodies.validate_model_body(call, call.body, "virtualMachineScaleSetUpdate")
         patch.pop("location", None)
-        new = flex.check_model(ss, _merge_patch(ss.resource, patch))
+        new = flex.check_model(ss, bodies.merge_patch(ss.resource, patch))
         op = self.world.new_operation("PatchVirtualMachineScaleSet", ss, call.now)
         self.world.apply_model(ss, new, call.now, op)
         return _json(
             scale_set_json(self.world, ss, call.api_version), 200, self._lro_headers(call, op, with_location=False)
         )
 
-    def _instance_ids(self, call: Call, ss: ScaleSet, *, required: bool) -> list[str]:
+    def instance_ids(self, call: Call, ss: ScaleSet, *, required: bool) -> list[str]:
         body = call.body if isinstance(call.body, dict) else {}
         ids = body.get("instanceIds")
         if ids is None:
@@ -512,19 +394,19 @@ class AzureEmulator:
 
     async def _h_manual_upgrade(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
-        ids = self._instance_ids(call, ss, required=True)
+        ids = self.instance_ids(call, ss, required=True)
         op = self.world.new_operation("UpdateInstances", ss, call.now, instance_ids=ids)
         self.world.start_instance_upgrades(ss, ids, call.now, op)
-        return self._accepted(call, op)
+        return self.accepted(call, op)
 
     async def _h_reimage_scale_set(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
         if ss.spec.flexible:
             raise flex.not_allowed(ss, flex.SCALE_SET_REIMAGE)
-        ids = self._instance_ids(call, ss, required=False)
+        ids = self.instance_ids(call, ss, required=False)
         op = self.world.new_operation("ReimageInstances", ss, call.now, instance_ids=ids)
         self.world.start_instance_upgrades(ss, ids, call.now, op, reimage=True)
-        return self._accepted(call, op)
+        return self.accepted(call, op)
 
     # ----------------------------------------------------------- VMs
     async def _h_list_vms(self, call: Call) -> web.Response:
@@ -573,8 +455,8 @@ class AzureEmulator:
         ss = self._scale_set(call)
         if ss.spec.flexible:
             raise flex.not_allowed(ss, flex.SCALE_SET_VM_INSTANCE_VIEW)
-        inst = self.world.get_instance(ss, call.params["iid"])
-        return _json(instance_view_json(self.world, ss, inst))
+        view = instance_view_json(self.world, ss, self.world.get_instance(ss, call.params["iid"]))
+        return _json(api_fields.strip("virtualMachineScaleSetVMInstanceView", view, call.api_version))
 
     async def _h_reimage_vm(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
@@ -584,147 +466,24 @@ class AzureEmulator:
         self.world.get_instance(ss, iid)
         op = self.world.new_operation("ReimageVM", ss, call.now, instance_ids=[iid])
         self.world.start_instance_upgrades(ss, [iid], call.now, op, reimage=True)
-        return self._accepted(call, op)
+        return self.accepted(call, op)
 
     # ------------------------------------------------------ rolling upgrades
     async def _h_rolling_latest(self, call: Call) -> web.Response:
-        return _json(self.world.rolling_status(self._scale_set(call)))
+        return _json(rolling_view.rolling_status(self.world, self._scale_set(call), call.api_version))
 
     async def _h_rolling_cancel(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
-        self.world.cancel_rolling_upgrade(ss, call.now)
+        rolling.cancel(self.world, ss, call.now)
         op = self.world.new_operation("CancelRollingUpgrade", ss, call.now)
         self.world.at(call.now + 0.05, lambda t: self.world.finish_operation(op, t))
-        return self._accepted(call, op)
+        return self.accepted(call, op)
 
     async def _h_rolling_start_os(self, call: Call) -> web.Response:
         ss = self._scale_set(call)
         op = self.world.new_operation("StartOSUpgrade", ss, call.now)
-        self.world.start_os_upgrade(ss, call.now, op)
-        return self._accepted(call, op)
-
-    # --------------------------------------------------------------- images
-    async def _h_list_marketplace_versions(self, call: Call) -> web.Response:
-        p = call.params
-        key = (p["loc"].lower(), p["pub"].lower(), p["offer"].lower(), p["sku"].lower())
-        versions = self.world.marketplace.get(key)
-        if versions is None:
-            raise ArmError(
-                404,
-                "NotFound",
-                f"Artifact: VMImage was not found. (publisher {p['pub']}, offer "
-                f"{p['offer']}, sku {p['sku']} in {p['loc']})",
-            )
-        ordered = list(versions)
-        orderby = call.request.query.get("$orderby", "")
-        if orderby:
-            if orderby.lower() not in ("name", "name asc", "name desc"):
-                raise invalid_parameter(f"The value '{orderby}' of parameter '$orderby' is invalid.", "$orderby")
-            ordered.sort(reverse=orderby.lower().endswith("desc"))  # ARM sorts names as strings
-        top = call.request.query.get("$top")
-        if top is not None:
-            ordered = ordered[: max(0, int(top))]
-        return _json([self._marketplace_item(p, v) for v in ordered])
-
-    def _marketplace_item(self, p: dict[str, str], version: str) -> dict[str, Any]:
-        return {
-            "location": p["loc"],
-            "name": version,
-            "id": f"/Subscriptions/{p['sub']}/Providers/Microsoft.Compute/Locations/{p['loc']}/Publishers/{p['pub']}"
-            f"/ArtifactTypes/VMImage/Offers/{p['offer']}/Skus/{p['sku']}/Versions/{version}",
-        }
-
-    async def _h_get_marketplace_version(self, call: Call) -> web.Response:
-        p = call.params
-        key = (p["loc"].lower(), p["pub"].lower(), p["offer"].lower(), p["sku"].lower())
-        versions = self.world.marketplace.get(key) or []
-        version = p["version"]
-        if version.lower() == "latest" and versions:
-            version = max(versions, key=version_key)
-        if version not in versions:
-            raise ArmError(404, "NotFound", f"Artifact: VMImage was not found. (version {p['version']})")
-        item = self._marketplace_item(p, version)
-        item["properties"] = {
-            "osDiskImage": {"operatingSystem": "Linux"},
-            "dataDiskImages": [],
-            "hyperVGeneration": "V1",
-            "architecture": "x64",
-        }
-        return _json(item)
-
-    def _gallery(self, call: Call) -> Any:
-        p = call.params
-        image_id = (
-            f"/subscriptions/{p['sub']}/resourceGroups/{p['rg']}/providers/Microsoft.Compute/galleries/"
-            f"{p['gallery']}/images/{p['image']}"
-        )
-        self.world.check_resource_group(p["sub"], p["rg"])
-        gallery = self.world.galleries.get(image_id.lower())
-        if gallery is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.Compute/galleries/{p['gallery']}/images/"
-                f"{p['image']}' under resource group '{p['rg']}' was not found.",
-            )
-        return gallery
-
-    def _gallery_version_json(self, gallery: Any, version: str) -> dict[str, Any]:
-        return {
-            "id": f"{gallery.image_id}/versions/{version}",
-            "name": version,
-            "type": "Microsoft.Compute/galleries/images/versions",
-            "location": gallery.regions[0] if gallery.regions else self.scenario.location,
-            "properties": {
-                "publishingProfile": {
-                    "targetRegions": [{"name": r, "regionalReplicaCount": 1} for r in gallery.regions],
-                    "excludeFromLatest": version in gallery.exclude_from_latest,
-                    "replicaCount": 1,
-                },
-                "provisioningState": "Succeeded",
-                "storageProfile": {"osDiskImage": {"hostCaching": "ReadWrite", "sizeInGB": 30}},
-            },
-        }
-
-    async def _h_list_gallery_versions(self, call: Call) -> web.Response:
-        gallery = self._gallery(call)
-        return _json({"value": [self._gallery_version_json(gallery, v) for v in gallery.versions]})
-
-    async def _h_get_gallery_version(self, call: Call) -> web.Response:
-        gallery = self._gallery(call)
-        version = call.params["version"]
-        if version not in gallery.versions:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.Compute/galleries/{call.params['gallery']}"
-                f"/images/{call.params['image']}/versions/{version}' was not found.",
-            )
-        return _json(self._gallery_version_json(gallery, version))
-
-    async def _h_get_managed_image(self, call: Call) -> web.Response:
-        p = call.params
-        image_id = f"/subscriptions/{p['sub']}/resourceGroups/{p['rg']}/providers/Microsoft.Compute/images/{p['image']}"
-        self.world.check_resource_group(p["sub"], p["rg"])
-        if image_id.lower() not in self.world.managed_images:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.Compute/images/{p['image']}' under resource group '{p['rg']}' was not found.",
-            )
-        return _json(
-            {
-                "id": image_id,
-                "name": p["image"],
-                "type": "Microsoft.Compute/images",
-                "location": self.scenario.location,
-                "properties": {
-                    "provisioningState": "Succeeded",
-                    "storageProfile": {"osDisk": {"osType": "Linux", "osState": "Generalized"}},
-                    "hyperVGeneration": "V1",
-                },
-            }
-        )
+        rolling.start_os_upgrade(self.world, ss, call.now, op)
+        return self.accepted(call, op)
 
     # ---------------------------------------------------- discovery metadata
     async def _metadata_endpoints(self, request: web.Request) -> web.Response:

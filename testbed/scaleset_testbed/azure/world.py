@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from . import flex
+from . import flex, rolling
 from .clock import Clock
 from .errors import ArmError, invalid_parameter, not_found, resource_group_not_found
 from .scenario import GalleryImageSpec, RollingPolicy, ScaleSetSpec, Scenario, check_profile
@@ -109,6 +109,7 @@ class RollingUpgrade:
     operation: Operation | None = None
     batches: int = 0
     extra_pending: set[str] = field(default_factory=set)  # osRollingUpgrade: stale instances on the latest model
+    previous: dict[str, tuple[RunningImage, int]] = field(default_factory=dict)  # image, model before the batch
 
 
 @dataclass
@@ -580,9 +581,12 @@ class World:
         image: RunningImage,
         now: float,
         on_done: Callable[[float, dict[str, Any] | None], None],
+        *,
+        generation: int | None = None,
     ) -> None:
-        """Put ``inst`` through an update to ``image`` and the current model; call ``on_done`` at the end."""
-        generation = ss.model_generation
+        """Put ``inst`` through an update to ``image`` and the current model (or model ``generation``, a
+        rollback's); call ``on_done`` at the end."""
+        generation = ss.model_generation if generation is None else generation
         inst.state, inst.provisioning, inst.power, inst.busy = "Updating", "updating", "stopped", True
         if ss.has_health_extension:
             inst.health = "unknown"
@@ -681,7 +685,7 @@ class World:
                 self.at(op.not_before, lambda t: self._start_rolling_after_model(ss, t))
 
     def _start_rolling_after_model(self, ss: ScaleSet, now: float) -> None:
-        self.start_rolling_upgrade(ss, now, None)
+        rolling.start(self, ss, now, None)
 
     def _automatic_upgrade(self, ss: ScaleSet, ids: list[str], now: float) -> None:
         live = [i for i in ids if i in ss.instances and ss.instances[i].state != "Deleted" and not ss.instances[i].busy]
@@ -738,193 +742,6 @@ class World:
         self.at(now + self._duration(1.0), gone)
 
     # ------------------------------------------------------- rolling upgrade
-    def start_rolling_upgrade(
-        self, ss: ScaleSet, now: float, op: Operation | None, extra_pending: set[str] | None = None
-    ) -> RollingUpgrade:
-        if ss.rolling is not None and ss.rolling.code in ("RollingForward", "RollingBack"):
-            if op is not None:
-                ss.rolling.operation = op
-            ss.rolling.extra_pending |= extra_pending or set()
-            return ss.rolling
-        policy_raw = ss.resource["properties"].get("upgradePolicy", {}).get("rollingUpgradePolicy") or {}
-        policy = RollingPolicy(
-            max_batch_instance_percent=int(policy_raw.get("maxBatchInstancePercent", 20)),
-            max_unhealthy_instance_percent=int(policy_raw.get("maxUnhealthyInstancePercent", 20)),
-            max_unhealthy_upgraded_instance_percent=int(policy_raw.get("maxUnhealthyUpgradedInstancePercent", 20)),
-            pause_time_between_batches=str(policy_raw.get("pauseTimeBetweenBatches", "PT0S")),
-            prioritize_unhealthy_instances=bool(policy_raw.get("prioritizeUnhealthyInstances", False)),
-            rollback_failed_instances_on_policy_breach=bool(
-                policy_raw.get("rollbackFailedInstancesOnPolicyBreach", False)
-            ),
-        )
-        ru = RollingUpgrade(
-            id=str(uuid.uuid4()),
-            policy=policy,
-            started=now,
-            last_action_time=now,
-            operation=op,
-            extra_pending=set(extra_pending or ()),
-        )
-        ss.rolling = ru
-        self._rolling_next_batch(ss, ru, now)
-        return ru
-
-    def _rolling_end(
-        self, ss: ScaleSet, ru: RollingUpgrade, code: str, now: float, error: dict[str, Any] | None = None
-    ) -> None:
-        ru.code, ru.ended, ru.error = code, now, error
-        if ru.operation is not None:
-            if code == "Completed":
-                self.finish_operation(ru.operation, now)
-            elif code == "Cancelled":
-                self.finish_operation(
-                    ru.operation,
-                    now,
-                    {"code": "RollingUpgradeCancelled", "message": "The rolling upgrade was cancelled."},
-                )
-            else:
-                self.finish_operation(ru.operation, now, error)
-
-    def _rolling_next_batch(self, ss: ScaleSet, ru: RollingUpgrade, now: float) -> None:
-        if ru.code != "RollingForward":
-            return
-        if ru.cancel_requested:
-            self._rolling_end(ss, ru, "Cancelled", now)
-            return
-        live = ss.live_instances()
-        pending = [
-            i
-            for i in live
-            if (i.model_generation != ss.model_generation or i.instance_id in ru.extra_pending) and not i.busy
-        ]
-        if not pending:
-            self._rolling_end(ss, ru, "Completed", now)
-            return
-        unhealthy = [i for i in live if i.state == "Failed" or i.health == "unhealthy"]
-        if live and 100 * len(unhealthy) / len(live) > ru.policy.max_unhealthy_instance_percent:
-            self._rolling_end(
-                ss,
-                ru,
-                "Faulted",
-                now,
-                {
-                    "code": "MaxUnhealthyInstancePercentExceededInRollingUpgrade",
-                    "message": f"Rolling Upgrade failed because {len(unhealthy)} of {len(live)} instances are "
-                    f"unhealthy, more than maxUnhealthyInstancePercent {ru.policy.max_unhealthy_instance_percent}%.",
-                },
-            )
-            return
-        if ru.policy.prioritize_unhealthy_instances:
-            pending.sort(key=lambda i: (i.health != "unhealthy" and i.state != "Failed", i.update_domain, i.seq))
-        else:
-            pending.sort(key=lambda i: (i.update_domain, i.seq))
-        size = max(1, (len(live) * ru.policy.max_batch_instance_percent) // 100)
-        batch = pending[:size]
-        ru.batches += 1
-        ru.in_progress = {i.instance_id for i in batch}
-        image = None
-        try:
-            image = self.resolve_image(ss)
-        except ArmError as exc:
-            self._rolling_end(ss, ru, "Faulted", now, exc.as_operation_error())
-            return
-        remaining = {"n": len(batch)}
-
-        def one_done(t: float, failure: dict[str, Any] | None, iid: str) -> None:
-            ru.in_progress.discard(iid)
-            (ru.failed if failure else ru.successful).add(iid)
-            remaining["n"] -= 1
-            if remaining["n"] == 0:
-                grace = self.scenario.timing.health_grace_seconds
-                self.at(t + grace, lambda t2: self._rolling_after_batch(ss, ru, t2))
-
-        for inst in batch:
-            ru.extra_pending.discard(inst.instance_id)
-            self.upgrade_instance(ss, inst, image, now, self._bind_done(one_done, inst.instance_id))
-
-    @staticmethod
-    def _bind_done(
-        done: Callable[[float, dict[str, Any] | None, str], None], instance_id: str
-    ) -> Callable[[float, dict[str, Any] | None], None]:
-        return lambda t, failure: done(t, failure, instance_id)
-
-    def _rolling_after_batch(self, ss: ScaleSet, ru: RollingUpgrade, now: float) -> None:
-        if ru.code != "RollingForward":  # cancelled while the batch settled
-            return
-        upgraded = [ss.instances[i] for i in ru.successful | ru.failed if i in ss.instances]
-        bad = [i for i in upgraded if i.state == "Failed" or i.health == "unhealthy"]
-        for inst in bad:
-            ru.successful.discard(inst.instance_id)
-            ru.failed.add(inst.instance_id)
-        if upgraded and 100 * len(bad) / len(upgraded) > ru.policy.max_unhealthy_upgraded_instance_percent:
-            self._rolling_end(
-                ss,
-                ru,
-                "Faulted",
-                now,
-                {
-                    "code": "MaxUnhealthyUpgradedInstancePercentExceededInRollingUpgrade",
-                    "message": f"Rolling Upgrade failed after exceeding the MaxUnhealthyUpgradedInstancePercent value "
-                    f"defined in the RollingUpgradePolicy: {len(bad)} of {len(upgraded)} upgraded instances "
-                    "are unhealthy.",
-                },
-            )
-            return
-        if ru.cancel_requested:  # the batch in flight has finished: stop now, not after the pause
-            self._rolling_end(ss, ru, "Cancelled", now)
-            return
-        pause = parse_iso_duration(ru.policy.pause_time_between_batches)
-        self.at(now + pause, lambda t: self._rolling_next_batch(ss, ru, t))
-
-    def cancel_rolling_upgrade(self, ss: ScaleSet, now: float) -> None:
-        ru = ss.rolling
-        if ru is None or ru.code != "RollingForward":
-            raise ArmError(
-                409,
-                "RollingUpgradeNotInProgress" if ru is None else "OperationNotAllowed",
-                "There is no rolling upgrade in progress for this scale set to cancel.",
-            )
-        ru.cancel_requested = True
-        ru.last_action, ru.last_action_time = "Cancel", now
-        if not ru.in_progress:
-            self._rolling_end(ss, ru, "Cancelled", now)
-
-    def rolling_status(self, ss: ScaleSet) -> dict[str, Any]:
-        ru = ss.rolling
-        if ru is None:
-            raise ArmError(
-                404,
-                "RollingUpgradeNotFound",
-                f"No rolling upgrade has been run on the virtual machine scale set '{ss.spec.name}'.",
-            )
-        live = ss.live_instances()
-        pending = [i for i in live if i.model_generation != ss.model_generation and i.instance_id not in ru.in_progress]
-        body: dict[str, Any] = {
-            "name": ss.spec.name,
-            "location": ss.spec.location,
-            "type": "Microsoft.Compute/virtualMachineScaleSets/rollingUpgrades",
-            "properties": {
-                "policy": {
-                    **ru.policy.to_arm(),
-                },
-                "runningStatus": {
-                    "code": ru.code,
-                    "startTime": self.iso(ru.started),
-                    "lastAction": ru.last_action,
-                    "lastActionTime": self.iso(ru.last_action_time),
-                },
-                "progress": {
-                    "successfulInstanceCount": len(ru.successful),
-                    "failedInstanceCount": len(ru.failed),
-                    "inProgressInstanceCount": len(ru.in_progress),
-                    "pendingInstanceCount": len(pending) if ru.code == "RollingForward" else 0,
-                },
-            },
-        }
-        if ru.error:
-            body["properties"]["error"] = ru.error
-        return body
-
     def create_scale_set(
         self, sub: str, rg: str, name: str, body: dict[str, Any], now: float
     ) -> tuple[ScaleSet, Operation]:
@@ -975,22 +792,8 @@ class World:
         new_resource = copy.deepcopy(resource)
         new_resource["sku"]["capacity"] = capacity
         self.apply_model(ss, new_resource, now, op)
+        ss.provisioning_state = "Creating"  # a new scale set answers Creating until its model is applied
         return ss, op
-
-    def start_os_upgrade(self, ss: ScaleSet, now: float, op: Operation) -> None:
-        """``osRollingUpgrade``: move instances to the newest catalog version of a ``latest`` model."""
-        ref = ss.image_reference
-        if str(ref.get("version", "")).lower() != "latest" or ref.get("id"):
-            raise ArmError(
-                409,
-                "OperationNotAllowed",
-                "OS rolling upgrade is supported only for platform images with version 'latest'.",
-            )
-        newest = self.resolve_image(ss).exact_version
-        stale = {i.instance_id for i in ss.live_instances() if i.image.exact_version != newest}
-        ru = self.start_rolling_upgrade(ss, now, op, extra_pending=stale)
-        if ru.code != "RollingForward":
-            self.finish_operation(op, now, ru.error)
 
     def set_health(self, ss: ScaleSet, instance_id: str, health: str, now: float) -> None:
         if health not in ("healthy", "unhealthy", "initializing", "unknown"):

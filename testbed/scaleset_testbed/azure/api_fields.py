@@ -1,0 +1,98 @@
+"""When each field of a Microsoft.Compute resource appeared, by api-version, generated from Azure's REST spec.
+
+``api_fields.json`` beside this file is written by ``tests/emulator/spec/extract.py`` from
+Azure/azure-rest-api-specs (the commit is its ``source``) and checked against the spec data stored in
+``tests/emulator/spec/`` by the suite there; do not edit it by hand. Per kind of resource (``KINDS`` in
+``tests/emulator/spec/fields.py``), it maps a property path (``properties.upgradePolicy.rollingUpgradePolicy.
+maxSurge``; ``[]`` stands for array items) to the first api-version that defines it, or to
+``[first, removedIn]`` for a field a later version dropped. A path absent from the table is defined by every
+version of its kind. It also lists the integer and boolean paths of a scale set's request bodies, which ARM's
+JSON reader fills from strings (``"42"``, ``"false"``).
+
+The emulator leaves a field out of an answer when the request's api-version does not define it, and refuses a
+PUT or PATCH body naming one (``InvalidRequestFormat``, "Could not find member ...").
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+_TABLE = Path(__file__).with_name("api_fields.json")
+
+
+@cache
+def table() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(_TABLE.read_text())
+    return data
+
+
+def introduced(kind: str, path: str) -> tuple[str, str | None] | None:
+    """``(first api-version, api-version that removed it or None)`` for a path younger than its kind."""
+    entry = table()["introduced"].get(kind, {}).get(path)
+    if entry is None:
+        return None
+    if isinstance(entry, list):
+        return str(entry[0]), str(entry[1])
+    return str(entry), None
+
+
+def visible(kind: str, path: str, api_version: str) -> bool:
+    span = introduced(kind, path)
+    if span is None:
+        return True
+    version = api_version[:10]
+    return version >= span[0] and (span[1] is None or version < span[1])
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def strip(kind: str, obj: Any, api_version: str, path: str = "") -> Any:
+    """``obj`` without the fields ``api_version`` does not define (recursively)."""
+    if isinstance(obj, dict):
+        return {
+            key: strip(kind, value, api_version, _join(path, key))
+            for key, value in obj.items()
+            if visible(kind, _join(path, key), api_version)
+        }
+    if isinstance(obj, list):
+        return [strip(kind, item, api_version, path + "[]") for item in obj]
+    return obj
+
+
+def unknown_members(kind: str, obj: Any, api_version: str, path: str = "", shown: str = "") -> list[str]:
+    """Paths (with indexes, as ARM words them) of the fields in ``obj`` that ``api_version`` does not define."""
+    found: list[str] = []
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            here, show = _join(path, key), _join(shown, key)
+            if not visible(kind, here, api_version):
+                found.append(show)
+            else:
+                found.extend(unknown_members(kind, value, api_version, here, show))
+    elif isinstance(obj, list):
+        for i, item in enumerate(obj):
+            found.extend(unknown_members(kind, item, api_version, path + "[]", f"{shown}[{i}]"))
+    return found
+
+
+def coerce(kind: str, obj: Any, path: str = "") -> Any:
+    """``obj`` with JSON strings converted where the schema says integer or boolean, as ARM's reader does
+    (``"42"`` -> 42, ``"false"`` -> false); a string that does not convert is left for validation to refuse."""
+    types: dict[str, str] = table()["types"].get(kind, {})
+    if isinstance(obj, dict):
+        return {key: coerce(kind, value, _join(path, key)) for key, value in obj.items()}
+    if isinstance(obj, list):
+        return [coerce(kind, item, path + "[]") for item in obj]
+    if isinstance(obj, str):
+        wanted = types.get(path)
+        text = obj.strip()
+        if wanted == "integer" and text.lstrip("+-").isdigit():
+            return int(text)
+        if wanted == "boolean" and text.lower() in ("true", "false"):
+            return text.lower() == "true"
+    return obj

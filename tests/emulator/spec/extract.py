@@ -1,0 +1,192 @@
+"""Regenerate the spec-driven suite's data, and the emulator's field-introduction table, from a local git
+directory of Azure/azure-rest-api-specs::
+
+    python -m tests.emulator.spec.extract --specs /path/to/azure-rest-api-specs/.git [--commit SHA]
+
+Writes, for each api-version in ``SUITE_VERSIONS`` that the commit holds:
+
+- ``<family>-<version>/operations.json``: the operations the emulator serves (method, path, parameters,
+  responses with their schemas and headers, long-running flag, the names of their x-ms-examples);
+- ``<family>-<version>/definitions.json``: every definition those schemas reach, trimmed to the keys the
+  validator reads (types, formats, enums, readOnly, properties, allOf, items, additionalProperties);
+- ``<family>-<version>/examples.json``: the x-ms-examples of those operations, as published.
+
+and, over every stable api-version of the commit, ``fields.json`` (which property paths each api-version
+defines, for the paths that are not in every version) and the emulator's table
+``testbed/scaleset_testbed/azure/api_fields.json`` derived from it (see ``fields.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .fields import KINDS, coercible_types, emulator_table, field_index, property_paths
+from .specrepo import SpecRepo, Trimmer
+
+HERE = Path(__file__).parent
+TABLE = HERE.parents[2] / "testbed" / "scaleset_testbed" / "azure" / "api_fields.json"
+
+# Every operation the emulator serves (docs/emulator.md, "Operations"), by resource provider family.
+OPERATIONS: dict[str, tuple[str, ...]] = {
+    "compute": (
+        "VirtualMachineScaleSets_Get",
+        "VirtualMachineScaleSets_CreateOrUpdate",
+        "VirtualMachineScaleSets_Update",
+        "VirtualMachineScaleSets_List",
+        "VirtualMachineScaleSets_ListAll",
+        "VirtualMachineScaleSets_GetInstanceView",
+        "VirtualMachineScaleSets_UpdateInstances",
+        "VirtualMachineScaleSets_Reimage",
+        "VirtualMachineScaleSets_Start",
+        "VirtualMachineScaleSets_Restart",
+        "VirtualMachineScaleSets_PowerOff",
+        "VirtualMachineScaleSets_Deallocate",
+        "VirtualMachineScaleSets_DeleteInstances",
+        "VirtualMachineScaleSetVMs_List",
+        "VirtualMachineScaleSetVMs_Get",
+        "VirtualMachineScaleSetVMs_GetInstanceView",
+        "VirtualMachineScaleSetVMs_Reimage",
+        "VirtualMachines_List",
+        "VirtualMachines_Get",
+        "VirtualMachines_InstanceView",
+        "VirtualMachineScaleSetRollingUpgrades_GetLatest",
+        "VirtualMachineScaleSetRollingUpgrades_Cancel",
+        "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade",
+        "VirtualMachineImages_List",
+        "VirtualMachineImages_Get",
+        "Images_Get",
+    ),
+    "gallery": ("GalleryImageVersions_ListByGalleryImage", "GalleryImageVersions_Get"),
+}
+
+# ARM's asynchronous operation status resource (what Azure-AsyncOperation URLs answer).
+OPERATION_STATUS = (
+    "specification/common-types/resource-management/v5/types.json",
+    "/definitions/OperationStatusResult",
+)
+
+# The api-versions the suite replays: Azure Stack Hub's 2020-06-01 and the 2019-03-01 of old tools (the newest
+# versions are written by hand from the files named in README.md, see there).
+SUITE_VERSIONS: dict[str, tuple[str, ...]] = {
+    "compute": ("2019-03-01", "2020-06-01", "2024-07-01"),
+    "gallery": ("2019-03-01", "2023-07-03"),
+}
+
+
+def operation_json(trimmer: Trimmer, op: Any) -> dict[str, Any]:
+    raw = op.raw
+    params = [trimmer.parameter(p, op.file) for p in raw.get("parameters") or []]
+    responses: dict[str, Any] = {}
+    for code, answer in (raw.get("responses") or {}).items():
+        if code == "default":
+            continue
+        entry: dict[str, Any] = {}
+        if "schema" in answer:
+            entry["schema"] = trimmer.schema(answer["schema"], op.file)
+        if answer.get("headers"):
+            entry["headers"] = sorted(answer["headers"])
+        responses[code] = entry
+    out: dict[str, Any] = {
+        "method": op.method,
+        "path": op.path,
+        "source": op.file,
+        "parameters": params,
+        "responses": responses,
+        "longRunning": bool(raw.get("x-ms-long-running-operation")),
+        "examples": sorted(raw.get("x-ms-examples") or {}),
+    }
+    options = raw.get("x-ms-long-running-operation-options") or {}
+    if "final-state-via" in options:
+        out["finalStateVia"] = options["final-state-via"]
+    return out
+
+
+def extract_version(repo: SpecRepo, family: str, version: str, out_dir: Path) -> None:
+    ops = repo.operations(family, version)
+    trimmer = Trimmer(repo)
+    operations: dict[str, Any] = {}
+    examples: dict[str, Any] = {}
+    for op_id in OPERATIONS[family]:
+        if op_id not in ops:
+            continue
+        op = ops[op_id]
+        operations[op_id] = operation_json(trimmer, op)
+        for name, ref in sorted((op.raw.get("x-ms-examples") or {}).items()):
+            file, _, example = repo.resolve(ref["$ref"], op.file)
+            examples.setdefault(op_id, {})[name] = {"source": file, "example": example}
+    folder = out_dir / f"{family}-{version}"
+    folder.mkdir(parents=True, exist_ok=True)
+    _write(folder / "operations.json", operations)
+    _write(folder / "definitions.json", dict(sorted(trimmer.definitions.items())))
+    _write(folder / "examples.json", examples)
+
+
+def extract_fields(repo: SpecRepo) -> dict[str, Any]:
+    """Property paths per kind and api-version, over every stable version of the commit."""
+    paths: dict[str, dict[str, set[str]]] = {}
+    versions: dict[str, list[str]] = {}
+    for kind, (family, root) in KINDS.items():
+        for version in repo.versions(family):
+            trimmer = Trimmer(repo)
+            found = _find_definition(repo, trimmer, family, version, root)
+            if found is None:
+                continue
+            versions.setdefault(family, [])
+            if version not in versions[family]:
+                versions[family].append(version)
+            paths.setdefault(kind, {})[version] = property_paths(trimmer.definitions, found)
+    return field_index(paths, {f: sorted(v) for f, v in versions.items()})
+
+
+def request_types(repo: SpecRepo) -> dict[str, dict[str, str]]:
+    """Integer and boolean paths of the scale-set request bodies, at the newest compute version of the commit."""
+    newest = repo.versions("compute")[-1]
+    out: dict[str, dict[str, str]] = {}
+    for kind in ("virtualMachineScaleSets", "virtualMachineScaleSetUpdate"):
+        trimmer = Trimmer(repo)
+        root = _find_definition(repo, trimmer, "compute", newest, KINDS[kind][1])
+        if root is not None:
+            out[kind] = coercible_types(trimmer.definitions, root)
+    return out
+
+
+def _find_definition(repo: SpecRepo, trimmer: Trimmer, family: str, version: str, name: str) -> str | None:
+    for file in repo.swagger_files(family, version):
+        if name in (repo.load(file).get("definitions") or {}):
+            return trimmer.name_for(file, "/definitions/" + name)
+    return None
+
+
+def _write(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--specs", required=True, help="git directory of Azure/azure-rest-api-specs")
+    parser.add_argument("--commit", default="HEAD")
+    parser.add_argument("--out", default=str(HERE))
+    args = parser.parse_args(argv)
+    repo = SpecRepo(args.specs, args.commit)
+    out = Path(args.out)
+    for family, versions in SUITE_VERSIONS.items():
+        for version in versions:
+            extract_version(repo, family, version, out)
+    common = Trimmer(repo)
+    status = common.name_for(OPERATION_STATUS[0], OPERATION_STATUS[1])
+    _write(
+        out / "common.json", {"operationStatus": {"$ref": "#/definitions/" + status}, "definitions": common.definitions}
+    )
+    index = extract_fields(repo)
+    index["commit"] = repo.commit
+    _write(out / "fields.json", index)
+    _write(TABLE, emulator_table(index, request_types(repo)))
+    print(f"spec data from {repo.commit} written to {out} and {TABLE}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
