@@ -34,6 +34,8 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"scaleset-image-testbed demo needs scaleset-image-operator installed: {exc}", file=sys.stderr)
         return 2
 
+    import yaml
+
     from scaleset_testbed.azure import ScenarioError
 
     if args.timeout <= 0 or args.time_scale <= 0:
@@ -53,7 +55,7 @@ def _demo(args: argparse.Namespace) -> int:
     )
     try:
         return run_demo(options)
-    except (OSError, ScenarioError) as exc:  # a scenario or manifest that cannot be read
+    except (OSError, ScenarioError, yaml.YAMLError) as exc:  # a scenario or manifest that cannot be read
         print(f"scaleset-image-testbed demo: {exc}", file=sys.stderr)
         return 2
 

@@ -25,10 +25,10 @@ DEMO = [sys.executable, "-m", "scaleset_testbed", "demo"]
 class Terminal:
     """The demo in a ``columns`` x ``lines`` pseudo-terminal; :meth:`pump` feeds what it drew into a screen."""
 
-    def __init__(self, args: list[str], columns: int, lines: int) -> None:
+    def __init__(self, args: list[str], columns: int, lines: int, tmp: Path) -> None:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
-        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(lines)}
+        env = {**os.environ, "TERM": "xterm-256color", "COLUMNS": str(columns), "LINES": str(lines), "TMPDIR": str(tmp)}
         self.proc = subprocess.Popen([*DEMO, *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT)
         os.close(slave)
         self.master = master
@@ -74,8 +74,9 @@ class Terminal:
 
 
 @contextlib.contextmanager
-def terminal(args: list[str], columns: int, lines: int) -> Iterator[Terminal]:
-    term = Terminal(args, columns, lines)
+def terminal(args: list[str], columns: int, lines: int, tmp: Path) -> Iterator[Terminal]:
+    """The demo in a terminal; its run directory (and the operator log kept there) under ``tmp``."""
+    term = Terminal(args, columns, lines, tmp)
     try:
         yield term
     finally:
@@ -85,9 +86,10 @@ def terminal(args: list[str], columns: int, lines: int) -> Iterator[Terminal]:
 class Headless:
     """The demo with --no-ui, its stdout and stderr as lines."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], tmp: Path | None = None) -> None:
+        env = {**os.environ, **({"TMPDIR": str(tmp)} if tmp else {})}
         self.proc = subprocess.Popen(
-            [*DEMO, "--no-ui", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT
+            [*DEMO, "--no-ui", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env
         )
         self.lines: list[str] = []
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -115,3 +116,14 @@ def test_demo_times_out_with_a_non_zero_code(tmp_path: Path) -> None:
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stdout[-2000:]
     assert "timed out after 2s" in proc.stdout
+
+
+def test_unreadable_manifests_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--manifests", str(tmp_path / "nope.yaml")]
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)}
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("scaleset-image-testbed demo: [Errno 2] No such file or directory")
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == [], "no run directory"

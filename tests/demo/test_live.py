@@ -8,13 +8,27 @@ the final grids left in the scrollback; Ctrl-C in the live view exits 130 withou
 from __future__ import annotations
 
 import re
+import shutil
 import signal
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from .support import terminal
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A run directory parent short enough that the kubeconfig path fits an 80-column header line."""
+    path = Path(tempfile.mkdtemp(prefix="d", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 NAMES = ["api/api", "app/app", "batch/batch-workers", "edge/edge-web", "web/frontend", "web/web"]
 
 
@@ -26,8 +40,8 @@ def _header_ok(screen: list[str]) -> bool:
     )
 
 
-def test_80x24_keeps_the_header_and_every_resource_on_screen_and_ends_by_itself() -> None:
-    with terminal(["--time-scale", "40", "--timeout", "240"], 80, 24) as term:
+def test_80x24_keeps_the_header_and_every_resource_on_screen_and_ends_by_itself(short_tmp: Path) -> None:
+    with terminal(["--time-scale", "40", "--timeout", "240"], 80, 24, short_tmp) as term:
         first = term.until(lambda s: _header_ok(s) and all(n in "\n".join(s) for n in NAMES), within=60)
         samples = [first]
         while term.proc.poll() is None and len(samples) < 40:
@@ -45,12 +59,24 @@ def test_80x24_keeps_the_header_and_every_resource_on_screen_and_ends_by_itself(
     assert "done in " in output
     assert "Traceback" not in output
     assert "timed out" not in output
+    assert [p.name for p in short_tmp.glob("scaleset-image-demo-*/*")] == ["operator.log"], "only the log is kept"
 
 
-def test_160x50_shows_full_grids_and_ctrl_c_exits_130() -> None:
-    with terminal(["--time-scale", "2"], 160, 50) as term:
-        screen = term.until(lambda s: _header_ok(s) and "web/web  (vmss-web)" in "\n".join(s), within=60)
-        assert any(line.strip().startswith("ud-4 Pending") for line in screen), "\n".join(screen)
+def test_160x50_shows_full_grids_and_ctrl_c_exits_130(short_tmp: Path) -> None:
+    with terminal(["--time-scale", "2"], 160, 50, short_tmp) as term:
+        # web/web's full grid: its last update domain on a line of its own, below the header
+        screen = term.until(
+            lambda s: (
+                _header_ok(s)
+                and "web/web  (vmss-web)" in "\n".join(s)
+                and any(
+                    line.strip().startswith("ud-4 Pending")
+                    for line in s[s.index(next(x for x in s if x.startswith("web/web"))) :]
+                )
+            ),
+            within=60,
+        )
+        assert screen[0].startswith("scaleset-image-testbed demo")
         term.proc.send_signal(signal.SIGINT)
         code = term.wait(within=60)
         output = term.raw.decode(errors="replace")

@@ -156,8 +156,10 @@ async def test_a_long_wait_for_the_budget_is_shown_in_status() -> None:
         await system.start_operator()
         await system.create(resource())
         held = await system.wait_for(
-            lambda: system.condition("Reconciling").get("reason") == "WaitingForAzureBudget"
-            and system.condition("Reconciling"),
+            lambda: (
+                system.condition("Reconciling").get("reason") == "WaitingForAzureBudget"
+                and system.condition("Reconciling")
+            ),
             within=60,
             what="the wait shown",
         )

@@ -83,6 +83,7 @@ ROUTES: list[Route] = [
     *power_routes.ROUTES,
 ]
 
+
 class AzureEmulator:
     """An aiohttp application serving the emulated ARM API over a :class:`World`."""
 

@@ -240,6 +240,10 @@ class Demo:
 
     # -------------------------------------------------------------------- run
     async def run(self) -> int:
+        # Unreadable input is the caller's to report (exit 2), before anything starts.
+        opts = self.options
+        scenario = load_scenario_file(opts.scenario) if opts.scenario else default_scenario()
+        manifests = load_manifests(opts.manifests or default_manifest_paths())
         self._wake = asyncio.Event()
         self._catch_signals()
         self.files = RunFiles.make(self.options.kubeconfig)
@@ -249,7 +253,7 @@ class Demo:
             logging.getLogger().addHandler(log_handler)
             logging.getLogger().setLevel(logging.INFO)
         try:
-            return await self._run()
+            return await self._run(scenario, manifests)
         except Exception as exc:  # a crash ends the demo with a non-zero code and one line, not a traceback
             self.out.write(f"demo crashed: {exc!r}\n")
             return EXIT_CRASH
@@ -262,11 +266,9 @@ class Demo:
                 self.out.write(f"operator log: {self.files.log}\n")
             self.out.flush()
 
-    async def _run(self) -> int:
+    async def _run(self, scenario: Scenario, manifests: list[dict[str, Any]]) -> int:
         opts, files = self.options, self.files
         assert files is not None
-        scenario = load_scenario_file(opts.scenario) if opts.scenario else default_scenario()
-        manifests = load_manifests(opts.manifests or default_manifest_paths())
         os.environ.setdefault(TOKEN_ENV, TOKEN)
         self.azure = AzureEmulator(scenario, time_scale=opts.time_scale)
         url = await self.azure.start()
