@@ -55,8 +55,9 @@ FLEX ?= 0.3
 chaos: install
 	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) --kill-share $(KILL) --flex-share $(FLEX) -j 2 --out chaos-out
 
+# ARGS: more demo options, e.g. make demo ARGS=--stay (keep the APIs up after everything settled, until Ctrl-C).
 demo: install
-	$(BIN)/scaleset-image-testbed demo --until-settled
+	$(BIN)/scaleset-image-testbed demo $(ARGS)
 
 # Benchmarks against the emulators (not part of make test): bench/results.json and a table (BENCHMARKS.md).
 bench: install

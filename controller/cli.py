@@ -39,11 +39,22 @@ def _run(args: argparse.Namespace) -> int:
     config = _load_config(args.config)
     if config is None:
         return 2
+    namespaces = [] if args.all_namespaces else list(args.namespace or [])
+    if not namespaces and not args.all_namespaces:
+        print("scaleset-image run: give --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
+        return 2
     try:
         labels = parse_selector(args.selector)
     except SelectorError as exc:
         print(f"scaleset-image run: --selector: {exc}", file=sys.stderr)
         return 2
+    from controller.commands.cluster import KubeError, connect
+
+    try:  # the cluster kopf will log in to, found as kubectl would, before anything starts
+        connect(has_flag=False).close()
+    except KubeError as exc:
+        print(f"scaleset-image run: {exc}", file=sys.stderr)
+        return 1
     _configure_logging(args.log_format, args.verbose)
     metrics = None
     if args.metrics_port is not None:
@@ -54,22 +65,29 @@ def _run(args: argparse.Namespace) -> int:
     ctx = OperatorContext(config=config, tick=args.tick, config_path=args.config)
     if metrics is not None:
         metrics.attach(ctx)
-    namespaces = [] if args.all_namespaces else list(args.namespace or [])
-    if not namespaces and not args.all_namespaces:
-        print("scaleset-image run: give --namespace NS (repeatable) or --all-namespaces", file=sys.stderr)
-        return 2
-    asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness, labels=labels))
+    import kopf
+
+    try:
+        asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness, labels=labels))
+    except kopf.LoginError as exc:
+        print(f"scaleset-image run: cannot log in to the Kubernetes API: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from controller.azure import AzureCallError
     from controller.azure.gateway import AzureComputeGateway
     from controller.commands.plan import load_manifests, plan_manifest
 
     config = _load_config(args.config)
     if config is None:
         return 2
-    docs = load_manifests(args.file)
+    try:
+        docs = load_manifests(args.file)
+    except (OSError, ValueError) as exc:  # a missing file, or YAML that does not parse (yaml.YAMLError)
+        print(f"scaleset-image plan: cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
     if not docs:
         print(f"scaleset-image plan: no ScaleSetImage in {args.file}", file=sys.stderr)
         return 2
@@ -87,13 +105,27 @@ def _plan(args: argparse.Namespace) -> int:
                 await gateway.close()
         return all(results)
 
-    return 0 if asyncio.run(go()) else 1
+    try:
+        return 0 if asyncio.run(go()) else 1
+    except ConfigError as exc:  # e.g. a static-token profile whose variable is not set
+        print(f"scaleset-image plan: {exc}", file=sys.stderr)
+        return 2
+    except (AzureCallError, OSError) as exc:
+        print(f"scaleset-image plan: Azure could not be read: {exc}", file=sys.stderr)
+        return 1
 
 
 def _status(args: argparse.Namespace) -> int:
     from controller.commands.status import show
 
-    return show(args.name, args.namespace, watch=args.watch, kubeconfig=args.kubeconfig, interval=args.interval)
+    return show(
+        args.name,
+        args.namespace,
+        watch=args.watch,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        interval=args.interval,
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -125,18 +157,38 @@ def build_parser() -> argparse.ArgumentParser:
 
     status = sub.add_parser("status", help="draw the rollout grid of ScaleSetImage resources")
     status.add_argument("name", nargs="?", help="one resource (default: all in the namespace, or everywhere)")
-    status.add_argument("-n", "--namespace", help="namespace (default: all namespaces; 'default' with a name)")
+    status.add_argument("-n", "--namespace", help="namespace (default: all; with a name, the context's namespace)")
     status.add_argument("-w", "--watch", action="store_true", help="redraw until interrupted")
     status.add_argument("--interval", type=float, default=2.0, help="seconds between redraws with --watch")
     status.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, in-cluster)")
+    status.add_argument("--context", help="kubeconfig context (default: the current one)")
     status.set_defaults(func=_status)
     return parser
 
 
+EXIT_INTERRUPTED = 130
+"""Ctrl-C: 128 + SIGINT, what a shell reports for a program a signal ended."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)  # the ^C the terminal echoed ends its line; the prompt starts on a fresh one
+        return EXIT_INTERRUPTED
     return code
+
+
+def kubectl_ssi(argv: Sequence[str] | None = None) -> int:
+    """The ``kubectl-ssi`` console script (``kubectl ssi ...``); see :mod:`controller.commands.ssi`."""
+    from controller.commands.ssi import main as ssi_main
+
+    try:
+        return ssi_main(argv)
+    except KeyboardInterrupt:
+        print(file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -246,5 +246,8 @@ def static_token(profile: CloudProfile) -> str:
     assert profile.static_token_env is not None
     value = os.environ.get(profile.static_token_env, "")
     if not value:
-        raise ConfigError(f"clouds.{profile.name}: environment variable {profile.static_token_env} is empty")
+        raise ConfigError(
+            f"clouds.{profile.name}: environment variable {profile.static_token_env} is empty or unset; "
+            f"export {profile.static_token_env}=<the token to send> (staticTokenEnv names it)"
+        )
     return value

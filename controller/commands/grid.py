@@ -110,8 +110,19 @@ def progress_bar(done: int, total: int, width: int = 20) -> str:
     return "[" + "#" * filled + "-" * (width - filled) + "]"
 
 
-def legend(colour: bool) -> str:
-    return "  ".join(_paint(_GLYPH[s], _ANSI[s], colour) + " " + _LEGEND_TEXT[s] for s in LEGEND_STATES)
+_SHORT_LEGEND_TEXT = {
+    InstanceState.OLD: "old",
+    InstanceState.UPDATING: "updating",
+    InstanceState.SETTLING: "health pending",
+    InstanceState.NEW: "new, healthy",
+    InstanceState.UNHEALTHY: "unhealthy",
+}
+
+
+def legend(colour: bool, *, short: bool = False) -> str:
+    """What each mark means (``short``: in under 80 columns)."""
+    text = _SHORT_LEGEND_TEXT if short else _LEGEND_TEXT
+    return "  ".join(_paint(_GLYPH[s], _ANSI[s], colour) + " " + text[s] for s in LEGEND_STATES)
 
 
 def condition(status: Mapping[str, Any], type_: str) -> Mapping[str, Any]:
@@ -126,29 +137,21 @@ def render_resource(
     *,
     colour: bool = False,
     scale_set: str = "",
+    bar_width: int = 20,
 ) -> list[str]:
     """The lines for one resource: header, progress, one grid row per domain, and what blocks it."""
     states = dict(states if states is not None else states_from_status(status))
-    phase = str(status.get("phase") or Phase.PENDING)
     counts = status.get("instances") or {}
     domains: Sequence[Mapping[str, Any]] = status.get("domains") or []
     done = sum(1 for d in domains if d.get("state") in DOMAIN_DONE_STATES)
-    head = f"{namespace}/{name}"
-    if scale_set:
-        flexible = ", Flexible" if status.get("orchestrationMode") == "Flexible" else ""
-        head += f"  ({scale_set}{flexible})"
-    lines = [
-        _paint(head, _BOLD, colour)
-        + "  "
-        + _paint(phase, _PHASE_COLOUR.get(phase, ""), colour)
-        + f"  image {status.get('imageSummary') or '-'}"
-    ]
+    lines = [head_line(namespace, name, status, colour=colour, scale_set=scale_set)]
     kind = status.get("domainKind") or "-"
     current = status.get("currentDomain") or "-"
     lines.append(
-        f"  domains {done}/{len(domains)} {progress_bar(done, len(domains))}  "
+        f"  domains {done}/{len(domains)} {progress_bar(done, len(domains), bar_width)}  "
         f"instances {counts.get('updated', 0)}/{counts.get('total', 0)} "
-        f"{progress_bar(int(counts.get('updated', 0)), int(counts.get('total', 0)))}  by {kind}, now {current}"
+        f"{progress_bar(int(counts.get('updated', 0)), int(counts.get('total', 0)), bar_width)}"
+        f"  by {kind}, now {current}"
     )
     if status.get("domainKindReason"):
         lines.append(f"  note: {status['domainKindReason']}")
@@ -166,10 +169,80 @@ def render_resource(
             f"  failed {rolling.get('failedInstances', 0)}  in progress {rolling.get('inProgressInstances', 0)}"
             f"  pending {rolling.get('pendingInstances', 0)}"
         )
+    lines.extend(_blocker(status, colour))
+    return lines
+
+
+def _blocker(status: Mapping[str, Any], colour: bool) -> list[str]:
     stalled = condition(status, ConditionType.STALLED)
     if stalled.get("status") == ConditionStatus.TRUE:
         text = f"stalled: {stalled.get('reason')}: {stalled.get('message')}"
-        lines.append("  " + _paint(text, _ANSI[InstanceState.UNHEALTHY], colour))
-    elif status.get("lastError"):
-        lines.append(f"  last error: {status['lastError'].get('message')}")
-    return lines
+        return ["  " + _paint(text, _ANSI[InstanceState.UNHEALTHY], colour)]
+    if status.get("lastError"):
+        return [f"  last error: {status['lastError'].get('message')}"]
+    return []
+
+
+def head_line(
+    namespace: str, name: str, status: Mapping[str, Any], *, colour: bool = False, scale_set: str = ""
+) -> str:
+    """``ns/name  (scale set)  Phase  image ...``: the first line of a resource in every form."""
+    phase = str(status.get("phase") or Phase.PENDING)
+    head = f"{namespace}/{name}"
+    if scale_set:
+        flexible = ", Flexible" if status.get("orchestrationMode") == "Flexible" else ""
+        head += f"  ({scale_set}{flexible})"
+    return (
+        _paint(head, _BOLD, colour)
+        + "  "
+        + _paint(phase, _PHASE_COLOUR.get(phase, ""), colour)
+        + f"  image {status.get('imageSummary') or '-'}"
+    )
+
+
+def domain_strip(status: Mapping[str, Any], states: Mapping[str, InstanceState] | None = None, *, colour: bool) -> str:
+    """Every domain's marks in one line, domains apart by ``|``: ``##|~~|oo`` (the grid, condensed)."""
+    states = dict(states if states is not None else states_from_status(status))
+    return "|".join(
+        "".join(
+            _paint(_GLYPH[states.get(str(i), InstanceState.OLD)], _ANSI[states.get(str(i), InstanceState.OLD)], colour)
+            for i in domain.get("instanceIds") or []
+        )
+        for domain in status.get("domains") or []
+    )
+
+
+def render_compact(
+    namespace: str,
+    name: str,
+    status: Mapping[str, Any],
+    states: Mapping[str, InstanceState] | None = None,
+    *,
+    colour: bool = False,
+    scale_set: str = "",
+) -> list[str]:
+    """Two lines (three when blocked) for one resource: its head, then progress and the grid in one line."""
+    domains: Sequence[Mapping[str, Any]] = status.get("domains") or []
+    done = sum(1 for d in domains if d.get("state") in DOMAIN_DONE_STATES)
+    counts = status.get("instances") or {}
+    progress = (
+        f"  {done}/{len(domains)} domains, {counts.get('updated', 0)}/{counts.get('total', 0)} instances"
+        f" by {status.get('domainKind') or '-'}, now {status.get('currentDomain') or '-'}  "
+    )
+    lines = [head_line(namespace, name, status, colour=colour, scale_set=scale_set)]
+    lines.append(progress + domain_strip(status, states, colour=colour))
+    return lines + _blocker(status, colour)
+
+
+def render_line(
+    namespace: str, name: str, status: Mapping[str, Any], states: Mapping[str, InstanceState] | None = None,
+    *, colour: bool = False,
+) -> str:  # fmt: skip
+    """One line for one resource: ``ns/name Phase 2/5 ##|~~|oo``."""
+    phase = str(status.get("phase") or Phase.PENDING)
+    domains: Sequence[Mapping[str, Any]] = status.get("domains") or []
+    done = sum(1 for d in domains if d.get("state") in DOMAIN_DONE_STATES)
+    return (
+        _paint(f"{namespace}/{name}", _BOLD, colour) + " " + _paint(phase, _PHASE_COLOUR.get(phase, ""), colour)
+        + f" {done}/{len(domains)} " + domain_strip(status, states, colour=colour)
+    )  # fmt: skip

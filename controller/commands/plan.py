@@ -19,8 +19,12 @@ from controller.rollout import ImageProblem, is_on_target, layout_domains, model
 
 
 def load_manifests(path: str | Path) -> list[dict[str, Any]]:
-    """Every ScaleSetImage document in a YAML file (other kinds are ignored)."""
-    documents = yaml.safe_load_all(Path(path).read_text(encoding="utf-8"))
+    """Every ScaleSetImage document in a YAML file (other kinds are ignored); OSError or ValueError if unreadable."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        documents = list(yaml.safe_load_all(text))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"not YAML: {exc}") from None
     return [d for d in documents if isinstance(d, dict) and d.get("kind") == KIND]
 
 

@@ -10,44 +10,36 @@ import sys
 import time
 from typing import Any, TextIO
 
+from controller.commands.cluster import REQUEST_TIMEOUT, Connection, KubeError, connect
 from controller.commands.grid import legend, render_resource
 from controller.resource import GROUP, PLURAL, VERSION
 
 
-def fetch(name: str | None, namespace: str | None, kubeconfig: str | None) -> list[dict[str, Any]]:
-    """The resources to show: one by name, those of a namespace, or all."""
-    from kubernetes import client, config
-
-    api_client: Any
-    try:
-        api_client = (
-            config.new_client_from_config(config_file=kubeconfig)  # type: ignore[no-untyped-call]
-            if kubeconfig or not _in_cluster()
-            else None
+def fetch(conn: Connection, name: str | None, namespace: str | None) -> list[dict[str, Any]]:
+    """The resources to show: one by name, those of a namespace, or (``namespace`` None) all."""
+    api = conn.api
+    if name:
+        where = namespace or conn.namespace
+        obj: dict[str, Any] = conn.call(
+            lambda: api.get_namespaced_custom_object(
+                GROUP, VERSION, where, PLURAL, name, _request_timeout=REQUEST_TIMEOUT
+            ),
+            name=name,
+            namespace=where,
         )
-    except config.ConfigException:
-        api_client = None
-    if api_client is None:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-        api_client = client.ApiClient()
-    try:
-        api: Any = client.CustomObjectsApi(api_client)
-        if name:
-            obj: dict[str, Any] = api.get_namespaced_custom_object(GROUP, VERSION, namespace or "default", PLURAL, name)
-            return [obj]
-        if namespace:
-            items: list[dict[str, Any]] = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)["items"]
-        else:
-            items = api.list_cluster_custom_object(GROUP, VERSION, PLURAL)["items"]
-        return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
-    finally:
-        api_client.close()
-
-
-def _in_cluster() -> bool:
-    import os
-
-    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+        return [obj]
+    if namespace:
+        listed = conn.call(
+            lambda: api.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT
+            )
+        )
+    else:
+        listed = conn.call(
+            lambda: api.list_cluster_custom_object(GROUP, VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT)
+        )
+    items: list[dict[str, Any]] = listed["items"]
+    return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
 
 def render(objects: list[dict[str, Any]], *, colour: bool) -> str:
@@ -78,19 +70,39 @@ def show(
     *,
     watch: bool,
     kubeconfig: str | None,
+    context: str | None = None,
+    all_namespaces: bool | None = None,
     interval: float = 2.0,
     out: TextIO = sys.stdout,
+    program: str = "scaleset-image status",
 ) -> int:
+    """Draw the grid once, or every ``interval`` seconds with ``watch`` (until Ctrl-C, which the caller handles).
+
+    ``namespace`` None: the context's namespace, or every namespace with ``all_namespaces`` (by default: when
+    no ``name`` is given either). Exit code 1 with a message that says what to do when the cluster cannot be
+    read.
+    """
     colour = out.isatty()
-    while True:
-        try:
-            objects = fetch(name, namespace, kubeconfig)
-        except Exception as exc:  # the API answered an error or could not be reached: say which
-            print(f"scaleset-image status: {exc}", file=sys.stderr)
-            return 1
-        text = render(objects, colour=colour)
-        out.write(("\x1b[H\x1b[2J" if watch and colour else "") + text + "\n")
-        out.flush()
-        if not watch:
-            return 0
-        time.sleep(interval)
+    try:
+        conn = connect(kubeconfig, context)
+    except KubeError as exc:
+        print(f"{program}: {exc}", file=sys.stderr)
+        return 1
+    if all_namespaces is None:
+        all_namespaces = name is None and namespace is None
+    where = None if all_namespaces and name is None else namespace or conn.namespace
+    try:
+        while True:
+            try:
+                objects = fetch(conn, name, where)
+            except KubeError as exc:
+                print(f"{program}: {exc}", file=sys.stderr)
+                return 1
+            text = render(objects, colour=colour)
+            out.write(("\x1b[H\x1b[2J" if watch and colour else "") + text + "\n")
+            out.flush()
+            if not watch:
+                return 0
+            time.sleep(interval)
+    finally:
+        conn.close()

@@ -290,6 +290,26 @@ class RolloutSpec(Model):
         default=False,
         description="Set to true to stop starting new domains; the domain in progress finishes. False resumes.",
     )
+    abort: bool = Field(
+        default=False,
+        description=(
+            "Set to true to stop the rollout now: once the Azure operation in flight (if any) ends, the domain"
+            " in progress counts as failed and onFailure applies (Pause: phase Failed, Stalled=True reason"
+            " Aborted; Rollback: the previous image is put back on the upgraded domains). While true, no"
+            " domain and no new rollout starts. Setting it back to false retries a rollout that stopped with"
+            " onFailure Pause; after a rollback, change retryToken (kubectl ssi retry does both)."
+        ),
+    )
+    retry_token: str | None = Field(
+        default=None,
+        description=(
+            "Any new value retries a failed rollout of the same image: from its failed domain, or from the"
+            " start after a rollback. The value means nothing else (kubectl ssi retry writes the time);"
+            " status.retryToken records the one last acted on."
+        ),
+        min_length=1,
+        max_length=64,
+    )
 
     @property
     def pause_between_domains_seconds(self) -> float:

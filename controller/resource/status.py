@@ -272,6 +272,11 @@ class ScaleSetImageStatus(Model):
     rollout_started_at: Timestamp | None = Field(default=None, description="When the current rollout started.")
     last_succeeded_at: Timestamp | None = Field(default=None, description="When a rollout last succeeded.")
     rollback: RollbackStatus | None = Field(default=None, description="The rollback, if one was started.")
+    retry_token: str | None = Field(
+        default=None,
+        description="spec.rollout.retryToken as the operator last acted on it; a new value in spec is a retry.",
+        max_length=64,
+    )
     last_error: ErrorStatus | None = Field(default=None, description="The last error hit while reconciling.")
     conditions: Annotated[tuple[Condition, ...], ListType("map", ("type",))] = Field(
         default=(),

@@ -2,7 +2,8 @@
 
 No I/O, no kopf, no Azure SDK. Split by concern: ``images`` (pin and compare images), ``health`` (instance
 verdicts), ``layout`` (domain strategies), ``walk`` (the domain state machine), ``rolling`` (Azure's own
-rolling upgrade), ``conditions`` (the kstatus summary), ``planner`` (one step), ``actions`` (its output).
+rolling upgrade), ``interventions`` (abort and retry), ``conditions`` (the kstatus summary), ``planner``
+(one step), ``actions`` (its output).
 """
 
 from controller.rollout.actions import Action, Event, Plan, UpdateModel, UpgradeInstances, record_operation

@@ -27,6 +27,11 @@ def summarize(d: Draft) -> None:
         d.condition(ConditionType.STALLED, True, Reason(first.reason), first.message)
         d.condition(ConditionType.RECONCILING, False, Reason(first.reason), "Blocked; see Stalled.")
         return
+    if d.held is not None:
+        d.condition(ConditionType.READY, False, Reason.ABORTED, d.held)
+        d.condition(ConditionType.RECONCILING, False, Reason.ABORTED, "Held; see Stalled.")
+        d.condition(ConditionType.STALLED, True, Reason.ABORTED, d.held)
+        return
     if s.phase == Phase.SUCCEEDED:
         summary = s.target.image.summary() if s.target else "the image"
         d.condition(ConditionType.READY, True, Reason.ROLLOUT_SUCCEEDED, f"Every domain runs {summary}.")

@@ -33,6 +33,8 @@ class Draft:
     requeue: float | None = None
     touched: set[ConditionType] = dataclasses.field(default_factory=set)
     """Condition types set during this step (the summary leaves a step's own Reconciling reason alone)."""
+    held: str | None = None
+    """Why nothing may start (spec.rollout.abort): the summary reports it as Stalled=True, reason Aborted."""
 
     def update(self, **changes: object) -> None:
         self.status = evolve(self.status, **changes)

@@ -10,7 +10,8 @@ Safety invariants this module keeps, and its tests check:
 - a domain starts only after the previous one is Succeeded (healthy) and the pause has passed;
 - a domain that finished is never upgraded again; a domain is never skipped while it has instances
   not on the target;
-- ``paused`` stops before the next domain, never in the middle of one.
+- ``paused`` stops before the next domain, never in the middle of one;
+- ``abort`` waits for the Azure operation in flight, then fails the rollout (``interventions``).
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from controller.resource import (
     ScaleSetImageSpec,
     ScaleSetImageStatus,
     UpgradeMode,
-    evolve,
 )
 from controller.rollout.actions import Plan, UpdateModel
 from controller.rollout.conditions import summarize
@@ -50,6 +50,7 @@ from controller.rollout.images import (
     resolve_image,
     same_declaration,
 )
+from controller.rollout.interventions import hold_aborted, retry_after_failure
 from controller.rollout.layout import layout_domains
 from controller.rollout.rolling import follow_rolling
 from controller.rollout.walk import fail, walk
@@ -134,7 +135,10 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
     if d.status.rollback is not None and d.status.rollback.in_progress:
         walk(spec, observed, d, t, rollback=True)
         return
-    _retry_after_failure(d)
+    if spec.rollout.abort:
+        hold_aborted(spec, d, t)
+        return
+    retry_after_failure(spec, d, lambda image: _start_rollout(spec, observed, d, image))
 
     # Which image: keep the pinned target unless the declaration changed (a new target waits for the
     # domain in flight to finish), or a settled 'latest' has a newer version now.
@@ -205,25 +209,6 @@ def _flexible_refusal(observed: ObservedScaleSet) -> str:
         f"and $expand=instanceView, which {pinned}, does not have (they need {FLEXIBLE_LISTING_SINCE} or later). "
         "Use a cloud profile without apiVersion, or a newer one."
     )
-
-
-def _retry_after_failure(d: Draft) -> None:
-    """A failed rollout (not rolled back) is retried from its failed domain when the spec changes."""
-    s = d.status
-    if s.phase != Phase.FAILED or s.observed_generation == d.generation or s.rollback is not None:
-        return
-    if s.target is None:
-        return
-    d.update(
-        phase=Phase.PROGRESSING,
-        domains=tuple(
-            evolve(dom, state=DomainState.PENDING, started_at=None, finished_at=None, message=None)
-            if dom.state == DomainState.FAILED
-            else dom
-            for dom in s.domains
-        ),
-    )
-    d.event(EventReason.ROLLOUT_RESUMED, "The spec changed; retrying the failed rollout from its failed domain.")
 
 
 def _count_instances(d: Draft, observed: ObservedScaleSet) -> None:

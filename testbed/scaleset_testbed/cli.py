@@ -34,11 +34,18 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"scaleset-image-testbed demo needs scaleset-image-operator installed: {exc}", file=sys.stderr)
         return 2
 
+    import yaml
+
+    from scaleset_testbed.azure import ScenarioError
+
+    if args.timeout <= 0 or args.time_scale <= 0:
+        print("scaleset-image-testbed demo: --timeout and --time-scale must be > 0", file=sys.stderr)
+        return 2
     options = DemoOptions(
         scenario=args.scenario,
         manifests=list(args.manifests or []),
-        until_settled=args.until_settled,
         timeout=args.timeout,
+        stay=args.stay,
         report=args.report,
         audit=args.audit,
         metrics_port=args.metrics_port,
@@ -46,7 +53,11 @@ def _demo(args: argparse.Namespace) -> int:
         time_scale=args.time_scale,
         kubeconfig=args.kubeconfig,
     )
-    return run_demo(options)
+    try:
+        return run_demo(options)
+    except (OSError, ScenarioError, yaml.YAMLError) as exc:  # a scenario or manifest that cannot be read
+        print(f"scaleset-image-testbed demo: {exc}", file=sys.stderr)
+        return 2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,24 +82,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     emu.set_defaults(func=_emulator)
 
-    demo = sub.add_parser("demo", help="the operator on the embedded emulators, walking domains live")
+    demo = sub.add_parser(
+        "demo",
+        help="the operator on the embedded emulators, walking domains live",
+        description="Exit codes: 0 all settled (with --stay: then Ctrl-C), 2 bad input, 3 --timeout, 4 crash, "
+        "130/143 Ctrl-C/SIGTERM before all settled.",
+    )
     demo.add_argument("--scenario", help="Azure emulator scenario (default: the built-in demo world)")
     demo.add_argument("--manifests", nargs="+", help="ScaleSetImage files or folders (default: built-in examples)")
-    demo.add_argument("--until-settled", action="store_true", help="exit once every resource has settled")
-    demo.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds (default 600)")
+    demo.add_argument(
+        "--until-settled", action="store_true", help="exit 0 once every resource has settled (the default; for scripts)"
+    )
+    demo.add_argument(
+        "--stay", action="store_true", help="after everything settled, keep the APIs and the operator up until Ctrl-C"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=600.0, help="exit 3 if not all settled after this many seconds (default 600)"
+    )
     demo.add_argument("--report", help="write a JSON report: final status, domain upgrades, Azure requests")
     demo.add_argument("--audit", help="write the Azure emulator's full audit log (JSON)")
     demo.add_argument("--metrics-port", type=int, help="serve the operator's metrics on this port")
     demo.add_argument("--no-ui", action="store_true", help="print one line per event instead of the live view")
     demo.add_argument("--time-scale", type=float, default=10.0, help="emulated seconds per real second (10)")
-    demo.add_argument("--kubeconfig", help="where to write the kubeconfig for the demo's Kubernetes API")
+    demo.add_argument(
+        "--kubeconfig", help="where to write the kubeconfig (default: a new directory per run, shown in the header)"
+    )
     demo.set_defaults(func=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:  # Ctrl-C before the demo's own handlers are in place, or in the emulator
+        print(file=sys.stderr)
+        return 130
     return code
 
 

@@ -1,15 +1,16 @@
 """``scaleset-image-testbed demo`` headless, through the real command line, as CI or a newcomer would run it.
 
-Aspects: the default scenario settles with the expected phases and exit code 0; the report's domain
-upgrades are complete and strictly sequential per scale set; the kubeconfig the demo writes works with
-the Kubernetes client library while the demo runs; the audit file is the emulator's audit; a timeout
-ends the demo with a non-zero code.
+Aspects: the default run (no --until-settled) settles with the expected phases and exits 0; the report's
+domain upgrades are complete and strictly sequential per scale set; the kubeconfig the demo writes works with
+the Kubernetes client library while the demo runs; the audit file is the emulator's audit; a timeout ends the
+demo with exit code 3. Stay, signals and the files of a run are in test_stay.py; the live view in test_live.py.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 import time
@@ -46,7 +47,7 @@ def _kubeconfig_lists_resources(path: Path) -> list[str]:
 def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
     report, audit, kubeconfig = tmp_path / "r.json", tmp_path / "a.json", tmp_path / "kubeconfig"
     command = [
-        sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--until-settled", "--report", str(report),
+        sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--report", str(report),
         "--audit", str(audit), "--time-scale", "40", "--timeout", "240", "--kubeconfig", str(kubeconfig),
     ]  # fmt: skip
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -111,7 +112,18 @@ def test_headless_demo_settles_and_reports(tmp_path: Path) -> None:
 
 
 def test_demo_times_out_with_a_non_zero_code(tmp_path: Path) -> None:
-    command = [sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--until-settled", "--timeout", "2"]
+    command = [sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--timeout", "2"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3, proc.stdout[-2000:]
     assert "timed out after 2s" in proc.stdout
+
+
+def test_unreadable_manifests_exit_2_before_anything_starts(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "scaleset_testbed", "demo", "--no-ui", "--manifests", str(tmp_path / "nope.yaml")]
+    proc = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, env={**os.environ, "TMPDIR": str(tmp_path)}
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("scaleset-image-testbed demo: [Errno 2] No such file or directory")
+    assert "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == [], "no run directory"

@@ -83,8 +83,11 @@ def test_operator_wheel_has_no_testbed_tests_bench_demo_or_emulator(operator_whe
     assert found == []
 
 
-def test_operator_wheel_installs_the_scaleset_image_command(operator_wheel: Wheel) -> None:
-    assert operator_wheel.scripts == {"scaleset-image": "controller.cli:main"}
+def test_operator_wheel_installs_the_scaleset_image_command_and_the_kubectl_plugin(operator_wheel: Wheel) -> None:
+    assert operator_wheel.scripts == {
+        "scaleset-image": "controller.cli:main",
+        "kubectl-ssi": "controller.cli:kubectl_ssi",
+    }
 
 
 def test_testbed_wheel_holds_only_the_testbed(testbed_wheel: Wheel) -> None:

@@ -1,7 +1,8 @@
 """``scaleset-image status`` reads resources through the Kubernetes API and draws the rollout grid.
 
 Aspects: one resource by name and all of a namespace, the grid rows with instance marks following
-their domain's state, the conditions, and a clear error (exit 1) for a resource that does not exist.
+their domain's state, the conditions, and a clear error (exit 1) for a resource that does not exist,
+naming those that do.
 """
 
 from __future__ import annotations
@@ -86,4 +87,4 @@ async def test_status_draws_the_grid_from_the_kubernetes_api(tmp_path: Path) -> 
 
         code, _, err = await run_status("nope", "-n", "default", "--kubeconfig", str(kubeconfig))
         assert code == 1
-        assert "Not Found" in err or "404" in err
+        assert err == "scaleset-image status: scalesetimage nope not found in namespace default (it has: web)\n"

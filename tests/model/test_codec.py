@@ -80,6 +80,7 @@ def test_spec_defaults_match_an_empty_rollout() -> None:
         "maxUnhealthyInstances": "20%",
         "onFailure": "Pause",
         "paused": False,
+        "abort": False,
     }
     assert spec.scale_set.cloud is None  # no default: the operator configuration's defaultCloud applies
 
