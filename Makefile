@@ -63,14 +63,14 @@ demo: install
 bench: install
 	$(BIN)/python -m bench
 
-# Regenerate the CRD from the resource model into crds/, then refresh its copies: deploy/base/ (kustomize) and
-# the chart's crds/ (helm). tests/deploy/test_manifests.py fails when any copy differs from the generator's
-# output or when a copy exists that this list does not name.
-CRD := crds/scalesetimages.imagerollout.dev.yaml
+# Regenerate the CRDs (ScaleSetImage, ScaleSetImageRollout) from the resource model into crds/, then refresh
+# their copies: deploy/base/ (kustomize) and the chart's crds/ (helm). tests/deploy/test_manifests.py fails
+# when any copy differs from the generator's output or when a copy exists that this list does not name.
+CRDS := crds/scalesetimages.imagerollout.dev.yaml crds/scalesetimagerollouts.imagerollout.dev.yaml
 CRD_COPIES := deploy/base helm/scaleset-image-operator/crds
 crds: install
 	$(BIN)/python -m controller.resource.crd --write
-	for dir in $(CRD_COPIES); do cp $(CRD) $$dir/; done
+	for dir in $(CRD_COPIES); do cp $(CRDS) $$dir/; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

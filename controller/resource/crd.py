@@ -8,9 +8,10 @@ YAML differs from the output.
 
 Usage::
 
-    python -m controller.resource.crd            # print the CRD
-    python -m controller.resource.crd --write    # rewrite crds/scalesetimages.imagerollout.dev.yaml
-    python -m controller.resource.crd --check    # exit 1 if the committed file is stale
+    python -m controller.resource.crd            # print the ScaleSetImage CRD
+    python -m controller.resource.crd --kind ScaleSetImageRollout   # print the fleet's CRD
+    python -m controller.resource.crd --write    # rewrite both files in crds/
+    python -m controller.resource.crd --check    # exit 1 if a committed file is stale
 """
 
 import argparse
@@ -23,8 +24,11 @@ from typing import Any, Final
 import yaml
 
 from controller import resource as model
+from controller.resource import fleet
 
-CRD_PATH: Final = Path(__file__).resolve().parents[2] / "crds" / f"{model.CRD_NAME}.yaml"
+CRD_DIR: Final = Path(__file__).resolve().parents[2] / "crds"
+CRD_PATH: Final = CRD_DIR / f"{model.CRD_NAME}.yaml"
+FLEET_CRD_PATH: Final = CRD_DIR / f"{fleet.FLEET_CRD_NAME}.yaml"
 
 HEADER: Final = "# Generated from controller/resource/ by `make crds`. Do not edit by hand.\n"
 
@@ -92,8 +96,11 @@ _KEY_ORDER: Final = (
     "maxLength",
     "minimum",
     "maximum",
+    "minItems",
+    "maxItems",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
+    "additionalProperties",
     "x-kubernetes-validations",
 )
 _DROPPED: Final = frozenset({"title", "readOnly"})
@@ -136,7 +143,7 @@ def _structural(node: dict[str, Any], defs: dict[str, Any], *, defaults: bool) -
             value = " ".join(value.split())
         elif key == "properties":
             value = {name: _structural(sub, defs, defaults=defaults) for name, sub in value.items()}
-        elif key == "items":
+        elif key in ("items", "additionalProperties"):
             value = _structural(value, defs, defaults=defaults)
         elif key == _VALIDATIONS:
             value = [{"rule": rule["rule"], "message": rule["message"]} for rule in value]
@@ -158,9 +165,9 @@ def _int_or_string(options: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def openapi_schema() -> dict[str, Any]:
+def openapi_schema(root_model: type[model.Model] = model.ScaleSetImage) -> dict[str, Any]:
     """The resource's ``openAPIV3Schema``: defaults under spec only (status is the operator's to write)."""
-    raw = model.ScaleSetImage.model_json_schema(by_alias=True, mode="serialization")
+    raw = root_model.model_json_schema(by_alias=True, mode="serialization")
     defs = raw.pop("$defs", {})
     # The API server accepts nothing but this for the root metadata, description included.
     raw["properties"]["metadata"] = {"type": "object"}
@@ -170,16 +177,27 @@ def openapi_schema() -> dict[str, Any]:
     return copied
 
 
-def build_crd() -> dict[str, Any]:
-    """The CustomResourceDefinition as a plain dict."""
-    root = openapi_schema()
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": model.CRD_NAME},
-        "spec": {
-            "group": model.GROUP,
-            "names": {
+def build_crd(kind: str = model.KIND) -> dict[str, Any]:
+    """The CustomResourceDefinition of ``kind`` (ScaleSetImage or ScaleSetImageRollout) as a plain dict."""
+    if kind == fleet.FLEET_KIND:
+        root = openapi_schema(fleet.ScaleSetImageRollout)
+        name, names, columns = (
+            fleet.FLEET_CRD_NAME,
+            {
+                "kind": fleet.FLEET_KIND,
+                "listKind": fleet.FLEET_LIST_KIND,
+                "plural": fleet.FLEET_PLURAL,
+                "singular": fleet.FLEET_SINGULAR,
+                "shortNames": list(fleet.FLEET_SHORT_NAMES),
+                "categories": list(model.CATEGORIES),
+            },
+            fleet.FLEET_PRINTER_COLUMNS,
+        )
+    else:
+        root = openapi_schema()
+        name, names, columns = (
+            model.CRD_NAME,
+            {
                 "kind": model.KIND,
                 "listKind": model.LIST_KIND,
                 "plural": model.PLURAL,
@@ -187,6 +205,15 @@ def build_crd() -> dict[str, Any]:
                 "shortNames": list(model.SHORT_NAMES),
                 "categories": list(model.CATEGORIES),
             },
+            PRINTER_COLUMNS,
+        )
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": name},
+        "spec": {
+            "group": model.GROUP,
+            "names": names,
             "scope": "Namespaced",
             "versions": [
                 {
@@ -194,7 +221,7 @@ def build_crd() -> dict[str, Any]:
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": [dict(column) for column in PRINTER_COLUMNS],
+                    "additionalPrinterColumns": [dict(column) for column in columns],
                     "schema": {"openAPIV3Schema": root},
                 }
             ],
@@ -202,29 +229,37 @@ def build_crd() -> dict[str, Any]:
     }
 
 
-def render_crd() -> str:
-    """The CRD as the YAML text committed at ``CRD_PATH``."""
-    body = yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
+def render_crd(kind: str = model.KIND) -> str:
+    """The CRD of ``kind`` as the YAML text committed in ``crds/``."""
+    body = yaml.safe_dump(build_crd(kind), sort_keys=False, width=100, allow_unicode=True)
     return HEADER + body
+
+
+CRD_FILES: Final = {model.KIND: CRD_PATH, fleet.FLEET_KIND: FLEET_CRD_PATH}
+"""Each kind's committed CRD file."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m controller.resource.crd", description=__doc__.split("\n")[0])
+    parser.add_argument("--kind", choices=sorted(CRD_FILES), default=model.KIND, help="the CRD printed")
     action = parser.add_mutually_exclusive_group()
-    action.add_argument("--write", action="store_true", help=f"write the CRD to {CRD_PATH}")
-    action.add_argument("--check", action="store_true", help="exit 1 if the committed CRD is out of date")
+    action.add_argument("--write", action="store_true", help=f"write every CRD into {CRD_DIR}")
+    action.add_argument("--check", action="store_true", help="exit 1 if a committed CRD is out of date")
     args = parser.parse_args(argv)
-    text = render_crd()
     if args.write:
-        CRD_PATH.write_text(text, encoding="utf-8")
+        for kind, path in CRD_FILES.items():
+            path.write_text(render_crd(kind), encoding="utf-8")
         return 0
     if args.check:
-        current = CRD_PATH.read_text(encoding="utf-8") if CRD_PATH.exists() else ""
-        if current != text:
-            print(f"{CRD_PATH} is out of date; run: python -m controller.resource.crd --write", file=sys.stderr)
-            return 1
-        return 0
-    sys.stdout.write(text)
+        stale = [
+            path
+            for kind, path in CRD_FILES.items()
+            if (path.read_text(encoding="utf-8") if path.exists() else "") != render_crd(kind)
+        ]
+        for path in stale:
+            print(f"{path} is out of date; run: python -m controller.resource.crd --write", file=sys.stderr)
+        return 1 if stale else 0
+    sys.stdout.write(render_crd(args.kind))
     return 0
 
 

@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 CHART = ROOT / "helm" / "scaleset-image-operator"
 CRD_FILE = ROOT / "crds" / "scalesetimages.imagerollout.dev.yaml"
+FLEET_CRD_FILE = ROOT / "crds" / "scalesetimagerollouts.imagerollout.dev.yaml"
 # deploy/monitoring/ is written and tested with the monitoring work (tests/monitoring): not checked here.
 OWNED_ELSEWHERE = DEPLOY / "monitoring"
 KUBERNETES_VERSION = "1.32"
@@ -293,6 +294,8 @@ Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
 NAMESPACED_GRANTS: set[Grant] = {
     *{("imagerollout.dev", "scalesetimages", v) for v in ("get", "list", "watch", "patch")},
     ("imagerollout.dev", "scalesetimages/status", "patch"),
+    *{("imagerollout.dev", "scalesetimagerollouts", v) for v in ("get", "list", "watch", "patch")},
+    ("imagerollout.dev", "scalesetimagerollouts/status", "patch"),
     *{(g, "events", v) for g in ("", "events.k8s.io") for v in ("create", "patch")},
 }
 DISCOVERY_GRANTS: set[Grant] = {("apiextensions.k8s.io", "customresourcedefinitions", v) for v in ("list", "watch")}

@@ -26,6 +26,7 @@ from .conftest import NAMESPACE, Render
 from .support import (
     CHART,
     CRD_FILE,
+    FLEET_CRD_FILE,
     KUBERNETES_VERSION,
     check_rule_groups,
     container_of,
@@ -143,12 +144,16 @@ def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(render: Render
     assert [o for o in render({}) if o["kind"] in ("Role", "RoleBinding")] == []
 
 
-def test_chart_crd_is_identical_to_crds_directory(chart: helm_python.Chart) -> None:
-    crds = chart.crds
-    assert [c["filename"] for c in crds] == ["scaleset-image-operator/crds/scalesetimages.imagerollout.dev.yaml"]
-    assert crds[0]["data"] == CRD_FILE.read_text(encoding="utf-8")
-    assert (CHART / "crds" / CRD_FILE.name).read_bytes() == CRD_FILE.read_bytes()
-    validate_object(yaml.safe_load(crds[0]["data"]))
+def test_chart_crds_are_identical_to_crds_directory(chart: helm_python.Chart) -> None:
+    crds = sorted(chart.crds, key=lambda c: str(c["filename"]))
+    assert [c["filename"] for c in crds] == [
+        "scaleset-image-operator/crds/scalesetimagerollouts.imagerollout.dev.yaml",
+        "scaleset-image-operator/crds/scalesetimages.imagerollout.dev.yaml",
+    ]
+    for crd, source in zip(crds, (FLEET_CRD_FILE, CRD_FILE), strict=True):
+        assert crd["data"] == source.read_text(encoding="utf-8")
+        assert (CHART / "crds" / source.name).read_bytes() == source.read_bytes()
+        validate_object(yaml.safe_load(crd["data"]))
 
 
 def test_image_defaults_to_app_version_and_takes_a_digest(chart: helm_python.Chart, render: Render) -> None:

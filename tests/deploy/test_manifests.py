@@ -27,6 +27,7 @@ from .support import (
     CLUSTER_SCOPED,
     CRD_FILE,
     DEPLOY,
+    FLEET_CRD_FILE,
     OWNED_ELSEWHERE,
     ROOT,
     container_of,
@@ -67,6 +68,7 @@ def test_deploy_has_the_expected_layout() -> None:
     for required in (
         "base/kustomization.yaml",
         "base/scalesetimages.imagerollout.dev.yaml",
+        "base/scalesetimagerollouts.imagerollout.dev.yaml",
         "overlays/namespaced/kustomization.yaml",
         "overlays/azure-stack-hub/kustomization.yaml",
         "gitops/argocd/argocd-cm.yaml",
@@ -116,22 +118,24 @@ def crd_copy_directories() -> list[str]:
     return match.group(1).split()
 
 
-def test_crd_copies_are_byte_identical_to_the_generator_output() -> None:
+@pytest.mark.parametrize(("kind", "crd_file"), [("ScaleSetImage", CRD_FILE), ("ScaleSetImageRollout", FLEET_CRD_FILE)])
+def test_crd_copies_are_byte_identical_to_the_generator_output(kind: str, crd_file: Path) -> None:
     generated = subprocess.run(
-        [sys.executable, "-m", "controller.resource.crd"], capture_output=True, check=True, timeout=120
+        [sys.executable, "-m", "controller.resource.crd", "--kind", kind], capture_output=True, check=True, timeout=120
     ).stdout
     assert b"\nkind: CustomResourceDefinition\n" in generated
-    copies = [CRD_FILE, *(ROOT / directory / CRD_FILE.name for directory in crd_copy_directories())]
+    copies = [crd_file, *(ROOT / directory / crd_file.name for directory in crd_copy_directories())]
     assert len(copies) == 3
     for path in copies:
         assert path.read_bytes() == generated, f"{path.relative_to(ROOT)} is stale: run make crds"
 
 
-def test_make_crds_refreshes_every_copy_in_the_repository() -> None:
+@pytest.mark.parametrize("crd_file", [CRD_FILE, FLEET_CRD_FILE], ids=lambda p: p.name)
+def test_make_crds_refreshes_every_copy_in_the_repository(crd_file: Path) -> None:
     skip = {".git", ".venv", "build", "dist"}
     found = {
         path.parent.relative_to(ROOT).as_posix()
-        for path in ROOT.rglob(CRD_FILE.name)
+        for path in ROOT.rglob(crd_file.name)
         if not skip & set(path.relative_to(ROOT).parts)
     }
     assert found == {"crds", *crd_copy_directories()}

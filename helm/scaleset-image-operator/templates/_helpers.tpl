@@ -76,13 +76,15 @@ app.kubernetes.io/component: operator
 {{/* What the operator needs on ScaleSetImages and Events, wherever it watches them. */}}
 {{- define "scaleset-image-operator.resourceRules" -}}
 # List, watch and get ScaleSetImages; patch them for kopf's finalizer (imagerollout.dev/finalizer) and
-# its progress annotations (imagerollout.dev/*).
+# its progress annotations (imagerollout.dev/*), and for a fleet (ScaleSetImageRollout) to apply their
+# spec.image and spec.rollout.paused (server-side apply, field manager scaleset-image-fleet).
+# ScaleSetImageRollouts: the same, for kopf's annotations.
 - apiGroups: [imagerollout.dev]
-  resources: [scalesetimages]
+  resources: [scalesetimages, scalesetimagerollouts]
   verbs: [get, list, watch, patch]
-# The status subresource, where the operator writes all rollout state.
+# The status subresources, where the operator writes all rollout state.
 - apiGroups: [imagerollout.dev]
-  resources: [scalesetimages/status]
+  resources: [scalesetimages/status, scalesetimagerollouts/status]
   verbs: [patch]
 # Events posted on each resource (kopf posts core/v1 Events).
 - apiGroups: [""]
