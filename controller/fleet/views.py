@@ -72,11 +72,7 @@ def _int(value: Any) -> int | None:
 
 @dataclass(frozen=True)
 class ApplyToMember:
-    """Set ``spec.image`` and ``spec.rollout.paused`` of one member (server-side apply, the fleet's field manager).
-
-    Both fields are always applied together: server-side apply removes a field its manager stops naming, so the
-    fleet names every field it owns in each apply.
-    """
+    """Set ``spec.image`` and ``spec.rollout.paused`` of one member (under the fleet's field manager), together."""
 
     namespace: str
     name: str

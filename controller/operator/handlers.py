@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from controller.operator.context import OperatorContext
+from controller.operator.fleet import register_fleet
 from controller.operator.reconcile import logger, merge_apply, reconcile
 from controller.operator.selector import LabelFilter
 from controller.resource import (
@@ -152,6 +153,7 @@ async def run_operator(
     """Run kopf with our handlers until stopped. ``extra`` may add handlers; ``connection`` names the
     Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard."""
     registry = build_registry(ctx, labels)
+    register_fleet(registry, ctx)
     if extra is not None:
         extra(registry)
     _login(registry, ctx, connection)

@@ -64,6 +64,19 @@ class LiveObjects:
             deleting=bool(meta.get("deletionTimestamp")),
         )
 
+    @property
+    def server(self) -> str:
+        """The API server's base URL, without a trailing slash."""
+        return self._info.server.rstrip("/")
+
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session with the operator's TLS settings (other reads and writes share it)."""
+        return self._client()
+
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the operator's credentials."""
+        return self._headers()
+
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()

@@ -77,7 +77,7 @@ app.kubernetes.io/component: operator
 {{- define "scaleset-image-operator.resourceRules" -}}
 # List, watch and get ScaleSetImages; patch them for kopf's finalizer (imagerollout.dev/finalizer) and
 # its progress annotations (imagerollout.dev/*), and for a fleet (ScaleSetImageRollout) to apply their
-# spec.image and spec.rollout.paused (server-side apply, field manager scaleset-image-fleet).
+# spec.image and spec.rollout.paused (a merge patch, field manager scaleset-image-fleet).
 # ScaleSetImageRollouts: the same, for kopf's annotations.
 - apiGroups: [imagerollout.dev]
   resources: [scalesetimages, scalesetimagerollouts]

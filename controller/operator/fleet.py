@@ -1,0 +1,297 @@
+"""The kopf glue of ScaleSetImageRollout (a fleet): list members, ask Azure for a followed image's versions, plan,
+apply the members' image, write status. The decisions are ``controller.fleet``'s.
+
+How the fleet sets a member's image: a merge patch under its own field manager (``scaleset-image-fleet``) of
+exactly ``spec.image`` and ``spec.rollout.paused`` (``apply_member`` says why not server-side apply). The member
+stays a plain ScaleSetImage (its own controller, status and kubectl verbs unchanged), and ``managedFields`` says
+who set the image. With GitOps, Git keeps owning the rest of the member; tell the GitOps tool that these two
+fields are the fleet's: Flux: the annotation ``kustomize.toolkit.fluxcd.io/ssa: IfNotPresent`` on the member
+(created from Git, then left to the fleet); Argo CD: ``ignoreDifferences`` on ``/spec/image`` and
+``/spec/rollout/paused`` with ``managedFieldsManagers: [scaleset-image-fleet]`` (docs/fleets.md).
+
+A pass costs one Kubernetes LIST per member namespace, one apply per member started (or paused/resumed), and,
+when following, one Azure version listing at most every resync interval.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import kopf
+
+from controller.azure import AzureCallError
+from controller.fleet import ApplyToMember, MemberView, newest_version, plan_fleet, record_applied, unrecord_started
+from controller.operator.context import OperatorContext
+from controller.operator.live import LiveObjects
+from controller.operator.reconcile import merge_apply, merge_patch
+from controller.resource import (
+    GROUP,
+    PLURAL,
+    VERSION,
+    Condition,
+    ConditionStatus,
+    ConditionType,
+    ModelError,
+    evolve,
+    set_condition,
+)
+from controller.resource.fleet import (
+    FLEET_FIELD_MANAGER,
+    FLEET_PLURAL,
+    FleetEventReason,
+    FleetPhase,
+    FleetReason,
+    FollowSpec,
+    ScaleSetImageRolloutSpec,
+    ScaleSetImageRolloutStatus,
+)
+from controller.scope import ScopeTarget
+
+logger = logging.getLogger("scaleset_image.fleet")
+_KEY_PREFIX = "fleet:"  # a fleet's clock in OperatorContext, apart from a ScaleSetImage of the same name
+
+
+def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
+    """Add the ScaleSetImageRollout handlers to ``registry``."""
+
+    @kopf.on.create(GROUP, VERSION, FLEET_PLURAL, registry=registry)
+    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="spec", registry=registry)
+    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="metadata.annotations", registry=registry)
+    @kopf.on.resume(GROUP, VERSION, FLEET_PLURAL, registry=registry)
+    def _fleet_nudge(**kwargs: Any) -> None:
+        ctx.nudge(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
+
+    @kopf.timer(GROUP, VERSION, FLEET_PLURAL, interval=ctx.tick, registry=registry)
+    async def _fleet_tick(**kwargs: Any) -> None:
+        body: kopf.Body = kwargs["body"]
+        patch: kopf.Patch = kwargs["patch"]
+        namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
+        meta = body.get("metadata", {})
+        if meta.get("deletionTimestamp"):
+            return
+        observed = (body.get("status") or {}).get("observedGeneration")
+        if not ctx.is_due(_KEY_PREFIX + namespace, name) and meta.get("generation") == observed:
+            return
+        plain = {
+            "metadata": json.loads(json.dumps(dict(meta))),
+            "spec": json.loads(json.dumps(dict(body.get("spec") or {}))),
+            "status": json.loads(json.dumps(dict(body.get("status") or {}))),
+        }
+
+        def post(reason: str, message: str, warning: bool) -> None:
+            kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
+
+        try:
+            status_patch, requeue = await reconcile_fleet(ctx, plain, post_event=post)
+        except Exception:
+            logger.exception("reconcile of fleet %s/%s failed", namespace, name)
+            ctx.schedule(_KEY_PREFIX + namespace, name, ctx.config.poll_interval)
+            raise kopf.TemporaryError("fleet reconcile failed; retrying", delay=ctx.config.poll_interval) from None
+        ctx.schedule(_KEY_PREFIX + namespace, name, requeue)
+        if status_patch:
+            patch["status"] = status_patch
+        hook = getattr(ctx, "fleet_status_hook", None)
+        if hook is not None:
+            hook(namespace, name, merge_apply(plain["status"], status_patch))
+
+    @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True)
+    def _fleet_forget(**kwargs: Any) -> None:
+        ctx.forget(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
+        _followed_cache.pop((str(kwargs["namespace"]), str(kwargs["name"])), None)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+_followed_cache: dict[tuple[str, str], tuple[float, str | None]] = {}
+"""(namespace, name) -> (monotonic time of the last Azure look-up, the newest version it found). Only a cache:
+what was seen is in status.follow, so a restart costs one more look-up, nothing else."""
+
+
+async def reconcile_fleet(
+    ctx: OperatorContext, body: dict[str, Any], *, post_event: Callable[[str, str, bool], None]
+) -> tuple[dict[str, Any], float]:
+    """One pass over one fleet. Returns (status merge patch, seconds until the next pass)."""
+    meta = body.get("metadata") or {}
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    generation = int(meta.get("generation") or 0)
+    old = dict(body.get("status") or {})
+    try:
+        status = ScaleSetImageRolloutStatus.from_dict(old)
+    except ModelError as exc:
+        logger.error("status of fleet %s/%s is unreadable: %s", namespace, name, exc)
+        return {}, ctx.config.resync_interval
+    try:
+        spec = ScaleSetImageRolloutSpec.from_dict(body.get("spec") or {})
+    except ModelError as exc:
+        return merge_patch(
+            old, _invalid(status, f"Invalid spec: {exc}", generation).to_dict()
+        ), ctx.config.resync_interval
+    live = ctx.live
+    if live is None:
+        return {}, ctx.config.poll_interval
+    members: list[MemberView] = []
+    for member_namespace in spec.namespaces or (namespace,):
+        for obj in await list_members(live, member_namespace, spec.selector.as_query()):
+            members.append(MemberView.from_object(obj, denied=_denial(ctx, namespace, obj)))
+    latest = await _latest(ctx, (namespace, name), spec.follow) if spec.follow is not None else None
+    annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
+    plan = plan_fleet(
+        spec, status, members, now=_now(), generation=generation, annotations=annotations, latest_version=latest
+    )
+    new = plan.status
+    for event in plan.events:
+        post_event(str(event.reason), event.message, event.warning)
+        logger.log(
+            logging.WARNING if event.warning else logging.INFO,
+            "fleet %s/%s %s: %s",
+            namespace,
+            name,
+            event.reason,
+            event.message,
+        )
+    for action in plan.actions:
+        try:
+            member_generation = await apply_member(live, action)
+        except MemberWriteError as exc:
+            post_event(str(FleetEventReason.MEMBER_FAILED), f"{action.namespace}/{action.name}: {exc}", True)
+            logger.warning(
+                "fleet %s/%s: apply to %s/%s failed: %s", namespace, name, action.namespace, action.name, exc
+            )
+            new = unrecord_started(new, action.namespace, action.name)
+            continue
+        new = record_applied(new, action.namespace, action.name, member_generation)
+    if plan.requeue_after is not None:
+        requeue = plan.requeue_after
+    else:
+        requeue = ctx.config.resync_interval if plan.settled else ctx.config.poll_interval
+    return merge_patch(old, new.to_dict()), requeue
+
+
+def _denial(ctx: OperatorContext, fleet_namespace: str, obj: dict[str, Any]) -> str | None:
+    """Why the fleet's namespace may not point the operator at this member's scale set (scope policy), else None.
+
+    The fleet changes a member's image, so it needs the same right as a ScaleSetImage in the fleet's namespace
+    naming that scale set: a fleet cannot reach, through members in other namespaces, what its namespace cannot.
+    """
+    ref = (obj.get("spec") or {}).get("scaleSet") or {}
+    profile = ctx.config.cloud(ref.get("cloud"))
+    cloud = profile.name if profile is not None else str(ref.get("cloud") or ctx.config.default_cloud)
+    target = ScopeTarget(
+        fleet_namespace,
+        cloud,
+        str(ref.get("subscriptionId", "")),
+        str(ref.get("resourceGroup", "")),
+        str(ref.get("name", "")),
+    )
+    return ctx.scope_denial(target)
+
+
+async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec) -> str | None:
+    """The newest followed version, asked of Azure at most once per resync interval."""
+    checked = _followed_cache.get(key)
+    if checked is not None and time.monotonic() - checked[0] < ctx.config.resync_interval:
+        return checked[1]
+    profile = ctx.config.cloud(follow.cloud)
+    if profile is None:
+        logger.warning("fleet %s/%s follows through cloud profile %r, which is not configured", *key, follow.cloud)
+        return None
+    gateway = ctx.gateway(profile)
+    try:
+        if follow.gallery_image_id is not None:
+            gallery = await gateway.gallery_versions(follow.gallery_image_id)
+            latest = newest_version(follow, gallery, None)
+        else:
+            assert follow.marketplace is not None
+            assert follow.subscription_id is not None
+            m = follow.marketplace
+            listed = await gateway.marketplace_versions(
+                follow.subscription_id, follow.regions[0], m.publisher, m.offer, m.sku
+            )
+            latest = newest_version(follow, None, listed)
+    except AzureCallError as exc:
+        logger.warning("fleet %s/%s: the followed image's versions could not be listed: %s", *key, exc.message)
+        return checked[1] if checked is not None else None
+    _followed_cache[key] = (time.monotonic(), latest)
+    return latest
+
+
+def _invalid(status: ScaleSetImageRolloutStatus, message: str, generation: int) -> ScaleSetImageRolloutStatus:
+    conditions = status.conditions
+    for type_, value in (
+        (ConditionType.STALLED, True),
+        (ConditionType.READY, False),
+        (ConditionType.RECONCILING, False),
+    ):
+        conditions = set_condition(
+            conditions,
+            Condition(
+                type=type_,
+                status=ConditionStatus.TRUE if value else ConditionStatus.FALSE,
+                reason=FleetReason.INVALID_SPEC,
+                message=message,
+                last_transition_time=_now(),
+                observed_generation=generation,
+            ),
+        )
+    return evolve(status, conditions=conditions, observed_generation=generation, phase=FleetPhase.FAILED)
+
+
+# --------------------------------------------------------------------------------------------------
+# the Kubernetes API: list members, apply their image
+# --------------------------------------------------------------------------------------------------
+
+
+class MemberWriteError(Exception):
+    """The API server did not take the apply to a member."""
+
+
+async def list_members(live: LiveObjects, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """The ScaleSetImages in ``namespace`` whose labels match ``selector`` (one LIST)."""
+    url = f"{live.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+    params = {"labelSelector": selector} if selector else {}
+    try:
+        async with live.session().get(url, params=params, headers=live.headers()) as response:
+            if response.status == 404:
+                return []
+            if response.status != 200:
+                raise kopf.TemporaryError(f"listing members in {namespace}: HTTP {response.status}", delay=5)
+            body: Any = await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise kopf.TemporaryError(f"listing members in {namespace}: {exc!r}", delay=5) from exc
+    items = body.get("items") if isinstance(body, dict) else None
+    return [item for item in items or () if isinstance(item, dict)]
+
+
+async def apply_member(live: LiveObjects, action: ApplyToMember) -> int:
+    """Set the member's ``spec.image`` and ``spec.rollout.paused`` (a merge patch under the fleet's field manager);
+    returns its new generation.
+
+    A merge patch, not server-side apply: moving a member from one image source to another (a Marketplace image
+    to a gallery version) must remove the old source, which another manager (whoever created the member) owns;
+    apply can only drop fields its own manager owns, so the merged image would name two sources and be refused.
+    """
+    url = f"{live.server}/apis/{GROUP}/{VERSION}/namespaces/{quote(action.namespace)}/{PLURAL}/{quote(action.name)}"
+    image = action.image.to_dict(nulls=True)
+    patch = {"spec": {"image": image, "rollout": {"paused": action.paused}}}
+    headers = {**live.headers(), "Content-Type": "application/merge-patch+json"}
+    params = {"fieldManager": FLEET_FIELD_MANAGER}
+    try:
+        async with live.session().patch(url, params=params, headers=headers, data=json.dumps(patch)) as response:
+            text = await response.text()
+            if response.status != 200:
+                raise MemberWriteError(f"HTTP {response.status}: {text[:300]}")
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise MemberWriteError(repr(exc)) from exc
+    generation = (json.loads(text).get("metadata") or {}).get("generation")
+    if not isinstance(generation, int):
+        raise MemberWriteError("the patched object has no generation")
+    return generation
