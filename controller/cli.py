@@ -64,7 +64,10 @@ def _run(args: argparse.Namespace) -> int:
         metrics.serve(args.metrics_port, args.metrics_host)
     ctx = OperatorContext(config=config, tick=args.tick, config_path=args.config)
     if metrics is not None:
+        from controller.fleet.metrics import FleetMetrics
+
         metrics.attach(ctx)
+        FleetMetrics(metrics.registry).attach(ctx)
     import kopf
 
     try:

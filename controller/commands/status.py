@@ -11,6 +11,7 @@ import time
 from typing import Any, TextIO
 
 from controller.commands.cluster import REQUEST_TIMEOUT, Connection, KubeError, connect
+from controller.commands.fleets import fetch_fleets, render_fleets
 from controller.commands.grid import legend, render_resource
 from controller.resource import GROUP, PLURAL, VERSION
 
@@ -99,6 +100,8 @@ def show(
                 print(f"{program}: {exc}", file=sys.stderr)
                 return 1
             text = render(objects, colour=colour)
+            if name is None:
+                text = "\n".join([*render_fleets(fetch_fleets(conn, where)), text])
             out.write(("\x1b[H\x1b[2J" if watch and colour else "") + text + "\n")
             out.flush()
             if not watch:

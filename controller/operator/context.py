@@ -38,6 +38,7 @@ class OperatorContext:
     tick: float = 1.0
     reconcile_hook: Callable[[str, str, float, str], None] | None = None
     status_hook: Callable[[str, str, dict[str, Any]], None] | None = None
+    fleet_status_hook: Callable[[str, str, dict[str, Any]], None] | None = None  # a fleet's status, as written
     forget_hook: Callable[[str, str], None] | None = None
     _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
     _due: dict[tuple[str, str], float] = field(default_factory=dict)

@@ -97,9 +97,8 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
         ctx.schedule(_KEY_PREFIX + namespace, name, requeue)
         if status_patch:
             patch["status"] = status_patch
-        hook = getattr(ctx, "fleet_status_hook", None)
-        if hook is not None:
-            hook(namespace, name, merge_apply(plain["status"], status_patch))
+        if ctx.fleet_status_hook is not None:
+            ctx.fleet_status_hook(namespace, name, merge_apply(plain["status"], status_patch))
 
     @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True)
     def _fleet_forget(**kwargs: Any) -> None:

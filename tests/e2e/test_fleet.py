@@ -17,6 +17,8 @@ import pytest
 from scaleset_testbed import worlds
 from scaleset_testbed.worlds import GROUP, RG, SUB, VERSION
 
+from controller.commands.fleets import render_fleets
+
 from .harness import BAD, NEW, OLD, System, running_system
 
 pytestmark = pytest.mark.slow
@@ -171,6 +173,55 @@ async def test_three_stages_over_six_scale_sets_stage_two_fails_and_stage_three_
         for reason in ("RunStarted", "StageStarted", "StageSucceeded", "MemberFailed", "StageFailed", "RunFailed"):
             assert reason in reasons
         print("fleet run, Azure requests:", len(system.requests()) - before)
+        # the status view groups the members by stage
+        view = render_fleets([system.kube.get_object(FLEETS, "web-fleet", "default") or {}])
+        print("\n".join(view))
+        text = "\n".join(view)
+        assert "fleet default/web-fleet  Failed  run 1" in text
+        assert any(line.strip().startswith("wave-2") and "NotStarted" in line for line in view)
+        assert "default/eu-web: Failed" in text
+
+
+async def test_a_fleet_run_costs_no_azure_call_more_than_rolling_the_six_one_by_one() -> None:
+    async with running_system(world(SIX)) as system:
+        await system.start_operator()
+        await create_members(system, SIX)
+        start = len(system.requests())
+        await create_fleet(
+            system,
+            fleet(
+                [stage("canary"), stage("wave-1", maxParallel=2), stage("wave-2", maxParallel=3)],
+                image=marketplace(NEW),
+            ),
+        )
+        await system.wait_for(lambda: fleet_status(system).get("phase") == "Succeeded", within=120, what="Succeeded")
+        fleet_calls = system.requests()[start:]
+    async with running_system(world(SIX)) as system:
+        await system.start_operator()
+        await create_members(system, SIX)
+        start = len(system.requests())
+        for name in SIX:
+            await system.patch_spec(name, {"image": marketplace(NEW)})
+            await system.wait_for(
+                lambda name=name: (
+                    system.status(name).get("target", {}).get("image") == marketplace(NEW)
+                    and system.status(name).get("phase") == "Succeeded"
+                ),
+                within=60,
+                what=f"{name} Succeeded",
+            )
+        single_calls = system.requests()[start:]
+
+    def writes(calls: list[dict[str, Any]]) -> Counter[str]:
+        return Counter(
+            f"{e['method']} {e['path'].rsplit('/', 1)[-1]}" for e in calls if e["method"] in ("PATCH", "POST")
+        )
+
+    print(f"Azure requests, fleet of 6 in 3 stages: {len(fleet_calls)} (writes {sum(writes(fleet_calls).values())})")
+    print(f"Azure requests, the 6 one by one:        {len(single_calls)} (writes {sum(writes(single_calls).values())})")
+    print("fleet writes:", dict(writes(fleet_calls)), "one by one:", dict(writes(single_calls)))
+    assert writes(fleet_calls) == writes(single_calls), "the fleet itself writes nothing to Azure"
+    assert not [e for e in fleet_calls if "/galleries/" in e["path"]], "no follow, no image listing"
 
 
 async def test_an_approval_gate_survives_an_operator_restart_between_stages() -> None:
