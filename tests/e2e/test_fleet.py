@@ -10,6 +10,7 @@ Azure calls of a fleet run against the same scale sets rolled one by one.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections import Counter
 from typing import Any
 
@@ -182,6 +183,11 @@ async def test_three_stages_over_six_scale_sets_stage_two_fails_and_stage_three_
         assert "default/eu-web: Failed" in text
 
 
+def rolled(system: System, name: str) -> bool:
+    status = system.status(name)
+    return bool(status.get("target", {}).get("image") == marketplace(NEW) and status.get("phase") == "Succeeded")
+
+
 async def test_a_fleet_run_costs_no_azure_call_more_than_rolling_the_six_one_by_one() -> None:
     async with running_system(world(SIX)) as system:
         await system.start_operator()
@@ -202,14 +208,7 @@ async def test_a_fleet_run_costs_no_azure_call_more_than_rolling_the_six_one_by_
         start = len(system.requests())
         for name in SIX:
             await system.patch_spec(name, {"image": marketplace(NEW)})
-            await system.wait_for(
-                lambda name=name: (
-                    system.status(name).get("target", {}).get("image") == marketplace(NEW)
-                    and system.status(name).get("phase") == "Succeeded"
-                ),
-                within=60,
-                what=f"{name} Succeeded",
-            )
+            await system.wait_for(functools.partial(rolled, system, name), within=60, what=f"{name} Succeeded")
         single_calls = system.requests()[start:]
 
     def writes(calls: list[dict[str, Any]]) -> Counter[str]:

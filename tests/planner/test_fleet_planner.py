@@ -90,7 +90,7 @@ def test_a_run_starts_with_the_first_stage_only() -> None:
     assert plan.status.run.number == 1
     assert [s.state for s in plan.status.stages] == ["Progressing", "Pending", "Pending"]
     assert plan.status.phase == "Progressing"
-    assert plan.status.condition("Reconciling").status == "True"  # type: ignore[union-attr]
+    assert plan.status.condition("Reconciling").status == "True"
 
 
 def test_a_member_succeeds_only_on_a_status_for_its_new_generation() -> None:
@@ -98,10 +98,10 @@ def test_a_member_succeeds_only_on_a_status_for_its_new_generation() -> None:
     # the member's status is still the previous image's Succeeded (observed generation 1 < 2)
     stale = on_new(MEMBERS, {"a"}, observed=1, target=1)
     plan = step(spec(), status, stale)
-    assert plan.status.member("ns", "a").state == "Progressing"  # type: ignore[union-attr]
+    assert plan.status.member("ns", "a").state == "Progressing"
     assert plan.actions == ()
     done = step(spec(), status, on_new(MEMBERS, {"a"}))
-    assert done.status.member("ns", "a").state == "Succeeded"  # type: ignore[union-attr]
+    assert done.status.member("ns", "a").state == "Succeeded"
     assert [a.name for a in done.actions] == ["b", "c"], "stage two starts at once, two at a time"
 
 
@@ -115,7 +115,7 @@ def test_stop_run_leaves_later_stages_not_started() -> None:
     assert [s.state for s in plan.status.stages] == ["Succeeded", "Failed", "NotStarted"]
     assert plan.actions == (), "d (stage two) and e (stage three) never start"
     assert plan.status.phase == "Failed"
-    assert plan.status.condition("Stalled").status == "True"  # type: ignore[union-attr]
+    assert plan.status.condition("Stalled").status == "True"
 
 
 def test_continue_other_groups_goes_on_after_a_failure() -> None:
