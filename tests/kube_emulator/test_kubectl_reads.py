@@ -31,11 +31,12 @@ async def test_api_resources_list_the_resource_once_with_short_name_and_category
     lines = listed.out.splitlines()
     assert lines[0].split() == ["NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"]
     assert [line.split() for line in lines[1:]] == [
-        ["scalesetimages", "ssi", "imagerollout.dev/v1alpha1", "true", "ScaleSetImage"]
+        ["scalesetimagerollouts", "ssir", "imagerollout.dev/v1alpha1", "true", "ScaleSetImageRollout"],
+        ["scalesetimages", "ssi", "imagerollout.dev/v1alpha1", "true", "ScaleSetImage"],
     ]
     assert listed.err == ""
     by_category = (await kubectl("api-resources", "--categories=imagerollout", "-o", "name")).ok()
-    assert by_category.out == "scalesetimages.imagerollout.dev\n"
+    assert by_category.out == "scalesetimagerollouts.imagerollout.dev\nscalesetimages.imagerollout.dev\n"
 
 
 async def test_get_by_short_name_and_category_prints_the_printer_columns(
