@@ -193,6 +193,32 @@ def test_a_model_write_is_judged_by_the_status_written_with_it() -> None:
     assert check(observation(audit=[*walk(), model_patch(18.0, V3)], snapshots=history)) == []
 
 
+def test_a_model_write_is_never_judged_by_the_status_of_the_object_re_created_under_its_name() -> None:
+    """Campaign C, seed 686: the first object's model write (its target, not yet in its status) went out as it
+    was being deleted; the re-created object's status, written later within the look-ahead, named another
+    target. The write was for the first object and is judged by it alone."""
+
+    def of(snap: dict[str, Any], uid: str, status: dict[str, Any] | None = None) -> dict[str, Any]:
+        snap["object"]["metadata"]["uid"] = uid
+        if status is not None:
+            snap["object"]["status"] = status
+        return snap
+
+    first = of(resource(1.0, event="ADDED", target=V2), "a", {})
+    retargeted = of(resource(1.4, target=V3), "a", {})  # while Terminating, just before the write arrived
+    gone = of(resource(2.0, event="DELETED", target=V3), "a", {})
+    again = of(resource(2.5, event="ADDED", target=V3), "b")
+    again["object"]["status"]["operation"] = {"kind": "ModelUpdate", "instanceIds": []}
+    audit = [model_patch(1.5, V2)]
+    history = [first, retargeted, gone, again]
+    assert check(observation(audit=audit, snapshots=history)) == []
+    # the same history with one uid throughout: the later status is this object's own, and V2 is not it
+    for snap in history:
+        snap["object"]["metadata"]["uid"] = "a"
+    found = check(observation(audit=audit, snapshots=history))
+    assert invariants.MODEL_WRITE_TARGET in [v.invariant for v in found]
+
+
 def test_upgrading_an_instance_to_the_image_it_runs() -> None:
     audit = [*walk(), upgrade(18.0, "0")]
     assert invariants.NO_SAME_IMAGE in names(observation(audit=audit))

@@ -134,6 +134,19 @@ class Timeline:
         snap = self.at(t)
         return dict((snap or {}).get("object", {}).get("spec") or {})
 
+    def _later(self, t: float, within: float) -> list[dict[str, Any]]:
+        """The versions stored within ``within`` after ``t`` of the object that was there at ``t`` (a write
+        made for one object is never judged by the status of the object re-created under its name)."""
+        now = self.at(t)
+        uid = (now or {}).get("object", {}).get("metadata", {}).get("uid")
+        return [
+            s
+            for s in self.snapshots
+            if t <= s["time"] <= t + within
+            and s["event"] != "DELETED"
+            and (uid is None or s["object"].get("metadata", {}).get("uid") == uid)
+        ]
+
     def intent(self, t: float, ids: list[str], within: float) -> dict[str, Any]:
         """The status that a manualupgrade sent at ``t`` for ``ids`` acted on.
 
@@ -142,7 +155,7 @@ class Timeline:
         tells what it meant; without one (status write lost, operator killed), the status at ``t``, or if
         that has no plan or target yet, the first later version that has both.
         """
-        later = [s for s in self.snapshots if t <= s["time"] <= t + within and s["event"] != "DELETED"]
+        later = self._later(t, within)
         for snap in later:
             status = snap["object"].get("status") or {}
             if sorted((status.get("operation") or {}).get("instanceIds") or []) == sorted(ids):
@@ -159,7 +172,7 @@ class Timeline:
     def model_intent(self, t: float, within: float) -> dict[str, Any]:
         """The status a model update sent at ``t`` acted on: the first version written within ``within`` that
         records a ModelUpdate operation, else the status at ``t`` (or the first later one with a target)."""
-        later = [s for s in self.snapshots if t <= s["time"] <= t + within and s["event"] != "DELETED"]
+        later = self._later(t, within)
         for snap in later:
             status = snap["object"].get("status") or {}
             if (status.get("operation") or {}).get("kind") in ("ModelUpdate", "Rollback"):

@@ -2,6 +2,7 @@
 directory of Azure/azure-rest-api-specs::
 
     python -m tests.emulator.spec.extract --specs /path/to/azure-rest-api-specs/.git [--commit SHA]
+    python -m tests.emulator.spec.extract --cache /path/to/saved-files   # newer versions, read file by file
 
 Writes, for each api-version in ``SUITE_VERSIONS`` that the commit holds:
 
@@ -23,8 +24,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .fields import KINDS, coercible_types, emulator_table, field_index, property_paths
-from .specrepo import SpecRepo, Trimmer
+from .fields import KINDS, add_version, coercible_types, emulator_table, field_index, property_paths
+from .specrepo import DirRepo, SpecRepo, Trimmer
 
 HERE = Path(__file__).parent
 TABLE = HERE.parents[2] / "testbed" / "scaleset_testbed" / "azure" / "api_fields.json"
@@ -68,10 +69,10 @@ OPERATION_STATUS = (
     "/definitions/OperationStatusResult",
 )
 
-# The api-versions the suite replays: Azure Stack Hub's 2020-06-01 and the 2019-03-01 of old tools (the newest
-# versions are written by hand from the files named in README.md, see there).
+# The api-versions the suite replays: Azure Stack Hub's 2020-06-01, the 2019-03-01 of old tools, the newest of the
+# whole-repository commit (2024-07-01, 2023-07-03) and the newest read file by file (--cache, see README.md).
 SUITE_VERSIONS: dict[str, tuple[str, ...]] = {
-    "compute": ("2019-03-01", "2020-06-01", "2024-07-01"),
+    "compute": ("2019-03-01", "2020-06-01", "2024-07-01", "2026-03-01"),
     "gallery": ("2019-03-01", "2023-07-03"),
 }
 
@@ -115,10 +116,19 @@ def extract_version(repo: SpecRepo, family: str, version: str, out_dir: Path) ->
         op = ops[op_id]
         operations[op_id] = operation_json(trimmer, op)
         for name, ref in sorted((op.raw.get("x-ms-examples") or {}).items()):
-            file, _, example = repo.resolve(ref["$ref"], op.file)
+            try:
+                file, _, example = repo.resolve(ref["$ref"], op.file)
+            except FileNotFoundError:
+                if not isinstance(repo, DirRepo):
+                    raise
+                continue  # an example not saved (README.md, "Gaps")
             examples.setdefault(op_id, {})[name] = {"source": file, "example": example}
     folder = out_dir / f"{family}-{version}"
     folder.mkdir(parents=True, exist_ok=True)
+    if isinstance(repo, DirRepo):  # files read one by one, each at its own commit
+        used = {op["source"] for op in operations.values()}
+        used |= {entry["source"] for by_name in examples.values() for entry in by_name.values()}
+        _write(folder / "sources.json", {f: repo.sources.get(f) for f in sorted(used | set(repo.sources))})
     _write(folder / "operations.json", operations)
     _write(folder / "definitions.json", dict(sorted(trimmer.definitions.items())))
     _write(folder / "examples.json", examples)
@@ -153,6 +163,24 @@ def request_types(repo: SpecRepo) -> dict[str, dict[str, str]]:
     return out
 
 
+def merge_fields(repo: SpecRepo, out: Path) -> dict[str, Any]:
+    """``fields.json`` with the versions ``repo`` holds appended (each newer than the index's newest)."""
+    index: dict[str, Any] = json.loads((out / "fields.json").read_text())
+    for kind, (family, root) in KINDS.items():
+        newest = index["versions"][kind][-1]
+        known = json.loads((out / f"{family}-{newest}" / "definitions.json").read_text())
+        newest_known = property_paths(known, root)
+        for version in repo.versions(family):
+            if version <= newest:
+                continue
+            trimmer = Trimmer(repo)
+            found = _find_definition(repo, trimmer, family, version, root)
+            if found is not None:
+                add_version(index, kind, version, property_paths(trimmer.definitions, found), newest_known)
+                index.setdefault("added", {})[f"{family} {version}"] = repo.commit
+    return index
+
+
 def _find_definition(repo: SpecRepo, trimmer: Trimmer, family: str, version: str, name: str) -> str | None:
     for file in repo.swagger_files(family, version):
         if name in (repo.load(file).get("definitions") or {}):
@@ -166,12 +194,16 @@ def _write(path: Path, data: Any) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--specs", required=True, help="git directory of Azure/azure-rest-api-specs")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--specs", help="git directory of Azure/azure-rest-api-specs")
+    source.add_argument("--cache", help="a directory of single files saved at their repository paths, SOURCES.json")
     parser.add_argument("--commit", default="HEAD")
     parser.add_argument("--out", default=str(HERE))
     args = parser.parse_args(argv)
-    repo = SpecRepo(args.specs, args.commit)
     out = Path(args.out)
+    if args.cache:
+        return main_cache(DirRepo(args.cache), out)
+    repo = SpecRepo(args.specs, args.commit)
     for family, versions in SUITE_VERSIONS.items():
         for version in versions:
             extract_version(repo, family, version, out)
@@ -185,6 +217,19 @@ def main(argv: list[str] | None = None) -> int:
     _write(out / "fields.json", index)
     _write(TABLE, emulator_table(index, request_types(repo)))
     print(f"spec data from {repo.commit} written to {out} and {TABLE}")
+    return 0
+
+
+def main_cache(repo: DirRepo, out: Path) -> int:
+    """The versions a directory of saved files holds: their folders, and their columns in the field tables."""
+    for family, versions in SUITE_VERSIONS.items():
+        for version in versions:
+            if repo.version_dir(family, version) is not None:
+                extract_version(repo, family, version, out)
+    index = merge_fields(repo, out)
+    _write(out / "fields.json", index)
+    _write(TABLE, emulator_table(index, request_types(repo)))
+    print(f"spec data from saved files ({repo.commit}) written to {out} and {TABLE}")
     return 0
 
 

@@ -149,3 +149,20 @@ def emulator_table(index: dict[str, Any], types: dict[str, dict[str, str]] | Non
 def coercible_types(definitions: dict[str, Any], root: str) -> dict[str, str]:
     """The integer and boolean paths under ``root`` (ARM converts JSON strings to them)."""
     return {p: t for p, t in walk(definitions, root).items() if t in ("integer", "boolean")}
+
+
+def add_version(index: dict[str, Any], kind: str, version: str, paths: set[str], newest_known: set[str]) -> None:
+    """Append ``version`` to ``kind`` in ``index`` (in place), given every path it defines and every path of the
+    kind's newest version already in the index (a path listed nowhere was defined by every version so far)."""
+    versions: list[str] = index["versions"][kind]
+    if versions and version <= versions[-1]:
+        raise ValueError(f"{kind}: {version} is not newer than {versions[-1]}")
+    table: dict[str, str] = index["paths"][kind]
+    count = len(versions)
+    grown = {path: bits + ("1" if path in paths else "0") for path, bits in table.items()}
+    for path in paths - table.keys() - newest_known:
+        grown[path] = "0" * count + "1"
+    for path in newest_known - table.keys() - paths:
+        grown[path] = "1" * count + "0"
+    versions.append(version)
+    index["paths"][kind] = {path: bits for path, bits in sorted(grown.items()) if "0" in bits}

@@ -116,7 +116,9 @@ def scenario(case: Case) -> dict[str, Any]:
             }
         ],
         managedImages=[MANAGED_ID],
-        timing={"instanceUpgradeSeconds": 2.0, "instanceCreateSeconds": 2.0, "modelUpdateSeconds": 0.5},
+        # Upgrades slow enough that the rolling upgrade prepare() starts is still running when GetLatest or Cancel
+        # reaches it on a machine loaded by the rest of make test (at 2 s one Cancel once found it finished).
+        timing={"instanceUpgradeSeconds": 4.0, "instanceCreateSeconds": 2.0, "modelUpdateSeconds": 0.5},
     )
     body = request_body(case)
     if isinstance(body, dict):

@@ -11,9 +11,11 @@ import json
 import posixpath
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 COMPUTE_DIRS = (
+    "specification/compute/resource-manager/Microsoft.Compute/Compute/stable",  # TypeSpec-generated, 2025 on
     "specification/compute/resource-manager/Microsoft.Compute/ComputeRP/stable",
     "specification/compute/resource-manager/Microsoft.Compute/stable",
 )
@@ -113,6 +115,28 @@ class SpecRepo:
         for part in [p for p in pointer.strip("/").split("/") if p]:
             node = node[part.replace("~1", "/").replace("~0", "~")]
         return file, pointer, node
+
+
+class DirRepo(SpecRepo):
+    """Files of azure-rest-api-specs saved under a directory at their repository paths (one file at a time, when
+    the whole repository cannot be had), with ``SOURCES.json`` naming the commit each file was read at."""
+
+    def __init__(self, root: str) -> None:  # no git directory behind it: SpecRepo's __init__ is not called
+        self.root = Path(root)
+        self.sources: dict[str, str] = json.loads((self.root / "SOURCES.json").read_text())
+        self.commit = ", ".join(sorted(set(self.sources.values())))
+        self._json: dict[str, Any] = {}
+
+    def listdir(self, folder: str) -> list[str]:
+        base = self.root / folder
+        if not base.is_dir():
+            return []
+        return sorted(f"{folder.rstrip('/')}/{p.name}" for p in base.iterdir())
+
+    def load(self, path: str) -> Any:
+        if path not in self._json:
+            self._json[path] = json.loads((self.root / path).read_text())
+        return self._json[path]
 
 
 class Trimmer:
