@@ -106,14 +106,9 @@ def checked_writes(check: WriteCheck, live: LiveWriteCheck | None = None) -> Ite
         _write_check.reset(token)
 
 
-def withdrawal_reason() -> str | None:
-    """Why a write in the current context must not go out now, as far as this process knows (None: send it)."""
-    checks = _write_check.get()
-    return checks[0]() if checks is not None else None
-
-
-async def live_withdrawal_reason() -> str | None:
-    """``withdrawal_reason``, then (if that says send) the live check of the current context."""
+async def withdrawal_reason() -> str | None:
+    """Why a write in the current context must not go out now (None: send it): what this process knows first,
+    then, if that says send, the live check."""
     checks = _write_check.get()
     if checks is None:
         return None
@@ -133,7 +128,7 @@ class LastMomentCheck(AsyncHTTPPolicy[Any, Any]):
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         if request.http_request.method not in ("GET", "HEAD"):
-            reason = await live_withdrawal_reason()
+            reason = await withdrawal_reason()
             if reason is not None:
                 raise WriteWithdrawn(reason)
         return await self.next.send(request)

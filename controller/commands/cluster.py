@@ -63,6 +63,22 @@ class Connection:
                 "Is the cluster running? (The demo's API lives only while the demo runs: use --stay to keep it.)"
             ) from None
 
+    def list_objects(self, group: str, version: str, plural: str, namespace: str | None) -> list[dict[str, Any]]:
+        """The objects of one kind in ``namespace`` (None: all), sorted by namespace and name."""
+        api = self.api
+        if namespace:
+            listed = self.call(
+                lambda: api.list_namespaced_custom_object(
+                    group, version, namespace, plural, _request_timeout=REQUEST_TIMEOUT
+                )
+            )
+        else:
+            listed = self.call(
+                lambda: api.list_cluster_custom_object(group, version, plural, _request_timeout=REQUEST_TIMEOUT)
+            )
+        items: list[dict[str, Any]] = listed.get("items") or []
+        return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+
     def _refusal(self, exc: Any, name: str | None, namespace: str | None) -> KubeError:
         status = int(getattr(exc, "status", 0) or 0)
         body = _status_body(getattr(exc, "body", None))

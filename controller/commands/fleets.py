@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.commands.cluster import REQUEST_TIMEOUT, Connection, KubeError
+from controller.commands.cluster import Connection, KubeError
 from controller.resource import GROUP, VERSION
 from controller.resource.fleet import FLEET_PLURAL
 
@@ -16,22 +16,10 @@ _MARK = {"Succeeded": "#", "Failed": "x", "Progressing": "~", "Pending": "o"}
 
 def fetch_fleets(conn: Connection, namespace: str | None) -> list[dict[str, Any]]:
     """The fleets of ``namespace`` (None: all); none when the API does not serve the kind."""
-    api = conn.api
     try:
-        if namespace:
-            listed = conn.call(
-                lambda: api.list_namespaced_custom_object(
-                    GROUP, VERSION, namespace, FLEET_PLURAL, _request_timeout=REQUEST_TIMEOUT
-                )
-            )
-        else:
-            listed = conn.call(
-                lambda: api.list_cluster_custom_object(GROUP, VERSION, FLEET_PLURAL, _request_timeout=REQUEST_TIMEOUT)
-            )
+        return conn.list_objects(GROUP, VERSION, FLEET_PLURAL, namespace)
     except KubeError:
         return []
-    items: list[dict[str, Any]] = listed.get("items") or []
-    return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
 
 
 def render_fleets(fleets: list[dict[str, Any]]) -> list[str]:

@@ -29,18 +29,7 @@ def fetch(conn: Connection, name: str | None, namespace: str | None) -> list[dic
             namespace=where,
         )
         return [obj]
-    if namespace:
-        listed = conn.call(
-            lambda: api.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT
-            )
-        )
-    else:
-        listed = conn.call(
-            lambda: api.list_cluster_custom_object(GROUP, VERSION, PLURAL, _request_timeout=REQUEST_TIMEOUT)
-        )
-    items: list[dict[str, Any]] = listed["items"]
-    return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+    return conn.list_objects(GROUP, VERSION, PLURAL, namespace)
 
 
 def render(objects: list[dict[str, Any]], *, colour: bool) -> str:

@@ -4,7 +4,14 @@ No I/O, no kopf, no Azure SDK: ``views`` (what the planner reads and returns), `
 what a member write that went through or failed changes in status).
 """
 
-from controller.fleet.planner import approval_token, newest_version, plan_fleet, record_applied, unrecord_started
+from controller.fleet.planner import (
+    approval_token,
+    fleet_conditions,
+    newest_version,
+    plan_fleet,
+    record_applied,
+    unrecord_started,
+)
 from controller.fleet.views import ApplyToMember, FleetEvent, FleetPlan, MemberView
 
 __all__ = [
@@ -13,6 +20,7 @@ __all__ = [
     "FleetPlan",
     "MemberView",
     "approval_token",
+    "fleet_conditions",
     "newest_version",
     "plan_fleet",
     "record_applied",

@@ -460,7 +460,7 @@ def _finish(spec: ScaleSetImageRolloutSpec, d: _Draft, generation: int, *, run_o
     else:
         phase, reason, message = FleetPhase.PROGRESSING, FleetReason.RUN_IN_PROGRESS, _summary(d.status)
     status = evolve(d.status, phase=phase, observed_generation=generation)
-    status = _conditions(status, phase, reason, message, generation, d.now)
+    status = fleet_conditions(status, phase, reason, message, generation, d.now)
     return FleetPlan(
         status=status,
         actions=tuple(d.actions),
@@ -476,7 +476,7 @@ def _summary(status: ScaleSetImageRolloutStatus) -> str:
     return f"{head}stages {status.stage_progress}, members {status.member_progress} succeeded."
 
 
-def _conditions(
+def fleet_conditions(
     status: ScaleSetImageRolloutStatus,
     phase: FleetPhase,
     reason: FleetReason,
@@ -484,6 +484,7 @@ def _conditions(
     generation: int,
     now: datetime,
 ) -> ScaleSetImageRolloutStatus:
+    """Ready / Reconciling / Stalled of a fleet, all three from its phase (kstatus), with one reason and message."""
     ready = phase == FleetPhase.SUCCEEDED
     stalled = phase == FleetPhase.FAILED
     reconciling = phase in (FleetPhase.PROGRESSING, FleetPhase.WAITING, FleetPhase.WAITING_FOR_APPROVAL)

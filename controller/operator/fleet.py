@@ -27,20 +27,24 @@ import aiohttp
 import kopf
 
 from controller.azure import AzureCallError
-from controller.fleet import ApplyToMember, MemberView, newest_version, plan_fleet, record_applied, unrecord_started
+from controller.fleet import (
+    ApplyToMember,
+    MemberView,
+    fleet_conditions,
+    newest_version,
+    plan_fleet,
+    record_applied,
+    unrecord_started,
+)
 from controller.operator.context import OperatorContext
 from controller.operator.live import LiveObjects
-from controller.operator.reconcile import merge_apply, merge_patch
+from controller.operator.reconcile import merge_apply, merge_patch, plain_body
 from controller.resource import (
     GROUP,
     PLURAL,
     VERSION,
-    Condition,
-    ConditionStatus,
-    ConditionType,
     ModelError,
     evolve,
-    set_condition,
 )
 from controller.resource.fleet import (
     FLEET_FIELD_MANAGER,
@@ -79,11 +83,7 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
         observed = (body.get("status") or {}).get("observedGeneration")
         if not ctx.is_due(_KEY_PREFIX + namespace, name) and meta.get("generation") == observed:
             return
-        plain = {
-            "metadata": json.loads(json.dumps(dict(meta))),
-            "spec": json.loads(json.dumps(dict(body.get("spec") or {}))),
-            "status": json.loads(json.dumps(dict(body.get("status") or {}))),
-        }
+        plain = plain_body(body)
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
@@ -224,24 +224,8 @@ async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec
 
 
 def _invalid(status: ScaleSetImageRolloutStatus, message: str, generation: int) -> ScaleSetImageRolloutStatus:
-    conditions = status.conditions
-    for type_, value in (
-        (ConditionType.STALLED, True),
-        (ConditionType.READY, False),
-        (ConditionType.RECONCILING, False),
-    ):
-        conditions = set_condition(
-            conditions,
-            Condition(
-                type=type_,
-                status=ConditionStatus.TRUE if value else ConditionStatus.FALSE,
-                reason=FleetReason.INVALID_SPEC,
-                message=message,
-                last_transition_time=_now(),
-                observed_generation=generation,
-            ),
-        )
-    return evolve(status, conditions=conditions, observed_generation=generation, phase=FleetPhase.FAILED)
+    status = fleet_conditions(status, FleetPhase.FAILED, FleetReason.INVALID_SPEC, message, generation, _now())
+    return evolve(status, observed_generation=generation, phase=FleetPhase.FAILED)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import kopf
 
 from controller.operator.context import OperatorContext
 from controller.operator.fleet import register_fleet
-from controller.operator.reconcile import logger, merge_apply, reconcile
+from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
 from controller.operator.selector import LabelFilter
 from controller.resource import (
     GROUP,
@@ -79,7 +79,7 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
         if not ctx.is_due(namespace, name) and generation == observed:
             return
         started = time.monotonic()
-        plain = _plain(body)
+        plain = plain_body(body)
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
@@ -104,22 +104,6 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
             ctx.status_hook(namespace, name, merge_apply(plain["status"], status_patch))
 
     return registry
-
-
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    return {
-        "metadata": dict(body.get("metadata") or {}),
-        "spec": _deep(body.get("spec") or {}),
-        "status": _deep(body.get("status") or {}),
-    }
-
-
-def _deep(value: Any) -> Any:
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {k: _deep(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_deep(v) for v in value]
-    return value
 
 
 Connection = Callable[[], kopf.ConnectionInfo]

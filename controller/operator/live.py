@@ -46,9 +46,9 @@ class LiveObjects:
 
     async def meta(self, namespace: str, name: str) -> LiveMeta:
         """The object's uid, generation and deletion mark now; raises ``LiveReadError`` when it cannot tell."""
-        url = f"{self._info.server.rstrip('/')}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
+        url = f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}/{name}"
         try:
-            async with self._client().get(url, headers=self._headers()) as response:
+            async with self.session().get(url, headers=self.headers()) as response:
                 if response.status == 404:
                     return LiveMeta(uid=None, generation=None, deleting=False)
                 if response.status != 200:
@@ -69,14 +69,6 @@ class LiveObjects:
         """The API server's base URL, without a trailing slash."""
         return self._info.server.rstrip("/")
 
-    def session(self) -> aiohttp.ClientSession:
-        """The HTTP session with the operator's TLS settings (other reads and writes share it)."""
-        return self._client()
-
-    def headers(self) -> dict[str, str]:
-        """The Authorization header of the operator's credentials."""
-        return self._headers()
-
     async def close(self) -> None:
         if self._session is not None:
             await self._session.close()
@@ -86,7 +78,8 @@ class LiveObjects:
                 os.unlink(path)
         self._files.clear()
 
-    def _client(self) -> aiohttp.ClientSession:
+    def session(self) -> aiohttp.ClientSession:
+        """The HTTP session with the operator's TLS settings (other reads and writes share it)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=_TIMEOUT_SECONDS),
@@ -94,7 +87,8 @@ class LiveObjects:
             )
         return self._session
 
-    def _headers(self) -> dict[str, str]:
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the operator's credentials."""
         info = self._info
         if info.token:
             return {"Authorization": f"{info.scheme or 'Bearer'} {info.token}"}

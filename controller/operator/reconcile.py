@@ -49,6 +49,23 @@ from controller.scope import ScopeTarget
 logger = logging.getLogger("scaleset_image.operator")
 
 
+def plain_body(body: Any) -> dict[str, Any]:
+    """Metadata, spec and status of a kopf body as plain dicts and lists (kopf's views are live and read-only)."""
+    return {
+        "metadata": _deep(body.get("metadata") or {}),
+        "spec": _deep(body.get("spec") or {}),
+        "status": _deep(body.get("status") or {}),
+    }
+
+
+def _deep(value: Any) -> Any:
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {k: _deep(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_deep(v) for v in value]
+    return value
+
+
 def merge_patch(old: Any, new: Any) -> Any:
     """The RFC 7386 merge patch that turns ``old`` into ``new`` (removed keys become null)."""
     if not isinstance(old, dict) or not isinstance(new, dict):

@@ -16,7 +16,7 @@ from typing import Any, cast
 from scaleset_testbed.worlds import VERSIONS
 
 from controller.azure import AzureCallError, ComputeGateway, SeenScaleSet
-from controller.azure.pipeline import live_withdrawal_reason
+from controller.azure.pipeline import withdrawal_reason
 from controller.config import OperatorConfig
 from controller.observed import ObservedInstance, ObservedScaleSet, OperationState
 from controller.operator import OperatorContext
@@ -97,7 +97,7 @@ class FakeAzure:
     async def wait_for_budget(self) -> None:
         """What the real gateway does before a write leaves: wait for the budget, then ask the caller again."""
         self.during_budget_wait()
-        reason = await live_withdrawal_reason()
+        reason = await withdrawal_reason()
         if reason is not None:
             raise AzureCallError("Withdrawn", "WriteWithdrawn", reason)
         self.sent += 1

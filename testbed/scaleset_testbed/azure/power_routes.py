@@ -92,14 +92,24 @@ def change_power(world: World, ss: ScaleSet, instances: list[Instance], action: 
         world.at(now + 0.05, lambda t: world.finish_operation(op, t))
 
 
-async def _power(emulator: AzureEmulator, call: Call, action: str) -> web.StreamResponse:
+def _idle_instances(
+    emulator: AzureEmulator, call: Call, *, required: bool
+) -> tuple[ScaleSet, list[str], list[Instance]]:
+    """The scale set, the instance ids the call names (every one when optional and absent), and those
+    instances; 409 when one of them is busy with another operation."""
     world = emulator.world
     ss = world.get_scale_set(call.params["sub"], call.params["rg"], call.params["name"])
-    ids = emulator.instance_ids(call, ss, required=False)
+    ids = emulator.instance_ids(call, ss, required=required)
     instances = [world.get_instance(ss, iid) for iid in ids]
     for inst in instances:
         if inst.busy:
             raise _busy(ss, inst)
+    return ss, ids, instances
+
+
+async def _power(emulator: AzureEmulator, call: Call, action: str) -> web.StreamResponse:
+    world = emulator.world
+    ss, ids, instances = _idle_instances(emulator, call, required=False)
     op = world.new_operation(_ACTIONS[action][0], ss, call.now, instance_ids=ids)
     change_power(world, ss, instances, action, call.now, op)
     return emulator.accepted(call, op)
@@ -123,12 +133,7 @@ async def deallocate(emulator: AzureEmulator, call: Call) -> web.StreamResponse:
 
 async def delete_instances(emulator: AzureEmulator, call: Call) -> web.StreamResponse:
     world = emulator.world
-    ss = world.get_scale_set(call.params["sub"], call.params["rg"], call.params["name"])
-    ids = emulator.instance_ids(call, ss, required=True)
-    instances = [world.get_instance(ss, iid) for iid in ids]
-    for inst in instances:
-        if inst.busy:
-            raise _busy(ss, inst)
+    ss, ids, instances = _idle_instances(emulator, call, required=True)
     op = world.new_operation("DeleteInstances", ss, call.now, instance_ids=ids)
     for inst in instances:
         world.delete_instance(ss, inst, call.now, op)
