@@ -74,7 +74,7 @@ OPERATION_STATUS = (
 # whole-repository commit (2024-07-01, 2023-07-03) and the newest read file by file (--cache, see README.md).
 SUITE_VERSIONS: dict[str, tuple[str, ...]] = {
     "compute": ("2019-03-01", "2020-06-01", "2024-07-01", "2026-03-01"),
-    "gallery": ("2019-03-01", "2023-07-03"),
+    "gallery": ("2019-03-01", "2023-07-03", "2025-12-03"),
 }
 
 
@@ -221,6 +221,36 @@ def attach_examples(root: Path, out: Path) -> dict[str, list[str]]:
     return missing
 
 
+def append_stored_versions(out: Path) -> list[str]:
+    """Columns for the stored folders newer than every version ``fields.json`` holds for their kinds, from the
+    folders' own (trimmed) definitions; ``fields.json`` and the emulator's table are rewritten. Returns the
+    ``"<kind> <version>"`` columns added."""
+    index: dict[str, Any] = json.loads((out / "fields.json").read_text())
+    added: list[str] = []
+    for folder in sorted(p for p in out.iterdir() if (p / "definitions.json").exists()):
+        family, version = folder.name.split("-", 1)
+        definitions = json.loads((folder / "definitions.json").read_text())
+        for kind, (kind_family, root) in KINDS.items():
+            versions = index["versions"][kind]
+            if kind_family != family or root not in definitions or version <= versions[-1]:
+                continue
+            known = json.loads((out / f"{family}-{versions[-1]}" / "definitions.json").read_text())
+            add_version(index, kind, version, property_paths(definitions, root), property_paths(known, root))
+            sources = json.loads((folder / "sources.json").read_text())
+            commits = sorted({c for path, c in sources.items() if "/examples/" not in path})
+            index.setdefault("added", {})[f"{family} {version}"] = ", ".join(commits)
+            added.append(f"{kind} {version}")
+    _write(out / "fields.json", index)
+    newest = max(p.name for p in out.iterdir() if p.name.startswith("compute-") and p.is_dir())
+    definitions = json.loads((out / newest / "definitions.json").read_text())
+    types = {
+        kind: coercible_types(definitions, KINDS[kind][1])
+        for kind in ("virtualMachineScaleSets", "virtualMachineScaleSetUpdate")
+    }
+    _write(TABLE, emulator_table(index, types))
+    return added
+
+
 def _find_definition(repo: SpecRepo, trimmer: Trimmer, family: str, version: str, name: str) -> str | None:
     for file in repo.swagger_files(family, version):
         if name in (repo.load(file).get("definitions") or {}):
@@ -238,12 +268,18 @@ def main(argv: list[str] | None = None) -> int:
     source.add_argument("--specs", help="git directory of Azure/azure-rest-api-specs")
     source.add_argument("--cache", help="a directory of single files saved at their repository paths, SOURCES.json")
     source.add_argument("--examples", help="like --cache, holding example files: fill the stored examples.json")
+    source.add_argument(
+        "--stored", action="store_true", help="append the stored folders newer than fields.json as its columns"
+    )
     parser.add_argument("--commit", default="HEAD")
     parser.add_argument("--out", default=str(HERE))
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.cache:
         return main_cache(DirRepo(args.cache), out)
+    if args.stored:
+        print("columns added:", *append_stored_versions(out), sep="\n  ")
+        return 0
     if args.examples:
         for folder, names in attach_examples(Path(args.examples), out).items():
             print(f"{folder}: examples stored; missing {len(names)}", *names, sep="\n  ")
