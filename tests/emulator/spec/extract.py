@@ -221,20 +221,36 @@ def attach_examples(root: Path, out: Path) -> dict[str, list[str]]:
     return missing
 
 
+# A definitions-only folder may hold only the definitions read from its version (``partial.json`` beside them,
+# ``{"over": "<newer folder>", "shared": [...]}``): the others are taken as in the newer folder, and ``shared``
+# names the definitions its swagger takes from a common-types file stored with that folder (README.md).
+PARTIAL = "partial.json"
+
+
+def folder_definitions(out: Path, folder: str) -> dict[str, Any]:
+    """A stored folder's definitions; for a partial folder, the newer folder's with its own read over them."""
+    own: dict[str, Any] = json.loads((out / folder / "definitions.json").read_text())
+    partial = out / folder / PARTIAL
+    if not partial.exists():
+        return own
+    over = str(json.loads(partial.read_text())["over"])
+    return {**folder_definitions(out, over), **own}
+
+
 def append_stored_versions(out: Path) -> list[str]:
-    """Columns for the stored folders newer than every version ``fields.json`` holds for their kinds, from the
-    folders' own (trimmed) definitions; ``fields.json`` and the emulator's table are rewritten. Returns the
-    ``"<kind> <version>"`` columns added."""
+    """Columns for the stored folders whose versions ``fields.json`` does not hold yet for their kinds (inserted
+    in version order), from the folders' own (trimmed) definitions; ``fields.json`` and the emulator's table are
+    rewritten. Returns the ``"<kind> <version>"`` columns added."""
     index: dict[str, Any] = json.loads((out / "fields.json").read_text())
     added: list[str] = []
     for folder in sorted(p for p in out.iterdir() if (p / "definitions.json").exists()):
         family, version = folder.name.split("-", 1)
-        definitions = json.loads((folder / "definitions.json").read_text())
+        definitions = folder_definitions(out, folder.name)
         for kind, (kind_family, root) in KINDS.items():
             versions = index["versions"][kind]
-            if kind_family != family or root not in definitions or version <= versions[-1]:
+            if kind_family != family or root not in definitions or version in versions:
                 continue
-            known = json.loads((out / f"{family}-{versions[-1]}" / "definitions.json").read_text())
+            known = folder_definitions(out, f"{family}-{versions[-1]}")
             add_version(index, kind, version, property_paths(definitions, root), property_paths(known, root))
             sources = json.loads((folder / "sources.json").read_text())
             commits = sorted({c for path, c in sources.items() if "/examples/" not in path})
@@ -242,7 +258,7 @@ def append_stored_versions(out: Path) -> list[str]:
             added.append(f"{kind} {version}")
     _write(out / "fields.json", index)
     newest = max(p.name for p in out.iterdir() if p.name.startswith("compute-") and p.is_dir())
-    definitions = json.loads((out / newest / "definitions.json").read_text())
+    definitions = folder_definitions(out, newest)
     types = {
         kind: coercible_types(definitions, KINDS[kind][1])
         for kind in ("virtualMachineScaleSets", "virtualMachineScaleSetUpdate")

@@ -151,18 +151,58 @@ def coercible_types(definitions: dict[str, Any], root: str) -> dict[str, str]:
     return {p: t for p, t in walk(definitions, root).items() if t in ("integer", "boolean")}
 
 
-def add_version(index: dict[str, Any], kind: str, version: str, paths: set[str], newest_known: set[str]) -> None:
-    """Append ``version`` to ``kind`` in ``index`` (in place), given every path it defines and every path of the
-    kind's newest version already in the index (a path listed nowhere was defined by every version so far)."""
+def add_version(index: dict[str, Any], kind: str, version: str, paths: set[str], known: set[str]) -> None:
+    """Insert ``version`` as a column of ``kind`` in ``index`` (in place, at its place among the kind's versions),
+    given every path it defines and every path of some version already in the index (a path listed nowhere is
+    defined by every version so far, so ``known`` holds it)."""
     versions: list[str] = index["versions"][kind]
-    if versions and version <= versions[-1]:
-        raise ValueError(f"{kind}: {version} is not newer than {versions[-1]}")
+    if version in versions:
+        raise ValueError(f"{kind}: {version} is already a column")
+    at = sum(1 for v in versions if v < version)
     table: dict[str, str] = index["paths"][kind]
     count = len(versions)
-    grown = {path: bits + ("1" if path in paths else "0") for path, bits in table.items()}
-    for path in paths - table.keys() - newest_known:
-        grown[path] = "0" * count + "1"
-    for path in newest_known - table.keys() - paths:
-        grown[path] = "1" * count + "0"
-    versions.append(version)
+    grown = {path: bits[:at] + ("1" if path in paths else "0") + bits[at:] for path, bits in table.items()}
+    for path in paths - table.keys() - known:
+        grown[path] = "0" * at + "1" + "0" * (count - at)
+    for path in known - table.keys() - paths:
+        grown[path] = "1" * at + "0" + "1" * (count - at)
+    versions.insert(at, version)
     index["paths"][kind] = {path: bits for path, bits in sorted(grown.items()) if "0" in bits}
+
+
+def owner(definitions: dict[str, Any], name: str, key: str, seen: frozenset[str] = frozenset()) -> str | None:
+    """The definition that declares property ``key`` of definition ``name``: itself or one of its ``allOf``
+    parents (None when none does)."""
+    if name in seen:
+        return None
+    body = definitions.get(name) or {}
+    if key in (body.get("properties") or {}):
+        return name
+    for parent in body.get("allOf") or []:
+        found = owner(definitions, str(parent.get("$ref", "")).rsplit("/", 1)[-1], key, seen | {name})
+        if found is not None:
+            return found
+    return None
+
+
+def deciding_definition(definitions: dict[str, Any], root: str, path: str) -> str | None:
+    """The definition whose own text decides whether ``root`` defines ``path``: the one that declares the
+    path's last property, or the first one on the way that lacks the next property (its ``allOf`` parents
+    included). None when the path runs through a schema that is not a named definition."""
+    schema: Any = {"$ref": "#/definitions/" + root}
+    segments = path.replace("[]", ".[]").split(".")
+    for at, segment in enumerate(segments):
+        name, body = deref(definitions, schema)
+        if segment == "[]":
+            schema = body.get("items")
+            continue
+        if segment == "*":
+            schema = body.get("additionalProperties")
+            continue
+        if name is None:
+            return None
+        declared_by = owner(definitions, name, segment)
+        if declared_by is None or at == len(segments) - 1:
+            return declared_by or name
+        schema = definitions[declared_by]["properties"][segment]
+    return None

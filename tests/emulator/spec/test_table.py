@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from scaleset_testbed.azure import api_fields
 
+from .extract import folder_definitions
 from .fields import KINDS, coercible_types, emulator_table, property_paths
 from .replay import data_folders, load
 from .swagger import validate
@@ -34,7 +35,7 @@ def definition_folders() -> list[str]:
 @pytest.mark.parametrize("folder", definition_folders())
 def test_field_index_agrees_with_the_stored_definitions(folder: str) -> None:
     family, version = folder.split("-", 1)
-    definitions = json.loads((HERE / folder / "definitions.json").read_text())
+    definitions = folder_definitions(HERE, folder)
     checked = 0
     for kind, (kind_family, root) in KINDS.items():
         if kind_family != family or root not in definitions or version not in INDEX["versions"][kind]:
