@@ -129,20 +129,87 @@ _LABEL_KEYS = CelRule(
 LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE_PATTERN, max_length=63)]
 
 
-class LabelSelector(Model):
-    """Labels a ScaleSetImage must all carry (Kubernetes ``matchLabels``)."""
+class SelectorOperator(enum.StrEnum):
+    """How a ``matchExpressions`` requirement compares a label (Kubernetes LabelSelector operators)."""
 
-    match_labels: Annotated[dict[str, LabelValue], _LABEL_KEYS] = Field(
-        default_factory=dict,
-        description="Every label here must be on the ScaleSetImage with this value; empty selects all.",
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+_WITH_VALUES: Final = (SelectorOperator.IN, SelectorOperator.NOT_IN)
+_VALUES_FOR_OPERATOR = CelRule(
+    rule="(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+    message="In and NotIn need at least one value; Exists and DoesNotExist take none",
+    check=lambda req: (req.operator in _WITH_VALUES) == bool(req.values),
+)
+
+
+class LabelSelectorRequirement(Model):
+    """One matchExpressions entry: a label key, an operator and, for In and NotIn, the values."""
+
+    cel_rules = (_VALUES_FOR_OPERATOR,)
+
+    key: str = Field(pattern=_LABEL_KEY_PATTERN, max_length=317, description="The label key.")
+    operator: SelectorOperator = Field(
+        description=(
+            "In: the label is one of values. NotIn: the label is absent or not one of values. Exists: the"
+            " label is present. DoesNotExist: it is absent."
+        )
+    )
+    values: Annotated[tuple[LabelValue, ...], ListType("set")] = Field(
+        default=(), max_length=64, description="Values for In and NotIn (at least one); empty for the others."
     )
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(labels.get(key) == value for key, value in self.match_labels.items())
+        value = labels.get(self.key)
+        if self.operator == SelectorOperator.IN:
+            return value is not None and value in self.values
+        if self.operator == SelectorOperator.NOT_IN:
+            return value is None or value not in self.values
+        if self.operator == SelectorOperator.EXISTS:
+            return value is not None
+        return value is None
 
     def as_query(self) -> str:
-        """The ``labelSelector`` query parameter of a Kubernetes list."""
-        return ",".join(f"{key}={value}" for key, value in sorted(self.match_labels.items()))
+        """This requirement in the ``labelSelector`` query syntax (``k in (a,b)``, ``k notin (a)``, ``k``, ``!k``)."""
+        values = ",".join(sorted(self.values))
+        if self.operator == SelectorOperator.IN:
+            return f"{self.key} in ({values})"
+        if self.operator == SelectorOperator.NOT_IN:
+            return f"{self.key} notin ({values})"
+        if self.operator == SelectorOperator.EXISTS:
+            return self.key
+        return f"!{self.key}"
+
+
+class LabelSelector(Model):
+    """Labels a ScaleSetImage must carry (Kubernetes LabelSelector: ``matchLabels`` and ``matchExpressions``,
+    all ANDed)."""
+
+    match_labels: Annotated[dict[str, LabelValue], _LABEL_KEYS] = Field(
+        default_factory=dict,
+        description="Every label here must be on the ScaleSetImage with this value.",
+    )
+    match_expressions: tuple[LabelSelectorRequirement, ...] = Field(
+        default=(),
+        max_length=32,
+        description=(
+            "Requirements (In, NotIn, Exists, DoesNotExist) the ScaleSetImage's labels must all meet, in addition"
+            " to matchLabels. A selector with neither selects all."
+        ),
+    )
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(key) == value for key, value in self.match_labels.items()) and all(
+            req.matches(labels) for req in self.match_expressions
+        )
+
+    def as_query(self) -> str:
+        """The ``labelSelector`` query parameter of a Kubernetes list (the API server filters the same way)."""
+        terms = [f"{key}={value}" for key, value in sorted(self.match_labels.items())]
+        return ",".join([*terms, *(req.as_query() for req in self.match_expressions)])
 
 
 _REPRESENTABLE_WAIT = CelRule(
