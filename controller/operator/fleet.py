@@ -207,7 +207,7 @@ async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec
     try:
         if follow.gallery_image_id is not None:
             gallery = await gateway.gallery_versions(follow.gallery_image_id)
-            latest = newest_version(follow, gallery, None)
+            latest = newest_version(follow, gallery, None, follow.regions)
         else:
             assert follow.marketplace is not None
             assert follow.subscription_id is not None

@@ -107,7 +107,7 @@ GOOD = [
     {"matchExpressions": [{"key": "tier", "operator": "Exists", "values": []}]},
     {"matchLabels": {"fleet": "web"}, "matchExpressions": []},
 ]
-BAD = {
+BAD: dict[str, tuple[dict[str, Any], str]] = {
     "In without values": (
         {"matchExpressions": [{"key": "region", "operator": "In"}]},
         "In and NotIn need at least one value",
@@ -182,7 +182,7 @@ def test_a_stage_selector_takes_expressions_and_the_first_match_wins() -> None:
 
 
 def test_every_combination_of_two_requirements_agrees_with_the_server_side_parser() -> None:
-    requirements = [
+    requirements: list[dict[str, Any]] = [
         {"key": "region", "operator": "In", "values": ["eastus"]},
         {"key": "region", "operator": "NotIn", "values": ["eastus", "westeurope"]},
         {"key": "tier", "operator": "Exists"},
