@@ -299,3 +299,37 @@ async def test_a_gallery_version_appearing_mid_run_waits_for_its_own_approval() 
         assert fleet_status(system)["follow"]["approvedBy"] == "Annotation"
         for name in three:
             assert system.get(name)["spec"]["image"]["galleryImageVersionId"].endswith("/versions/1.0.2")
+
+
+async def test_pausing_the_fleet_pauses_its_members_in_flight_and_resuming_goes_on() -> None:
+    three = {k: SIX[k] for k in ("canary", "eu-web", "eu-app")}
+    async with running_system(world(three)) as system:
+        await system.start_operator()
+        # a pause between the canary's two domains leaves time to pause the fleet while the canary rolls
+        await create_members(system, three, canary={"pauseBetweenDomains": "3s"})
+        await create_fleet(system, fleet([stage("canary"), stage("wave-1", maxParallel=2)], image=marketplace(NEW)))
+        await system.wait_for(
+            lambda: (
+                system.status("canary").get("phase") == "Progressing"
+                and system.get("canary")["spec"]["image"] == marketplace(NEW)
+            ),
+            what="canary rolling",
+        )
+        await patch_fleet(system, {"spec": {"paused": True}})
+        await system.wait_for(lambda: fleet_status(system).get("phase") == "Paused", what="fleet Paused")
+        await system.wait_for(lambda: system.status("canary").get("phase") == "Paused", what="canary Paused")
+        assert system.get("canary")["spec"]["rollout"]["paused"] is True
+        conditions = {c["type"]: c["status"] for c in fleet_status(system)["conditions"]}
+        assert conditions == {"Ready": "False", "Reconciling": "False", "Stalled": "False"}
+        await asyncio.sleep(1.0)
+        assert system.status("canary")["phase"] == "Paused", "a paused fleet's member stays paused"
+        assert stage_states(system) == {"canary": "Progressing", "wave-1": "Pending"}
+        for name in ("eu-web", "eu-app"):
+            assert system.get(name)["spec"]["image"] == marketplace(OLD), "no stage starts while paused"
+        await patch_fleet(system, {"spec": {"paused": False}})
+        await system.wait_for(lambda: fleet_status(system).get("phase") == "Succeeded", within=90, what="Succeeded")
+        assert system.get("canary")["spec"]["rollout"]["paused"] is False
+        assert all(rolled(system, n) for n in three)
+        reasons = [e.get("reason") for e in system.kube.events(involved_name="web-fleet")]
+        assert "FleetPaused" in reasons
+        assert "FleetResumed" in reasons
