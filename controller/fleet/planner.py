@@ -399,6 +399,9 @@ def _finish(spec: ScaleSetImageRolloutSpec, d: _Draft, generation: int, *, run_o
         phase = FleetPhase.FAILED if failed else FleetPhase.SUCCEEDED
         reason = FleetReason.RUN_FAILED if failed else FleetReason.RUN_SUCCEEDED
         message = _summary(d.status)
+        failures = [f"{m.namespace}/{m.name} ({m.message})" for m in d.status.members if m.state == MemberState.FAILED]
+        if failures:
+            message += " Failed: " + "; ".join(failures)[:2000] + "."
         if waiting_version:
             assert follow is not None
             message += f" Version {follow.latest_version} waits for approval (spec.follow.approvedVersion)."

@@ -158,6 +158,7 @@ async def test_three_stages_over_six_scale_sets_stage_two_fails_and_stage_three_
         assert {members[n]["state"] for n in ("us-web", "us-app", "us-api")} == {"Pending"}
         conditions = {c["type"]: c for c in status["conditions"]}
         assert conditions["Stalled"]["status"] == "True"
+        assert "Failed: default/eu-web (TooManyUnhealthyInstances" in conditions["Stalled"]["message"]
         assert conditions["Ready"]["status"] == "False"
         assert status["stageProgress"] == "2/3", "stages that ran, out of all"
         assert status["memberProgress"] == "2/6"

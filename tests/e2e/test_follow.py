@@ -18,6 +18,8 @@ import pytest
 from scaleset_testbed import worlds
 from scaleset_testbed.worlds import RG, SUB
 
+from controller.commands.grid import render_resource
+
 from .harness import OLD, System, running_system
 
 pytestmark = pytest.mark.slow
@@ -99,6 +101,10 @@ async def test_a_scale_set_image_follows_a_gallery_image_with_approval() -> None
         assert follow_status(system)["seenAt"]
         assert system.get()["spec"]["image"] == {"marketplace": worlds.image_reference(OLD)}
         assert "ApprovalRequired" in reasons(system)
+        view = render_resource("default", "web", system.status())
+        assert any(
+            line.strip().startswith("follow: latest 1.0.0") and "1.0.0 waits for approval" in line for line in view
+        )
 
         # Approved in spec: spec.image follows, under its own field manager, and rolls out.
         await system.patch_spec("web", {"follow": {"approvedVersion": "1.0.0"}})
