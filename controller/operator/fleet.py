@@ -218,7 +218,13 @@ async def reconcile_fleet(
     for member_namespace in spec.namespaces or (namespace,):
         for obj in await list_members(live, member_namespace, spec.selector.as_query()):
             members.append(MemberView.from_object(obj, denied=_denial(ctx, namespace, obj)))
-    latest = await _latest(ctx, (namespace, name), spec.follow) if spec.follow is not None else None
+    latest = None
+    if spec.follow is not None:
+        # The regions a gallery version must be replicated to: those named, and those of the members' scale sets
+        # this process has read (a member's reconcile reads its scale set; a restart learns them again).
+        seen = (ctx.seen.get(m.key) for m in members if m.denied is None and not m.follows)
+        regions = set(spec.follow.regions) | {s.scale_set.location for s in seen if s is not None}
+        latest = await _latest(ctx, (namespace, name), spec.follow, sorted(regions))
     annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
     plan = plan_fleet(
         spec, status, members, now=_now(), generation=generation, annotations=annotations, latest_version=latest
@@ -274,7 +280,7 @@ def _denial(ctx: OperatorContext, fleet_namespace: str, obj: dict[str, Any]) -> 
     return ctx.scope_denial(target)
 
 
-async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec) -> str | None:
+async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec, regions: list[str]) -> str | None:
     """The newest followed version, asked of Azure at most once per resync interval."""
     checked = _followed_cache.get(key)
     if checked is not None and time.monotonic() - checked[0] < ctx.config.resync_interval:
@@ -287,7 +293,7 @@ async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec
     try:
         if follow.gallery_image_id is not None:
             gallery = await gateway.gallery_versions(follow.gallery_image_id)
-            latest = newest_version(follow, gallery, None, follow.regions)
+            latest = newest_version(follow, gallery, None, regions)
         else:
             assert follow.marketplace is not None
             assert follow.subscription_id is not None

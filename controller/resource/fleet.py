@@ -264,8 +264,9 @@ class FollowSpec(ImageFollow):
     regions: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=64)], ...], ListType("set")] = Field(
         default=(),
         description=(
-            "Azure regions of the fleet's scale sets. A gallery version counts once replicated to all of them;"
-            " Marketplace versions are listed in the first (required for marketplace)."
+            "Azure regions of the fleet's scale sets. A gallery version counts once replicated to all of them"
+            " and to the region of every member scale set the operator has read; Marketplace versions are listed"
+            " in the first (required for marketplace)."
         ),
     )
     subscription_id: str | None = Field(

@@ -115,6 +115,10 @@ def stage_states(system: System) -> dict[str, str]:
     return {s["name"]: s["state"] for s in fleet_status(system).get("stages", [])}
 
 
+def gallery_lookups(system: System) -> int:
+    return sum(1 for e in system.requests() if "/galleries/corp/images/hardened/versions" in e["path"])
+
+
 def writes_by_scale_set(system: System) -> Counter[str]:
     """Azure writes (PATCH of a model, POST manualupgrade) per scale set name."""
     out: Counter[str] = Counter()
@@ -264,7 +268,7 @@ async def test_a_gallery_version_appearing_mid_run_waits_for_its_own_approval() 
     async with running_system(world(three, gallery=["1.0.0", "1.0.1"])) as system:
         await system.start_operator()
         await create_members(system, three)
-        follow = {"galleryImageId": GALLERY_IMAGE, "regions": [worlds.LOCATION]}
+        follow = {"galleryImageId": GALLERY_IMAGE}  # the regions: those of the members' scale sets
         await create_fleet(system, fleet([stage("canary"), stage("wave-1", maxParallel=1)], follow=follow))
         await system.wait_for(
             lambda: (fleet_status(system).get("follow") or {}).get("latestVersion") == "1.0.1", what="1.0.1 seen"
@@ -273,10 +277,16 @@ async def test_a_gallery_version_appearing_mid_run_waits_for_its_own_approval() 
         assert "run" not in fleet_status(system), "no run before a version is approved"
         await patch_fleet(system, {"spec": {"follow": {"approvedVersion": "1.0.1"}}})
         await system.wait_for(lambda: stage_states(system).get("wave-1") == "Progressing", within=90, what="wave-1")
-        # 1.0.2 is published mid-run (and a 1.0.3 that is excluded from latest)
+        # 1.0.2 is published mid-run, first replicated to another region only (and a 1.0.3 that is excluded from
+        # latest): not followed until 1.0.2 reaches the members' region.
         gallery = system.azure.world.galleries[GALLERY_IMAGE.lower()]
         gallery.versions.extend(["1.0.2", "1.0.3"])
+        gallery.version_regions["1.0.2"] = ["northeurope"]
         gallery.exclude_from_latest.append("1.0.3")
+        looked = gallery_lookups(system)
+        await system.wait_for(lambda: gallery_lookups(system) >= looked + 2, what="two more look-ups")
+        assert fleet_status(system)["follow"]["latestVersion"] == "1.0.1"
+        gallery.version_regions["1.0.2"] = ["northeurope", worlds.LOCATION]
         await system.wait_for(lambda: fleet_status(system)["follow"].get("latestVersion") == "1.0.2", what="1.0.2 seen")
         await system.wait_for(lambda: fleet_status(system).get("phase") == "Succeeded", within=90, what="run 1 done")
         status = fleet_status(system)
