@@ -88,7 +88,14 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
 def test_the_dashboard_has_the_panels_the_issue_lists() -> None:
     dashboard = load_dashboard()
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Fleet overview", "Rollout progress", "Durations", "Azure requests and throttling", "Operator"]
+    assert rows == [
+        "Fleet overview",
+        "Rollout progress",
+        "Durations",
+        "Azure requests and throttling",
+        "Operator",
+        "Progressive delivery",
+    ]
     by_row: dict[str, list[str]] = {}
     current = ""
     for p in dashboard["panels"]:
@@ -101,6 +108,9 @@ def test_the_dashboard_has_the_panels_the_issue_lists() -> None:
     assert {"Rollout duration (mean over the time range)", "Domain durations"} <= set(by_row["Durations"])
     assert {"Azure requests by operation", "Throttling: HTTP 429 from Azure", "Azure rate limit remaining"} <= set(
         by_row["Azure requests and throttling"]
+    )
+    assert {"Waiting on a gate", "Analysis", "Time until the next maintenance window"} <= set(
+        by_row["Progressive delivery"]
     )
 
 

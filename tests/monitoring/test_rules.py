@@ -25,6 +25,9 @@ ALERTS = {
     "ScaleSetImageReconcileErrors",
     "ScaleSetImageAzureThrottled",
     "ScaleSetImageOperatorDown",
+    "ScaleSetImageAnalysisFailed",
+    "ScaleSetImageAnalysisInconclusive",
+    "ScaleSetImageMaintenanceWindowFarAway",
 }
 STALL_SECONDS = 3600
 
