@@ -93,11 +93,14 @@ def _retry(obj: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, str]:
     status = obj.get("status") or {}
     phase = status.get("phase")
     paused = f"; it is still paused: kubectl ssi resume {name}" if rollout.get("paused") else ""
-    if phase != "Failed" and not rollout.get("abort"):
+    inconclusive = (status.get("analysis") or {}).get("phase") == "Inconclusive"
+    if phase != "Failed" and not rollout.get("abort") and not inconclusive:
         return None, f"{name} is {phase or 'Pending'}: nothing to retry"
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rollback = status.get("rollback") or {}
-    if phase != "Failed":
+    if inconclusive and phase != "Failed":
+        what = f"the inconclusive analysis of domain {status['analysis'].get('domain')} runs again"
+    elif phase != "Failed":
         what = "abort cleared"
     elif rollback:
         what = "rolling the same image out again from the start"

@@ -19,10 +19,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 from scaleset_testbed.azure.world import Instance
+from scaleset_testbed.kube import write_kubeconfig
 from scaleset_testbed.worlds import VMSS
 
 from tests.monitoring.test_prometheus import free_port, prometheus_process
 
+from .commands import run
 from .harness import NEW, OLD, System, resource, running_system, scenario
 
 pytestmark = pytest.mark.slow
@@ -156,3 +158,14 @@ async def test_a_namespace_not_allowed_to_query_prometheus_pauses_inconclusive(t
         upgrades = len(system.upgrades())
         await asyncio.sleep(1.0)
         assert len(system.upgrades()) == upgrades, "inconclusive never promotes"
+        kubeconfig = write_kubeconfig(system.kube.url, tmp_path / "kubeconfig")
+        code, out, err = await run("kubectl-ssi", "retry", "web", "--kubeconfig", str(kubeconfig))
+        assert (code, err) == (0, ""), out
+        assert "the inconclusive analysis of domain ud-0 runs again" in out
+
+        def inconclusive_twice() -> bool:
+            reasons = [e["reason"] for e in system.kube.events(involved_name="web")]
+            return reasons.count("AnalysisInconclusive") >= 2
+
+        await system.wait_for(inconclusive_twice, within=60, what="analysed again, and inconclusive again")
+        assert len(system.upgrades()) == upgrades
