@@ -9,6 +9,7 @@ not written (the pass withdrawn) is made again, so hooks see each step at least 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -21,6 +22,7 @@ from controller.progressive.prometheus import read_credential
 from controller.resource import (
     APPROVE_ANNOTATION,
     CONFIRM_HOOKS,
+    AnalysisQuery,
     EventReason,
     HookPhase,
     HookRun,
@@ -58,8 +60,11 @@ async def run_gates(
         )
     if measurement_due(spec, status, now):
         status = await _measure(ctx, spec, status, namespace, name, now, post_event)
-    for run in due_runs(status, now):
-        status = await _call(ctx, spec, status, run, namespace, name, now, post_event)
+    # Calls due at once go out together (each bounded by its hook's timeout), so one slow hook delays no other.
+    due = due_runs(status, now)
+    done = await asyncio.gather(*(_call(ctx, spec, status, run, namespace, name, now, post_event) for run in due))
+    for run in done:
+        status = replace_run(status, run)
     return status
 
 
@@ -81,12 +86,16 @@ async def _measure(
         results = [QueryResult(q.name, error=server) for q in analysis.queries]
     else:
         values = template_values(spec, status, namespace, name)
-        for query in analysis.queries:
+
+        async def measure(query: AnalysisQuery) -> QueryResult:
             try:
                 samples = await query_prometheus(ctx.delivery_http(), server, render(query, values))
-                results.append(QueryResult(query.name, values=samples))
             except PrometheusError as exc:
-                results.append(QueryResult(query.name, error=str(exc)[:1024]))
+                return QueryResult(query.name, error=str(exc)[:1024])
+            return QueryResult(query.name, values=samples)
+
+        # The round's queries are asked together: a round takes as long as its slowest query, not their sum.
+        results = list(await asyncio.gather(*(measure(q) for q in analysis.queries)))
     new, events = record_round(analysis, status.analysis, results, now)
     for event in events:
         post_event(str(event.reason), event.message, event.warning)
@@ -160,7 +169,8 @@ async def _call(
     name: str,
     now: datetime,
     post_event: PostEvent,
-) -> ScaleSetImageStatus:
+) -> HookRun:
+    """``run`` after one call of its hook (or the reason it could not be called)."""
     hook = next((h for h in spec.rollout.hooks or () if h.name == run.hook), None)
     code: int | None = None
     if hook is None:
@@ -186,4 +196,4 @@ async def _call(
             f"{ctx.config.poll_interval:g}s.",
             True,
         )
-    return replace_run(status, new)
+    return new
