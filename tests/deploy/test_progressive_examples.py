@@ -17,7 +17,7 @@ from controller.resource import ScaleSetImage
 
 from .support import DEPLOY, load_file, scalesetimage_errors, validate_object
 
-EXAMPLE = DEPLOY / "examples" / "progressive-delivery.yaml"
+EXAMPLE = DEPLOY / "examples" / "progressive" / "scalesetimage.yaml"
 PROGRESSIVE = DEPLOY / "examples" / "progressive"
 
 
