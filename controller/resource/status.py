@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, computed_field
 
 from .base import CelRule, ListType, Model, Timestamp, evolve
+from .follow import FollowStatus
 from .names import (
     API_VERSION,
     DOMAIN_DONE_STATES,
@@ -298,6 +299,9 @@ class ScaleSetImageStatus(Model):
     )
     approval: ApprovalStatus | None = Field(
         default=None, description="The manual approval asked for (spec.rollout.approval), if any."
+    )
+    follow: FollowStatus | None = Field(
+        default=None, description="With spec.follow: the newest version seen, the one approved, and when."
     )
     conditions: Annotated[tuple[Condition, ...], ListType("map", ("type",))] = Field(
         default=(),

@@ -51,6 +51,12 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaleset_image_maintenance_window_open": ("gauge", RESOURCE),
     "scaleset_image_maintenance_window_next_time_seconds": ("gauge", RESOURCE),
     "scaleset_image_gate_waiting": ("gauge", (*RESOURCE, "gate")),
+    # ScaleSetImageRollout (controller/fleet/metrics.py), per fleet
+    "scaleset_image_fleet_phase": ("gauge", (*RESOURCE, "phase")),
+    "scaleset_image_fleet_run": ("gauge", RESOURCE),
+    "scaleset_image_fleet_stages": ("gauge", (*RESOURCE, "state")),
+    "scaleset_image_fleet_members": ("gauge", (*RESOURCE, "state")),
+    "scaleset_image_fleet_waiting_for_approval": ("gauge", RESOURCE),
 }
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created")}
 
@@ -109,6 +115,9 @@ def test_per_resource_series_are_labelled_by_namespace_and_name_only() -> None:
         "scaleset_image_domain_state": {"domain"},
         "scaleset_image_analysis_phase": {"phase"},
         "scaleset_image_gate_waiting": {"gate"},
+        "scaleset_image_fleet_phase": {"phase"},
+        "scaleset_image_fleet_stages": {"state"},
+        "scaleset_image_fleet_members": {"state"},
     }
     for name, family in families(fed_metrics()).items():
         for sample in family.samples:
