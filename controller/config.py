@@ -113,6 +113,64 @@ def _is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True)
+class PrometheusServer:
+    """A Prometheus the analysis of a resource may query (``prometheus.servers.<name>``).
+
+    Credentials are read from files (a mounted Secret) at each query, so a rotated token is used at once.
+    ``namespaces`` lists the namespaces whose resources may use this server (``*``: every namespace).
+    """
+
+    name: str
+    url: str
+    bearer_token_file: str | None = None
+    username_file: str | None = None
+    password_file: str | None = None
+    timeout: float = 10.0
+    namespaces: tuple[str, ...] = ("*",)
+
+    def allows(self, namespace: str) -> bool:
+        return "*" in self.namespaces or namespace in self.namespaces
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook URL a resource's hooks may name (``webhooks.<name>``), with an optional bearer token file."""
+
+    name: str
+    url: str
+    bearer_token_file: str | None = None
+    namespaces: tuple[str, ...] = ("*",)
+
+    def allows(self, namespace: str) -> bool:
+        return "*" in self.namespaces or namespace in self.namespaces
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    """Where analysis queries and webhooks go: only the configuration says, never a resource."""
+
+    prometheus: dict[str, PrometheusServer] = field(default_factory=dict)
+    default_prometheus: str | None = None
+    webhooks: dict[str, Webhook] = field(default_factory=dict)
+
+    def prometheus_for(self, name: str | None, namespace: str) -> PrometheusServer | str:
+        """The server a resource of ``namespace`` asks for by ``name`` (None: the default), or why not."""
+        chosen = name or self.default_prometheus
+        if chosen is None:
+            return "no Prometheus is configured for analysis (prometheus.servers in the operator configuration)"
+        server = self.prometheus.get(chosen)
+        if server is None:
+            defined = ", ".join(sorted(self.prometheus)) or "none"
+            return f"Prometheus {chosen!r} is not defined in the operator configuration (defined: {defined})"
+        if not server.allows(namespace):
+            return (
+                f"Prometheus {chosen!r} may not be used from namespace {namespace!r} "
+                f"(prometheus.servers.{chosen}.namespaces)"
+            )
+        return server
+
+
+@dataclass(frozen=True)
 class OperatorConfig:
     clouds: dict[str, CloudProfile] = field(default_factory=lambda: {PUBLIC_CLOUD: CloudProfile(PUBLIC_CLOUD)})
     default_cloud: str = PUBLIC_CLOUD
@@ -122,6 +180,8 @@ class OperatorConfig:
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     # Which namespaces may target which scale sets; None: no policy, everything allowed.
     scope: ScopePolicy | None = None
+    # Prometheus servers for analysis and webhooks for hooks (progressive delivery).
+    delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
 
     @property
     def timings(self) -> Timings:
@@ -181,8 +241,89 @@ def parse_config(data: dict[str, Any]) -> OperatorConfig:
     except ScopePolicyError as exc:
         raise ConfigError(str(exc)) from exc
     return OperatorConfig(
-        clouds=clouds, default_cloud=default, poll_interval=poll, resync_interval=resync, budget=budget, scope=scope
+        clouds=clouds,
+        default_cloud=default,
+        poll_interval=poll,
+        resync_interval=resync,
+        budget=budget,
+        scope=scope,
+        delivery=_parse_delivery(data.get("prometheus") or {}, data.get("webhooks") or {}),
     )
+
+
+def _http_url(where: str, value: Any) -> str:
+    url = urlparse(str(value or ""))
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ConfigError(f"{where}: {value!r} is not an absolute http(s) URL")
+    return str(value)
+
+
+def _namespaces(where: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ("*",)
+    if not isinstance(raw, list) or not all(isinstance(n, str) and n for n in raw):
+        raise ConfigError(f"{where}.namespaces: expected a list of namespace names (or '*')")
+    return tuple(raw)
+
+
+def _parse_delivery(prometheus: Any, webhooks: Any) -> DeliveryConfig:
+    """``prometheus: {default, servers: {<name>: {url, bearerTokenFile, basicAuth, timeoutSeconds, namespaces}}}``
+    and ``webhooks: {<name>: {url, bearerTokenFile, namespaces}}``."""
+    if not isinstance(prometheus, dict) or not isinstance(webhooks, dict):
+        raise ConfigError("prometheus and webhooks: expected mappings")
+    unknown = set(prometheus) - {"default", "servers"}
+    if unknown:
+        raise ConfigError(f"prometheus: unknown keys {sorted(unknown)}")
+    servers: dict[str, PrometheusServer] = {}
+    for name, raw in (prometheus.get("servers") or {}).items():
+        where = f"prometheus.servers.{name}"
+        if not isinstance(raw, dict) or not _NAME.match(str(name)):
+            raise ConfigError(f"{where}: a lowercase name with a mapping (url, bearerTokenFile, basicAuth, ...)")
+        unknown = set(raw) - {"url", "bearerTokenFile", "basicAuth", "timeoutSeconds", "namespaces"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        basic = raw.get("basicAuth") or {}
+        if not isinstance(basic, dict) or set(basic) - {"usernameFile", "passwordFile"}:
+            raise ConfigError(f"{where}.basicAuth: expected usernameFile and passwordFile")
+        if bool(basic) and not (basic.get("usernameFile") and basic.get("passwordFile")):
+            raise ConfigError(f"{where}.basicAuth: both usernameFile and passwordFile are needed")
+        if basic and raw.get("bearerTokenFile"):
+            raise ConfigError(f"{where}: bearerTokenFile and basicAuth exclude each other")
+        try:
+            timeout = float(raw.get("timeoutSeconds", 10.0))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{where}.timeoutSeconds: {exc}") from exc
+        if not 0 < timeout <= 120:
+            raise ConfigError(f"{where}.timeoutSeconds: must be in (0, 120]")
+        servers[str(name)] = PrometheusServer(
+            name=str(name),
+            url=_http_url(f"{where}.url", raw.get("url")).rstrip("/"),
+            bearer_token_file=raw.get("bearerTokenFile"),
+            username_file=basic.get("usernameFile"),
+            password_file=basic.get("passwordFile"),
+            timeout=timeout,
+            namespaces=_namespaces(where, raw.get("namespaces")),
+        )
+    default = prometheus.get("default")
+    if default is None and len(servers) == 1:
+        default = next(iter(servers))
+    if default is not None and default not in servers:
+        raise ConfigError(f"prometheus.default: {default!r} is not one of the servers {sorted(servers)}")
+    hooks: dict[str, Webhook] = {}
+    for name, raw in webhooks.items():
+        where = f"webhooks.{name}"
+        if not isinstance(raw, dict) or not _NAME.match(str(name)):
+            raise ConfigError(f"{where}: a lowercase name with a mapping (url, bearerTokenFile, namespaces)")
+        unknown = set(raw) - {"url", "bearerTokenFile", "namespaces"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        hooks[str(name)] = Webhook(
+            name=str(name),
+            url=_http_url(f"{where}.url", raw.get("url")),
+            bearer_token_file=raw.get("bearerTokenFile"),
+            namespaces=_namespaces(where, raw.get("namespaces")),
+        )
+    return DeliveryConfig(prometheus=servers, default_prometheus=default, webhooks=hooks)
 
 
 def _parse_budget(raw: dict[str, Any]) -> BudgetConfig:

@@ -26,7 +26,7 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info, start_http_server
 
 from controller import __version__
-from controller.resource import DomainState, ModelError, Phase, parse_timestamp
+from controller.resource import AnalysisPhase, DomainState, ModelError, Phase, Reason, parse_timestamp
 
 PREFIX = "scaleset_image_"
 _PHASES = [p.value for p in Phase]
@@ -200,6 +200,7 @@ class OperatorMetrics:
         self.ratelimit_remaining = Gauge(
             PREFIX + "azure_ratelimit_remaining", "Requests Azure last said remain, by policy.", ["policy"], registry=r
         )
+        self.delivery = DeliveryMetrics(r)
         self.operations_in_flight = Gauge(
             PREFIX + "operations_in_flight",
             "Resources with an Azure long-running operation in flight (status.operation set).",
@@ -327,6 +328,7 @@ class OperatorMetrics:
                 end = _seconds(status.get("lastSucceededAt")) if phase == Phase.SUCCEEDED.value else None
                 rollout_seconds.observe(max(0.0, (end or time.time()) - started))
 
+        self.delivery.observe(namespace, name, status)
         self._seen[key] = _Seen(
             phase, finished, frozenset(exported), bool(status.get("operation")), signature, moved_at
         )
@@ -357,7 +359,107 @@ class OperatorMetrics:
         for domain in seen.domains if seen else frozenset():
             with contextlib.suppress(KeyError):
                 self.domain_state.remove(namespace, name, domain)
+        self.delivery.forget(namespace, name)
         self._count_in_flight()
 
     def _count_in_flight(self) -> None:
         self.operations_in_flight.set(sum(1 for seen in self._seen.values() if seen.in_flight))
+
+
+GATES: Final[Mapping[str, str]] = {
+    "analysis": Reason.ANALYSIS_RUNNING,
+    "maintenance_window": Reason.OUTSIDE_MAINTENANCE_WINDOW,
+    "approval": Reason.WAITING_FOR_APPROVAL,
+    "hooks": Reason.WAITING_FOR_HOOKS,
+}
+"""``scaleset_image_gate_waiting``'s ``gate`` label, and the Reconciling reason that says the rollout waits on it."""
+_ANALYSIS_PHASES = [p.value for p in AnalysisPhase]
+
+
+class DeliveryMetrics:
+    """Progressive delivery per resource: the analysis verdict, maintenance windows, and what the rollout waits on.
+
+    Like the rest, derived from the status (``status.analysis``, ``status.maintenanceWindow``, the Reconciling
+    condition); extra labels are bounded: ``phase`` (4 analysis phases) and ``gate`` (4 gates).
+    """
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        labels = ["namespace", "name"]
+        self.analysis_phase = Gauge(
+            PREFIX + "analysis_phase",
+            "1 for the phase of the analysis of the domain that succeeded last (Running, Successful, Failed,"
+            " Inconclusive).",
+            [*labels, "phase"],
+            registry=r,
+        )
+        self.analysis_failed_rounds = Gauge(
+            PREFIX + "analysis_failed_rounds", "Failed rounds of the current analysis.", labels, registry=r
+        )
+        self.analysis_inconclusive_rounds = Gauge(
+            PREFIX + "analysis_inconclusive_rounds", "Inconclusive rounds of the current analysis.", labels, registry=r
+        )
+        self.window_open = Gauge(
+            PREFIX + "maintenance_window_open",
+            "1 while a maintenance window is open, 0 outside (only for resources with maintenanceWindows).",
+            labels,
+            registry=r,
+        )
+        self.next_window = Gauge(
+            PREFIX + "maintenance_window_next_time_seconds",
+            "Unix time the next maintenance window opens.",
+            labels,
+            registry=r,
+        )
+        self.gate_waiting = Gauge(
+            PREFIX + "gate_waiting",
+            "1 while the rollout waits on this gate before its next domain: analysis, maintenance_window,"
+            " approval or hooks.",
+            [*labels, "gate"],
+            registry=r,
+        )
+
+    def observe(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        analysis = _mapping(status.get("analysis"))
+        phase = analysis.get("phase")
+        for p in _ANALYSIS_PHASES:
+            if phase:
+                self.analysis_phase.labels(namespace, name, p).set(1.0 if p == phase else 0.0)
+            else:
+                with contextlib.suppress(KeyError):
+                    self.analysis_phase.remove(namespace, name, p)
+        self.analysis_failed_rounds.labels(namespace, name).set(float(analysis.get("failed") or 0))
+        self.analysis_inconclusive_rounds.labels(namespace, name).set(float(analysis.get("inconclusive") or 0))
+        window = _mapping(status.get("maintenanceWindow"))
+        if window:
+            self.window_open.labels(namespace, name).set(1.0 if window.get("open") else 0.0)
+            upcoming = _seconds(window.get("nextWindowAt"))
+            if upcoming is not None:
+                self.next_window.labels(namespace, name).set(upcoming)
+        else:
+            for gauge in (self.window_open, self.next_window):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(namespace, name)
+        reconciling = next(
+            (c for c in status.get("conditions") or [] if isinstance(c, dict) and c.get("type") == "Reconciling"), {}
+        )
+        waits_on = reconciling.get("reason") if reconciling.get("status") == "True" else None
+        inconclusive = phase == AnalysisPhase.INCONCLUSIVE and status.get("phase") == Phase.PAUSED
+        for gate, reason in GATES.items():
+            waiting = waits_on == reason or (gate == "analysis" and inconclusive)
+            self.gate_waiting.labels(namespace, name, gate).set(1.0 if waiting else 0.0)
+
+    def forget(self, namespace: str, name: str) -> None:
+        for gauge in (
+            self.analysis_failed_rounds,
+            self.analysis_inconclusive_rounds,
+            self.window_open,
+            self.next_window,
+        ):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
+        for p in _ANALYSIS_PHASES:
+            with contextlib.suppress(KeyError):
+                self.analysis_phase.remove(namespace, name, p)
+        for gate in GATES:
+            with contextlib.suppress(KeyError):
+                self.gate_waiting.remove(namespace, name, gate)

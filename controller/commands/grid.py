@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from controller.resource import DOMAIN_DONE_STATES, ConditionStatus, ConditionType, DomainState, Phase
+from controller.resource import DOMAIN_DONE_STATES, ConditionStatus, ConditionType, DomainState, Phase, Reason
 
 
 class InstanceState(enum.StrEnum):
@@ -175,6 +175,29 @@ def render_resource(
     return lines
 
 
+_GATE_REASONS = frozenset(
+    {
+        Reason.ANALYSIS_RUNNING,
+        Reason.OUTSIDE_MAINTENANCE_WINDOW,
+        Reason.WAITING_FOR_APPROVAL,
+        Reason.WAITING_FOR_HOOKS,
+        Reason.ANALYSIS_INCONCLUSIVE,
+    }
+)
+"""Reasons that say the next domain waits on a progressive-delivery gate (shown as a 'waiting:' line)."""
+
+
+def _analysis(status: Mapping[str, Any]) -> list[str]:
+    analysis = status.get("analysis") or {}
+    if not analysis:
+        return []
+    last = (analysis.get("measurements") or [{}])[-1]
+    seen = f" (last: {last.get('query')}={last.get('value', '-')} {last.get('phase')})" if last.get("query") else ""
+    return [
+        f"  analysis of {analysis.get('domain')}: {analysis.get('phase')}, {analysis.get('rounds', 0)} round(s){seen}"
+    ]
+
+
 def follow_line(follow: Mapping[str, Any]) -> str:
     """``follow: latest 1.0.2 (seen ...), approved 1.0.1 (Spec, ...)``: what following found (spec.follow)."""
     line = (
@@ -192,10 +215,17 @@ def _blocker(status: Mapping[str, Any], colour: bool) -> list[str]:
     stalled = condition(status, ConditionType.STALLED)
     if stalled.get("status") == ConditionStatus.TRUE:
         text = f"stalled: {stalled.get('reason')}: {stalled.get('message')}"
-        return ["  " + _paint(text, _ANSI[InstanceState.UNHEALTHY], colour)]
+        return [*_analysis(status), "  " + _paint(text, _ANSI[InstanceState.UNHEALTHY], colour)]
+    gates = [
+        c
+        for c in (condition(status, ConditionType.RECONCILING), condition(status, ConditionType.READY))
+        if c.get("reason") in _GATE_REASONS and (c.get("status") == ConditionStatus.TRUE or c.get("type") == "Ready")
+    ]
+    if gates:
+        return [*_analysis(status), f"  waiting: {gates[0].get('reason')}: {gates[0].get('message')}"]
     if status.get("lastError"):
-        return [f"  last error: {status['lastError'].get('message')}"]
-    return []
+        return [*_analysis(status), f"  last error: {status['lastError'].get('message')}"]
+    return _analysis(status)
 
 
 def head_line(

@@ -10,6 +10,8 @@ Every verb writes only ``spec.rollout`` (a JSON merge patch, field manager ``kub
   nothing new starts while it is set;
 - ``retry NAME``: ``abort: false`` and a new ``spec.rollout.retryToken``: a failed rollout goes again with the
   same image, from its failed domain, or from the start after a rollback.
+- ``approve NAME``: the one verb that writes no spec: the annotation ``imagerollout.dev/approve`` set to the
+  token the waiting domain shows in ``status.approval``, so a GitOps tool that owns the spec never fights it.
 """
 
 from __future__ import annotations
@@ -22,12 +24,12 @@ from typing import Any
 
 from controller.commands.cluster import REQUEST_TIMEOUT, Connection, KubeError, connect
 from controller.commands.status import show
-from controller.resource import GROUP, PLURAL, VERSION
+from controller.resource import APPROVE_ANNOTATION, GROUP, PLURAL, VERSION
 
 PROG = "kubectl ssi"
 FIELD_MANAGER = "kubectl-ssi"
 EPILOG = """\
-Each verb writes only spec.rollout (a JSON merge patch), never .status:
+Each verb writes only spec.rollout (a JSON merge patch), never .status; approve writes an annotation:
   status [NAME]   the rollout grid; -w redraws until Ctrl-C
   pause NAME      spec.rollout.paused: true; the domain in progress finishes, no other starts
   resume NAME     spec.rollout.paused: false
@@ -36,6 +38,8 @@ Each verb writes only spec.rollout (a JSON merge patch), never .status:
                   image back; nothing new starts while abort is set
   retry NAME      abort: false and a new spec.rollout.retryToken; a failed rollout goes again with the same
                   image, from its failed domain, or from the start after a rollback
+  approve NAME    the annotation imagerollout.dev/approve set to status.approval.token: the domain waiting
+                  for approval (spec.rollout.approval) starts; no spec is written
 
 Flags go before or after the verb: kubectl ssi pause web -n prod --context staging.
 Exit codes: 0 done (or nothing to do), 1 the cluster could not be read or refused, 2 usage, 130 Ctrl-C.
@@ -89,11 +93,14 @@ def _retry(obj: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, str]:
     status = obj.get("status") or {}
     phase = status.get("phase")
     paused = f"; it is still paused: kubectl ssi resume {name}" if rollout.get("paused") else ""
-    if phase != "Failed" and not rollout.get("abort"):
+    inconclusive = (status.get("analysis") or {}).get("phase") == "Inconclusive"
+    if phase != "Failed" and not rollout.get("abort") and not inconclusive:
         return None, f"{name} is {phase or 'Pending'}: nothing to retry"
     token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     rollback = status.get("rollback") or {}
-    if phase != "Failed":
+    if inconclusive and phase != "Failed":
+        what = f"the inconclusive analysis of domain {status['analysis'].get('domain')} runs again"
+    elif phase != "Failed":
         what = "abort cleared"
     elif rollback:
         what = "rolling the same image out again from the start"
@@ -102,7 +109,22 @@ def _retry(obj: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, str]:
     return {"abort": False, "retryToken": token}, f"{name} retried: {what}{paused}"
 
 
-VERBS = {"pause": _pause, "resume": _resume, "abort": _abort, "retry": _retry}
+def _approve(obj: dict[str, Any], name: str) -> tuple[dict[str, Any] | None, str]:
+    approval = (obj.get("status") or {}).get("approval") or {}
+    token, domain = approval.get("token"), approval.get("domain")
+    if not token:
+        return None, f"{name} waits for no approval"
+    if approval.get("approvedAt"):
+        return None, f"{name}: domain {domain} is already approved"
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    if annotations.get(APPROVE_ANNOTATION) == token:
+        return None, f"{name}: domain {domain} is approved; the operator takes it up at its next look"
+    return {"metadata": {"annotations": {APPROVE_ANNOTATION: token}}}, f"{name} approved: domain {domain} starts"
+
+
+VERBS = {"pause": _pause, "resume": _resume, "abort": _abort, "retry": _retry, "approve": _approve}
+WHOLE_BODY = frozenset({"approve"})
+"""Verbs whose patch is a whole object body (metadata), not ``spec.rollout`` fields."""
 
 
 def act(conn: Connection, verb: str, name: str, namespace: str) -> str:
@@ -117,7 +139,7 @@ def act(conn: Connection, verb: str, name: str, namespace: str) -> str:
     )
     fields, message = VERBS[verb](obj, name)
     if fields is not None:
-        body = {"spec": {"rollout": fields}}
+        body = fields if verb in WHOLE_BODY else {"spec": {"rollout": fields}}
         conn.call(
             lambda: api.patch_namespaced_custom_object(
                 GROUP,
@@ -155,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     def common() -> argparse.ArgumentParser:
         return _connection_flags(argparse.ArgumentParser(add_help=False), argparse.SUPPRESS)
 
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="{status,pause,resume,abort,retry}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="{status,pause,resume,abort,retry,approve}")
     status = sub.add_parser("status", parents=[common()], help="draw the rollout grid of one or all ScaleSetImages")
     status.add_argument("name", nargs="?", help="one ScaleSetImage (default: all in the namespace)")
     status.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
@@ -166,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "resume": "go on after a pause (spec.rollout.paused: false)",
         "abort": "stop now; onFailure decides: stay Failed, or put the previous image back (spec.rollout.abort)",
         "retry": "try a failed or aborted rollout again with the same image (abort: false, a new retryToken)",
+        "approve": "let the domain waiting for approval start (annotation imagerollout.dev/approve)",
     }
     for verb, text in helps.items():
         sub.add_parser(verb, parents=[common()], help=text, description=text).add_argument(

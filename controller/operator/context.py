@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 import kopf
 import yaml
 
@@ -51,6 +52,7 @@ class OperatorContext:
     _scope_mtime: int | None = None
     _scope_checked: float = 0.0
     live: LiveObjects | None = None  # the API server itself, asked right before each Azure write
+    _delivery_http: aiohttp.ClientSession | None = None  # Prometheus queries and webhook calls
 
     def connected(self, info: kopf.ConnectionInfo) -> None:
         """kopf logged in with ``info``: read live objects with the same connection."""
@@ -109,7 +111,16 @@ class OperatorContext:
             self._gateways[profile.name] = gateway
         return gateway
 
+    def delivery_http(self) -> aiohttp.ClientSession:
+        """The HTTP session for analysis queries and webhook calls (each request sets its own timeout)."""
+        if self._delivery_http is None or self._delivery_http.closed:
+            self._delivery_http = aiohttp.ClientSession()
+        return self._delivery_http
+
     async def close(self) -> None:
+        if self._delivery_http is not None:
+            await self._delivery_http.close()
+            self._delivery_http = None
         for gateway in self._gateways.values():
             await gateway.close()
         self._gateways.clear()

@@ -64,6 +64,24 @@ class LiveObjects:
             deleting=bool(meta.get("deletionTimestamp")),
         )
 
+    async def secret_value(self, namespace: str, name: str, key: str) -> str:
+        """One key of a Secret, decoded; raises ``LiveReadError`` saying why it cannot be had."""
+        url = f"{self.server}/api/v1/namespaces/{namespace}/secrets/{name}"
+        try:
+            async with self.session().get(url, headers=self.headers()) as response:
+                if response.status != 200:
+                    raise LiveReadError(f"Secret {namespace}/{name}: the Kubernetes API answered {response.status}")
+                body: Any = await response.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LiveReadError(f"Secret {namespace}/{name} could not be read: {exc!r}") from exc
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or not isinstance(data.get(key), str):
+            raise LiveReadError(f"Secret {namespace}/{name} has no key {key!r}")
+        try:
+            return base64.b64decode(data[key], validate=True).decode("utf-8").strip()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise LiveReadError(f"Secret {namespace}/{name} key {key!r} is not base64 UTF-8 text") from exc
+
     @property
     def server(self) -> str:
         """The API server's base URL, without a trailing slash."""

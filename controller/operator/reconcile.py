@@ -21,6 +21,7 @@ from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
 from controller.config import RequestClass
 from controller.operator.context import OperatorContext
+from controller.operator.gates import run_gates
 from controller.operator.live import LiveReadError
 from controller.resource import (
     Condition,
@@ -232,6 +233,8 @@ async def reconcile(
     timings = ctx.config.timings
     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
     pass_started = time.monotonic()
+    # Approval, analysis measurements and webhook calls that are due: their outcomes are in status now.
+    status = await run_gates(ctx, spec, status, meta, _now(), post_event)
     observation, seen = await observe(
         gateway,
         spec,

@@ -159,6 +159,14 @@ class Reason(enum.StrEnum):
     MODEL_NAMES_TARGET = "ModelNamesTarget"
     MODEL_CHANGED_OUTSIDE_OPERATOR = "ModelChangedOutsideOperator"
     AUTOMATIC_UPGRADE_POLICY = "AutomaticUpgradePolicy"
+    # Progressive delivery gates (Reconciling while they hold, Stalled when they stop the rollout)
+    ANALYSIS_RUNNING = "AnalysisRunning"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    ANALYSIS_UNAVAILABLE = "AnalysisUnavailable"
+    OUTSIDE_MAINTENANCE_WINDOW = "OutsideMaintenanceWindow"
+    WAITING_FOR_APPROVAL = "WaitingForApproval"
+    WAITING_FOR_HOOKS = "WaitingForHooks"
 
 
 class EventReason(enum.StrEnum):
@@ -185,3 +193,80 @@ class EventReason(enum.StrEnum):
     ROLLBACK_FAILED = "RollbackFailed"
     MODEL_CHANGED_OUTSIDE_OPERATOR = "ModelChangedOutsideOperator"
     SCOPE_FORBIDDEN = "ScopeForbidden"
+    ANALYSIS_STARTED = "AnalysisStarted"
+    ANALYSIS_MEASURED = "AnalysisMeasured"
+    ANALYSIS_SUCCEEDED = "AnalysisSucceeded"
+    ANALYSIS_FAILED = "AnalysisFailed"
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"
+    WAITING_FOR_MAINTENANCE_WINDOW = "WaitingForMaintenanceWindow"
+    APPROVAL_REQUESTED = "ApprovalRequested"
+    APPROVED = "Approved"
+    HOOK_SUCCEEDED = "HookSucceeded"
+    HOOK_FAILED = "HookFailed"
+    HOOK_REFUSED = "HookRefused"
+
+
+class AnalysisPhase(enum.StrEnum):
+    """Where the analysis of a domain stands (``status.analysis.phase``)."""
+
+    RUNNING = "Running"
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class MeasurementPhase(enum.StrEnum):
+    """The verdict of one query in one round of an analysis."""
+
+    SUCCESSFUL = "Successful"
+    FAILED = "Failed"
+    INCONCLUSIVE = "Inconclusive"
+    ERROR = "Error"
+
+
+class Weekday(enum.StrEnum):
+    """Days of a weekly maintenance window, as three-letter English names."""
+
+    MON = "Mon"
+    TUE = "Tue"
+    WED = "Wed"
+    THU = "Thu"
+    FRI = "Fri"
+    SAT = "Sat"
+    SUN = "Sun"
+
+
+class HookType(enum.StrEnum):
+    """When a webhook is called. Confirm hooks block until they answer 200; the others notify."""
+
+    CONFIRM_ROLLOUT = "ConfirmRollout"
+    PRE_ROLLOUT = "PreRollout"
+    CONFIRM_DOMAIN = "ConfirmDomain"
+    PRE_DOMAIN = "PreDomain"
+    POST_DOMAIN = "PostDomain"
+    ROLLBACK = "Rollback"
+
+
+CONFIRM_HOOKS: Final = frozenset({HookType.CONFIRM_ROLLOUT, HookType.CONFIRM_DOMAIN})
+"""Hook types that hold the rollout until they answer 200."""
+
+
+class HookPhase(enum.StrEnum):
+    """Where one call of a hook stands (``status.hooks[].phase``)."""
+
+    PENDING = "Pending"
+    WAITING = "Waiting"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+
+
+class ApprovalMode(enum.StrEnum):
+    """When a person (or a pipeline) must approve before domains start (``spec.rollout.approval``)."""
+
+    NEVER = "Never"
+    BEFORE_FIRST_DOMAIN = "BeforeFirstDomain"
+    BEFORE_EACH_DOMAIN = "BeforeEachDomain"
+
+
+APPROVE_ANNOTATION: Final = f"{GROUP}/approve"
+"""The annotation a person or pipeline sets to ``status.approval.token`` to let the waiting domain start."""

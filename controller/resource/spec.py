@@ -6,10 +6,10 @@ from typing import Annotated
 
 from pydantic import Discriminator, Field, Tag
 
-from .base import CelRule, Model, int_or_string_tag
+from .base import CelRule, ListType, Model, int_or_string_tag
 from .errors import INTEGER_TAG, STRING_TAG
 from .follow import ImageFollow
-from .names import DomainKind, ImageSourceKind, OnFailure
+from .names import ApprovalMode, DomainKind, ImageSourceKind, OnFailure
 from .patterns import (
     CLOUD_NAME_PATTERN,
     DURATION_PATTERN,
@@ -24,6 +24,7 @@ from .patterns import (
     SCALE_SET_NAME_PATTERN,
     VHD_URI_PATTERN,
 )
+from .progressive import AT_MOST_20, WINDOWS_DESCRIPTION, AnalysisSpec, HookSpec, MaintenanceWindow
 from .values import parse_duration, unhealthy_budget
 
 _EXACTLY_ONE_SOURCE = CelRule(
@@ -310,6 +311,29 @@ class RolloutSpec(Model):
         ),
         min_length=1,
         max_length=64,
+    )
+    analysis: AnalysisSpec | None = Field(
+        default=None,
+        description=(
+            "Prometheus queries run after each domain is healthy; the next domain (and the end of the rollout)"
+            " waits for them to succeed, and for pauseBetweenDomains. A failed analysis follows onFailure;"
+            " an inconclusive one pauses. Measurements are in status.analysis and in events."
+        ),
+    )
+    maintenance_windows: Annotated[tuple[MaintenanceWindow, ...], AT_MOST_20] | None = Field(
+        default=None, description=WINDOWS_DESCRIPTION
+    )
+    hooks: Annotated[tuple[HookSpec, ...], ListType("map", ("name",)), AT_MOST_20] | None = Field(
+        default=None,
+        description="HTTP webhooks called before the rollout, before and after each domain, and on failure.",
+    )
+    approval: ApprovalMode = Field(
+        default=ApprovalMode.NEVER,
+        description=(
+            "Never, BeforeFirstDomain or BeforeEachDomain: the domain waits until the annotation"
+            " imagerollout.dev/approve is set to status.approval.token (kubectl ssi approve sets it). An"
+            " annotation, not a spec field, so a GitOps tool that owns the spec never approves or un-approves."
+        ),
     )
 
     @property

@@ -28,6 +28,14 @@ from .patterns import (
     DOMAIN_ID_PATTERN,
     HTTPS_URL_PATTERN,
 )
+from .progressive import (
+    AT_MOST_HOOK_RUNS,
+    MAX_HOOK_RUNS,
+    AnalysisStatus,
+    ApprovalStatus,
+    HookRun,
+    MaintenanceWindowStatus,
+)
 from .spec import ImageSource, ScaleSetImageSpec
 
 _INT64: Any = {"format": "int64"}
@@ -279,6 +287,19 @@ class ScaleSetImageStatus(Model):
         max_length=64,
     )
     last_error: ErrorStatus | None = Field(default=None, description="The last error hit while reconciling.")
+    analysis: AnalysisStatus | None = Field(
+        default=None, description="The analysis of the domain that succeeded last (spec.rollout.analysis)."
+    )
+    maintenance_window: MaintenanceWindowStatus | None = Field(
+        default=None,
+        description="Whether a maintenance window is open, and the next one (spec.rollout.maintenanceWindows).",
+    )
+    hooks: Annotated[tuple[HookRun, ...], ListType("map", ("hook", "subject")), AT_MOST_HOOK_RUNS] | None = Field(
+        default=None, description=f"Calls of spec.rollout.hooks in this rollout (the newest {MAX_HOOK_RUNS})."
+    )
+    approval: ApprovalStatus | None = Field(
+        default=None, description="The manual approval asked for (spec.rollout.approval), if any."
+    )
     follow: FollowStatus | None = Field(
         default=None, description="With spec.follow: the newest version seen, the one approved, and when."
     )

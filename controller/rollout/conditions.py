@@ -47,9 +47,10 @@ def summarize(d: Draft) -> None:
         d.condition(ConditionType.STALLED, True, reason, message)
         return
     if s.phase == Phase.PAUSED:
-        d.condition(ConditionType.READY, False, Reason.PAUSED_BY_USER, "Paused by spec.rollout.paused.")
-        d.condition(ConditionType.RECONCILING, False, Reason.PAUSED_BY_USER, "Paused by spec.rollout.paused.")
-        d.condition(ConditionType.STALLED, False, Reason.PAUSED_BY_USER, "Paused, not stalled.")
+        reason, why = d.paused or (Reason.PAUSED_BY_USER, "Paused by spec.rollout.paused.")
+        d.condition(ConditionType.READY, False, reason, why)
+        d.condition(ConditionType.RECONCILING, False, reason, why)
+        d.condition(ConditionType.STALLED, False, reason, "Paused, not stalled.")
         return
     current = s.current_domain
     message = f"Domain {current} of {s.domain_progress}." if current else f"{s.domain_progress} domains done."

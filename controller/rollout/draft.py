@@ -35,6 +35,8 @@ class Draft:
     """Condition types set during this step (the summary leaves a step's own Reconciling reason alone)."""
     held: str | None = None
     """Why nothing may start (spec.rollout.abort): the summary reports it as Stalled=True, reason Aborted."""
+    paused: tuple[Reason, str] | None = None
+    """Why the rollout is Paused when a gate paused it (an inconclusive analysis), not spec.rollout.paused."""
 
     def update(self, **changes: object) -> None:
         self.status = evolve(self.status, **changes)

@@ -28,8 +28,8 @@ from controller.resource import (
     evolve,
 )
 from controller.rollout.draft import IN_FLIGHT, Draft
+from controller.rollout.failure import fail
 from controller.rollout.images import same_declaration
-from controller.rollout.walk import fail
 
 RETRY_HINT = "set spec.rollout.abort to false and change spec.rollout.retryToken (kubectl ssi retry does both)"
 

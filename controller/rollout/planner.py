@@ -40,6 +40,8 @@ from controller.resource import (
 from controller.rollout.actions import Plan, UpdateModel
 from controller.rollout.conditions import summarize
 from controller.rollout.draft import IN_FLIGHT, Draft, status_changed
+from controller.rollout.failure import fail
+from controller.rollout.gates import after_failure
 from controller.rollout.health import Verdict, healthy_on_old_model, is_on_target, verdict
 from controller.rollout.images import (
     ImageProblem,
@@ -53,7 +55,7 @@ from controller.rollout.images import (
 from controller.rollout.interventions import hold_aborted, retry_after_failure
 from controller.rollout.layout import layout_domains
 from controller.rollout.rolling import follow_rolling
-from controller.rollout.walk import fail, walk
+from controller.rollout.walk import walk
 
 
 def plan_next_step(
@@ -68,6 +70,7 @@ def plan_next_step(
     """Decide the next step of the rollout. Pure: same inputs, same plan."""
     draft = Draft(status=status, now=now, generation=generation)
     _step(spec, observation, draft, timings)
+    after_failure(spec, draft)
     summarize(draft)
     return Plan(draft.status, draft.action, draft.requeue, tuple(draft.events))
 
@@ -248,6 +251,9 @@ def _start_rollout(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft
         rollback=None,
         last_error=None,
         rolling=None,
+        analysis=None,
+        hooks=None,
+        approval=None,
     )
     d.event(EventReason.IMAGE_RESOLVED, f"Target image {image.summary()}.")
     d.event(EventReason.ROLLOUT_STARTED, f"Rolling out {image.summary()} over {len(layout)} {kind} domains.")

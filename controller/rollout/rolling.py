@@ -18,9 +18,10 @@ from controller.resource import (
 )
 from controller.rollout.actions import UpdateModel
 from controller.rollout.draft import Draft
+from controller.rollout.failure import fail
 from controller.rollout.health import Verdict, verdict
 from controller.rollout.images import model_image, model_matches
-from controller.rollout.walk import fail, finish
+from controller.rollout.walk import finish
 
 
 def follow_rolling(spec: ScaleSetImageSpec, observed: ObservedScaleSet, obs: Observation, d: Draft, t: Timings) -> None:

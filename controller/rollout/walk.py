@@ -12,21 +12,19 @@ from controller.resource import (
     ConditionType,
     DomainState,
     DomainStatus,
-    ErrorStatus,
     EventReason,
     ImageSource,
-    OnFailure,
-    OperationKind,
     Phase,
     Reason,
-    RollbackStatus,
     ScaleSetImageSpec,
     evolve,
 )
-from controller.rollout.actions import UpdateModel, UpgradeInstances
+from controller.rollout.actions import UpgradeInstances
 from controller.rollout.draft import IN_FLIGHT, Draft
+from controller.rollout.failure import fail
+from controller.rollout.gates import hold_after_domain, hold_before_domain, on_domain_succeeded
 from controller.rollout.health import WAITING, Verdict, is_busy, verdict
-from controller.rollout.images import model_image, same_declaration
+from controller.rollout.images import same_declaration
 from controller.rollout.layout import layout_domains
 
 
@@ -107,6 +105,8 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
     )
     domain = next_domain(d, rollback)
     if domain is None:
+        if not rollback and hold_after_domain(spec, d, t):
+            return
         if not rollback and image is not None and not _every_instance_on(image, spec, observed, d, t):
             if next_domain(d, rollback) is not None:
                 walk(spec, observed, d, t, rollback=rollback)
@@ -124,6 +124,8 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
                 d.event(EventReason.ROLLOUT_PAUSED, f"Paused before domain {domain.id}.")
             d.update(phase=Phase.PAUSED, current_domain=None)
             d.wait(t.resync_interval)
+            return
+        if not rollback and hold_after_domain(spec, d, t):
             return
         if d.status.phase == Phase.PAUSED:
             d.event(EventReason.ROLLOUT_RESUMED, f"Resumed at domain {domain.id}.")
@@ -159,6 +161,8 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
                 f"before starting domain {domain.id}.",
             )
             d.wait(t.poll_interval)
+            return
+        if not rollback and hold_before_domain(spec, d, t, domain.id):
             return
         state = DomainState.ROLLING_BACK if rollback else DomainState.UPGRADING
         d.set_domain(domain.id, state=state, started_at=d.now, finished_at=None, message=None)
@@ -231,6 +235,8 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
     d.event(
         EventReason.DOMAIN_SUCCEEDED, f"Domain {domain.id} {'rolled back' if rollback else 'upgraded'} and healthy."
     )
+    if not rollback:
+        on_domain_succeeded(spec, d, domain.id)
     pause = spec.rollout.pause_between_domains_seconds
     d.update(current_domain=None, next_domain_at=d.now + timedelta(seconds=pause) if pause and not rollback else None)
     # A new declaration waits for the domain in flight; it is taken up on the next pass.
@@ -267,25 +273,6 @@ def domain_failed(
         d.condition(ConditionType.STALLED, True, Reason.ROLLBACK_FAILED, message)
         return
     fail(spec, d, reason, message)
-
-
-def fail(spec: ScaleSetImageSpec, d: Draft, reason: Reason, message: str) -> None:
-    d.update(last_error=ErrorStatus(message=message, observed_at=d.now), current_domain=None)
-    previous = d.status.previous_image
-    if spec.rollout.on_failure == OnFailure.ROLLBACK and previous is not None and d.status.rollback is None:
-        d.update(
-            rollback=RollbackStatus(
-                in_progress=True, target=previous, reason=str(reason), started_at=d.now, message=message
-            ),
-            phase=Phase.PROGRESSING,
-        )
-        d.event(EventReason.ROLLBACK_STARTED, f"Rolling back to {previous.summary()}: {message}", warning=True)
-        reference, vhd = model_image(previous)
-        d.action = UpdateModel(OperationKind.ROLLBACK, reference, vhd, None)
-        return
-    d.update(phase=Phase.FAILED)
-    d.condition(ConditionType.STALLED, True, reason, message)
-    d.event(EventReason.ROLLOUT_FAILED, message, warning=True)
 
 
 def finish(d: Draft, rollback: bool) -> None:

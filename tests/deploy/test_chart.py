@@ -218,6 +218,33 @@ def test_scope_policy_reaches_the_operator_configuration(render: Render) -> None
     assert mounted_config(render({})).scope is None, "no value: no policy"
 
 
+def test_prometheus_servers_webhooks_and_their_credential_volumes_reach_the_operator(render: Render) -> None:
+    values = {
+        "config": {
+            "prometheus": {
+                "servers": {
+                    "main": {"url": "http://prometheus:9090", "bearerTokenFile": "/var/run/secrets/prometheus/token"}
+                }
+            },
+            "webhooks": {"chatops": {"url": "https://chat.example.com/x", "namespaces": ["web"]}},
+        },
+        "extraVolumes": [{"name": "prometheus-token", "secret": {"secretName": "prometheus-token"}}],
+        "extraVolumeMounts": [
+            {"name": "prometheus-token", "mountPath": "/var/run/secrets/prometheus", "readOnly": True}
+        ],
+    }
+    objects = render(values)
+    config = mounted_config(objects)
+    assert config.delivery.default_prometheus == "main"
+    assert config.delivery.prometheus["main"].bearer_token_file == "/var/run/secrets/prometheus/token"
+    assert config.delivery.webhooks["chatops"].namespaces == ("web",)
+    pod = only(objects, "Deployment")["spec"]["template"]["spec"]
+    assert {"name": "prometheus-token", "secret": {"secretName": "prometheus-token"}} in pod["volumes"]
+    mounts = pod["containers"][0]["volumeMounts"]
+    assert {"name": "prometheus-token", "mountPath": "/var/run/secrets/prometheus", "readOnly": True} in mounts
+    assert mounted_config(render({})).delivery.prometheus == {}, "no value: no Prometheus"
+
+
 def test_selector_reaches_the_operator_arguments(render: Render) -> None:
     def args(values: dict[str, Any]) -> list[str]:
         (deployment,) = [o for o in render(values) if o["kind"] == "Deployment"]

@@ -83,6 +83,24 @@ async def test_explain_reads_the_crd_schema_from_openapi_v3(kubectl: Kubectl) ->
     assert "NamespaceSpec describes the attributes on a Namespace." in namespace
 
 
+async def test_explain_describes_the_progressive_delivery_fields(kubectl: Kubectl) -> None:
+    analysis = " ".join((await kubectl("explain", "ssi.spec.rollout.analysis")).ok().out.split())
+    assert "Prometheus queries run after each domain is healthy" in analysis
+    condition = " ".join(
+        (await kubectl("explain", "ssi.spec.rollout.analysis.queries.failureCondition")).ok().out.split()
+    )
+    assert "When any sample of the result meets it, the measurement Failed" in condition
+    zone = " ".join((await kubectl("explain", "ssi.spec.rollout.maintenanceWindows.timeZone")).ok().out.split())
+    assert "IANA time zone of the schedule" in zone
+    hook_type = " ".join((await kubectl("explain", "ssi.spec.rollout.hooks.type")).ok().out.split())
+    assert "ConfirmDomain" in hook_type
+    assert "hold the rollout until the hook answers 200" in hook_type  # kubectl wraps the text
+    approval = (await kubectl("explain", "ssi.spec.rollout.approval")).ok().out
+    assert "ENUM:\n    Never\n    BeforeFirstDomain\n    BeforeEachDomain\n" in approval
+    token = " ".join((await kubectl("explain", "ssi.status.approval.token")).ok().out.split())
+    assert "imagerollout.dev/approve" in token
+
+
 async def test_get_watch_prints_a_change_as_it_arrives(kubectl: Kubectl, project_kube: RunningKubeEmulator) -> None:
     await rollout(kubectl)
     watch = await kubectl.start("get", "ssi", "-n", "web", "-w", "--output-watch-events")

@@ -104,6 +104,10 @@ def validate(schema: dict[str, Any], value: Any, path: str = "", old: Any = _MIS
                 old_sub = old.get(name, _MISSING) if isinstance(old, dict) else _MISSING
                 errors += validate(sub, value[name], _join(path, name), old_sub)
     if isinstance(value, list):
+        if len(value) < schema.get("minItems", 0):
+            errors.append(f"{path}: should have at least {schema['minItems']} items")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errors.append(f"{path}: should have at most {schema['maxItems']} items")
         for index, element in enumerate(value):
             errors += validate(schema["items"], element, f"{path}[{index}]")
         if schema.get("x-kubernetes-list-type") == "set" and len(set(value)) != len(value):

@@ -98,7 +98,7 @@ def _images(pinned: bool) -> st.SearchStrategy[model.ImageSource]:
 
 
 def _rollouts() -> st.SearchStrategy[model.RolloutSpec]:
-    generic = _generic(model.RolloutSpec, skip={"domain_kind", "batch_size"})
+    generic = _generic(model.RolloutSpec, skip={"domain_kind", "batch_size", *_PROGRESSIVE})
     batch = st.integers(min_value=1, max_value=1000) | st.from_regex(model.POSITIVE_PERCENT_PATTERN, fullmatch=True)
     coupled = st.one_of(
         st.fixed_dictionaries(
@@ -111,7 +111,77 @@ def _rollouts() -> st.SearchStrategy[model.RolloutSpec]:
         ),
         st.fixed_dictionaries({"domain_kind": st.just(model.DomainKind.BATCH), "batch_size": batch}),
     )
-    return st.tuples(generic, coupled).map(lambda parts: model.RolloutSpec(**parts[0], **parts[1]))
+    progressive = st.fixed_dictionaries({}, optional={name: st.deferred(make) for name, make in _PROGRESSIVE.items()})
+    return st.tuples(generic, coupled, progressive).map(
+        lambda parts: model.RolloutSpec(**parts[0], **parts[1], **parts[2])
+    )
+
+
+# Progressive delivery: conditions, cron expressions and time zones are languages of their own, so these
+# come from a few valid forms (their numbers, names and durations from the model's own metadata).
+_CONDITIONS = st.sampled_from(["result > 0.1", "result < 0.05", "result >= 0.99 && result <= 1", "!(result == 0)"])
+
+
+def _queries() -> st.SearchStrategy[model.AnalysisQuery]:
+    return st.builds(
+        model.AnalysisQuery,
+        name=st.from_regex("^[a-z][a-z0-9-]{0,10}[a-z0-9]$", fullmatch=True),
+        query=st.sampled_from(['sum(rate(errors{instance=~"{{instanceNames}}"}[1m]))', "up"]),
+        success_condition=st.none() | _CONDITIONS,
+        failure_condition=_CONDITIONS,
+    )
+
+
+def _analysis() -> st.SearchStrategy[model.AnalysisSpec]:
+    return st.builds(
+        model.AnalysisSpec,
+        prometheus=st.none() | st.sampled_from(["main", "team-a"]),
+        queries=st.lists(_queries(), min_size=1, max_size=3, unique_by=lambda q: q.name).map(tuple),
+        interval=st.sampled_from(["1s", "30s", "1m", "5m"]),
+        count=st.integers(min_value=3, max_value=100),
+        failure_limit=st.integers(min_value=0, max_value=2),
+        inconclusive_limit=st.integers(min_value=0, max_value=2),
+        on_failure=st.none() | st.sampled_from(list(model.OnFailure)),
+    )
+
+
+def _windows() -> st.SearchStrategy[tuple[model.MaintenanceWindow, ...]]:
+    weekly = st.builds(
+        model.WeeklySchedule,
+        days=st.lists(st.sampled_from(list(model.Weekday)), min_size=1, max_size=7, unique=True).map(tuple),
+        start=st.from_regex("^([01][0-9]|2[0-3]):[0-5][0-9]$", fullmatch=True),
+    )
+    cron = st.sampled_from(["0 2 * * 6", "*/30 22-23 * * 1-5", "15 3 1 * *"])
+    window = st.one_of(
+        st.builds(model.MaintenanceWindow, weekly=weekly, duration=st.sampled_from(["1m", "4h", "168h"])),
+        st.builds(
+            model.MaintenanceWindow,
+            cron=cron,
+            duration=st.sampled_from(["30m", "2h"]),
+            time_zone=st.sampled_from(["UTC", "Europe/Berlin", "America/New_York"]),
+        ),
+    )
+    return st.lists(window, max_size=3).map(tuple)
+
+
+def _hooks() -> st.SearchStrategy[tuple[model.HookSpec, ...]]:
+    hook = st.builds(
+        model.HookSpec,
+        name=st.from_regex("^[a-z][a-z0-9-]{0,10}[a-z0-9]$", fullmatch=True),
+        type=st.sampled_from(list(model.HookType)),
+        webhook=st.just("chatops"),
+        retries=st.integers(min_value=0, max_value=10),
+    ) | st.builds(
+        model.HookSpec,
+        name=st.from_regex("^[a-z][a-z0-9-]{0,10}[a-z0-9]$", fullmatch=True),
+        type=st.sampled_from(list(model.HookType)),
+        url_secret_ref=st.builds(model.SecretKeyRef, name=st.just("hooks"), key=st.just("url")),
+        timeout=st.sampled_from(["1s", "10s", "60s"]),
+    )
+    return st.lists(hook, max_size=3, unique_by=lambda h: h.name).map(tuple)
+
+
+_PROGRESSIVE: dict[str, Any] = {"analysis": _analysis, "maintenance_windows": _windows, "hooks": _hooks}
 
 
 def _resolved() -> st.SearchStrategy[model.ResolvedImage]:

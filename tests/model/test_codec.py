@@ -81,6 +81,7 @@ def test_spec_defaults_match_an_empty_rollout() -> None:
         "onFailure": "Pause",
         "paused": False,
         "abort": False,
+        "approval": "Never",
     }
     assert spec.scale_set.cloud is None  # no default: the operator configuration's defaultCloud applies
 

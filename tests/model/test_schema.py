@@ -49,10 +49,11 @@ def check_field(info: Facts, node: dict[str, Any], where: str, defaults: bool) -
         assert node.get(key) == value, f"{where}: {key} is {node.get(key)!r}, model says {value!r}"
     assert node.get("description") == info.description, f"{where}: description"
     list_type = info.list_type
+    array = node.get("type") == "array"  # a length bound on a list is minItems/maxItems in the schema
     for key, value in (
         ("pattern", info.pattern),
-        ("minLength", info.min_length),
-        ("maxLength", info.max_length),
+        ("minItems" if array else "minLength", info.min_length),
+        ("maxItems" if array else "maxLength", info.max_length),
         ("minimum", info.minimum),
         ("maximum", info.maximum),
         ("x-kubernetes-list-type", list_type.kind if list_type else None),

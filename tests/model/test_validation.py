@@ -43,6 +43,30 @@ ONLY_GALLERY = both(unset(MARKETPLACE), set_("spec.image.galleryImageVersionId",
 ONLY_MANAGED = both(unset(MARKETPLACE), set_("spec.image.managedImageId", samples.MANAGED_IMAGE))
 ONLY_VHD = both(unset(MARKETPLACE), set_("spec.image.vhdUri", samples.VHD))
 
+QUERY = {"name": "errors", "query": 'sum(rate(e{vm=~"{{instanceNames}}"}[1m]))', "failureCondition": "result > 0.1"}
+WEEKLY = {"weekly": {"days": ["Sat", "Sun"], "start": "02:00"}, "duration": "4h", "timeZone": "Europe/Berlin"}
+CRON = {"cron": "0 22 * * 1-5", "duration": "2h"}
+HOOK = {"name": "chatops", "type": "ConfirmDomain", "webhook": "chatops"}
+SECRET_REF = {"name": "rollout-hooks", "key": "url"}
+ANALYSIS = f"{ROLLOUT}.analysis"
+
+
+def analysis(**changes: Any) -> Edit:
+    return set_(ANALYSIS, {"queries": [QUERY], **changes})
+
+
+def query(**changes: Any) -> Edit:
+    return analysis(queries=[{**QUERY, **changes}])
+
+
+def window(**changes: Any) -> Edit:
+    return set_(f"{ROLLOUT}.maintenanceWindows", [{**CRON, **changes}])
+
+
+def hook(**changes: Any) -> Edit:
+    return set_(f"{ROLLOUT}.hooks", [{**HOOK, **changes}])
+
+
 GOOD: dict[str, Edit] = {
     "following a gallery image": set_("spec.follow", {"galleryImageId": samples.GALLERY_IMAGE}),
     "following a Marketplace SKU, auto-approved": set_(
@@ -91,6 +115,22 @@ GOOD: dict[str, Edit] = {
     "upper-case subscription id": set_(f"{SCALE_SET}.subscriptionId", samples.SUBSCRIPTION.upper()),
     "unknown fields are pruned, not rejected": set_("spec.rollout.surge", 3),
     "mid-rollout status": lambda body: samples.mid_rollout(),
+    "analysis, windows, hooks and approval": both(
+        set_(f"{ROLLOUT}.analysis", {"prometheus": "main", "queries": [QUERY], "interval": "30s", "count": 5}),
+        set_(f"{ROLLOUT}.maintenanceWindows", [WEEKLY, CRON]),
+        set_(f"{ROLLOUT}.hooks", [HOOK, {"name": "by-secret", "type": "Rollback", "urlSecretRef": SECRET_REF}]),
+        set_(f"{ROLLOUT}.approval", "BeforeEachDomain"),
+    ),
+    "analysis with both conditions and limits": set_(
+        f"{ROLLOUT}.analysis",
+        {
+            "queries": [{**QUERY, "successCondition": "result >= 0.99 && result <= 1 || !(result == 0)"}],
+            "count": 3,
+            "failureLimit": 2,
+            "inconclusiveLimit": 2,
+            "onFailure": "Rollback",
+        },
+    ),
 }
 
 
@@ -269,6 +309,69 @@ BAD: dict[str, Bad] = {
         ),
         "status.conditions[0].reason",
     ),
+    "condition without result": Bad(
+        query(failureCondition="0.1 > 0.2"), f"{ANALYSIS}.queries[0].failureCondition", "a condition compares result"
+    ),
+    "condition calling a function": Bad(
+        query(successCondition="result > '1'"), f"{ANALYSIS}.queries[0].successCondition", "should match"
+    ),
+    "query without a condition": Bad(
+        analysis(queries=[{"name": "q", "query": "up"}]),
+        f"{ANALYSIS}.queries[0]",
+        "needs a successCondition, a failureCondition",
+    ),
+    "analysis without queries": Bad(analysis(queries=[]), f"{ANALYSIS}.queries", "at least 1"),
+    "two queries of one name": Bad(analysis(queries=[QUERY, QUERY]), f"{ANALYSIS}.queries", "uplicate"),
+    "analysis interval under 1s": Bad(analysis(interval="500ms"), f"{ANALYSIS}.interval", "must be at least 1s"),
+    "analysis initial delay beyond what Go can represent": Bad(
+        analysis(initialDelay="100000000h"),
+        f"{ANALYSIS}.initialDelay",
+        "must be a duration Kubernetes can represent",
+        "longer than the longest Go duration",
+    ),
+    "failure limit not below count": Bad(
+        analysis(count=2, failureLimit=2), ANALYSIS, "failureLimit and inconclusiveLimit must be below count"
+    ),
+    "prometheus given as a URL": Bad(analysis(prometheus="http://evil:9090"), f"{ANALYSIS}.prometheus", "should match"),
+    "window with weekly and cron": Bad(
+        window(weekly=WEEKLY["weekly"]), f"{ROLLOUT}.maintenanceWindows[0]", "exactly one of weekly or cron"
+    ),
+    "window of 30s": Bad(window(duration="30s"), f"{ROLLOUT}.maintenanceWindows[0].duration", "between 1m and 168h"),
+    "cron with four fields": Bad(window(cron="0 2 * *"), f"{ROLLOUT}.maintenanceWindows[0].cron", "should match"),
+    "cron at minute 60": Bad(
+        window(cron="60 2 * * *"), f"{ROLLOUT}.maintenanceWindows[0].cron", "cron is a five-field schedule"
+    ),
+    "time zone abbreviation": Bad(
+        window(timeZone="CEST"), f"{ROLLOUT}.maintenanceWindows[0].timeZone", "IANA time zone name"
+    ),
+    "weekly start 24:00": Bad(
+        set_(f"{ROLLOUT}.maintenanceWindows", [{**WEEKLY, "weekly": {"days": ["Mon"], "start": "24:00"}}]),
+        f"{ROLLOUT}.maintenanceWindows[0].weekly.start",
+        "should match",
+    ),
+    "21 maintenance windows": Bad(
+        set_(f"{ROLLOUT}.maintenanceWindows", [CRON] * 21), f"{ROLLOUT}.maintenanceWindows", "at most 20 items"
+    ),
+    "hook with webhook and secret": Bad(
+        hook(urlSecretRef=SECRET_REF), f"{ROLLOUT}.hooks[0]", "exactly one of webhook (from the operator"
+    ),
+    "hook given a URL": Bad(hook(webhook="https://evil.example/x"), f"{ROLLOUT}.hooks[0].webhook", "should match"),
+    "hook timeout of 2m": Bad(hook(timeout="2m"), f"{ROLLOUT}.hooks[0].timeout", "between 1s and 60s"),
+    "hook with 11 retries": Bad(hook(retries=11), f"{ROLLOUT}.hooks[0].retries"),
+    "unknown hook type": Bad(hook(type="Whenever"), f"{ROLLOUT}.hooks[0].type", "unsupported"),
+    "unknown approval mode": Bad(set_(f"{ROLLOUT}.approval", "Sometimes"), f"{ROLLOUT}.approval", "unsupported"),
+    "status with 41 hook runs": Bad(
+        lambda body: edit(
+            samples.mid_rollout(),
+            "status.hooks",
+            [
+                {"hook": "h", "subject": f"d{i}", "type": "PostDomain", "phase": "Succeeded", "attempts": 1}
+                for i in range(41)
+            ],
+        ),
+        "status.hooks",
+        "at most 40 items",
+    ),
     "status operation polling a non-https URL": Bad(
         lambda body: edit(samples.mid_rollout(), "status.operation.azureAsyncOperation", "http://evil.example/op"),
         "status.operation.azureAsyncOperation",
@@ -354,3 +457,13 @@ def test_every_rule_but_transition_rules_has_a_python_twin() -> None:
     assert len(rules) >= 7
     for where, rule in rules:
         assert (rule.check is None) == rule.is_transition, where
+
+
+def test_a_condition_the_crd_cannot_parse_is_refused_by_the_model() -> None:
+    # The CRD checks the characters and that result is compared; the grammar is checked by the model, which
+    # the operator reports as Stalled reason InvalidSpec.
+    body = query(failureCondition="result >")(samples.minimal())
+    assert admit(body)[1] == []
+    err = model_verdict(body)
+    assert err is not None
+    assert err.location == f"{ANALYSIS}.queries[0].failureCondition"

@@ -67,6 +67,24 @@ DONE_STATUS: dict[str, Any] = {
     "domains": _domains("Succeeded", "Succeeded", "Succeeded"),
     "instances": {"total": 3, "updated": 3, "healthy": 3, "unhealthy": 0},
 }
+# A rollout held by its gates: the analysis of ud-0 runs, and ud-1 waits for the next maintenance window.
+GATED_STATUS: dict[str, Any] = {
+    **MID_STATUS,
+    "domains": _domains("Succeeded", "Pending", "Pending"),
+    "currentDomain": None,
+    "operation": None,
+    "analysis": {"domain": "ud-0", "phase": "Running", "startedAt": "2024-05-01T12:00:40Z", "failed": 1},
+    "maintenanceWindow": {"open": False, "nextWindowAt": "2024-05-04T00:00:00Z"},
+    "conditions": [
+        {
+            "type": "Reconciling",
+            "status": "True",
+            "reason": "OutsideMaintenanceWindow",
+            "message": "Domain ud-1 waits for the next maintenance window.",
+            "lastTransitionTime": "2024-05-01T12:01:00Z",
+        }
+    ],
+}
 VMSS_PATH = vmss_path()
 # A fleet (ScaleSetImageRollout) waiting for the approval of its second stage.
 FLEET_STATUS: dict[str, Any] = {
@@ -82,6 +100,7 @@ def fed_metrics() -> OperatorMetrics:
     metrics = OperatorMetrics()
     metrics.observe_status("default", "web", MID_STATUS)
     metrics.observe_status("default", "web", DONE_STATUS)
+    metrics.observe_status("default", "gated", GATED_STATUS)
     metrics.observe_request(
         "GET",
         VMSS_PATH,

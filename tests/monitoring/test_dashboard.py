@@ -98,6 +98,7 @@ def test_the_dashboard_has_the_panels_the_issue_lists() -> None:
         "Azure requests and throttling",
         "Operator",
         FLEET_ROW,
+        "Progressive delivery",
     ]
     by_row: dict[str, list[str]] = {}
     current = ""
@@ -111,6 +112,9 @@ def test_the_dashboard_has_the_panels_the_issue_lists() -> None:
     assert {"Rollout duration (mean over the time range)", "Domain durations"} <= set(by_row["Durations"])
     assert {"Azure requests by operation", "Throttling: HTTP 429 from Azure", "Azure rate limit remaining"} <= set(
         by_row["Azure requests and throttling"]
+    )
+    assert {"Waiting on a gate", "Analysis", "Time until the next maintenance window"} <= set(
+        by_row["Progressive delivery"]
     )
     assert {
         "Fleet runs by phase",

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from controller.metrics import DOMAIN_STATE_CODES, MAX_DOMAIN_SERIES, OperatorMetrics
 from controller.resource import DomainState, Phase
 
-from .support import DONE_STATUS, MID_STATUS, VMSS_PATH, exposition, fed_metrics, tool
+from .support import DONE_STATUS, GATED_STATUS, MID_STATUS, VMSS_PATH, exposition, fed_metrics, tool
 
 RESOURCE = ("namespace", "name")
 
@@ -45,6 +45,12 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaleset_image_azure_budget_wait_seconds": ("counter", ("limit",)),
     "scaleset_image_azure_ratelimit_remaining": ("gauge", ("policy",)),
     "scaleset_image_operations_in_flight": ("gauge", ()),
+    "scaleset_image_analysis_phase": ("gauge", (*RESOURCE, "phase")),
+    "scaleset_image_analysis_failed_rounds": ("gauge", RESOURCE),
+    "scaleset_image_analysis_inconclusive_rounds": ("gauge", RESOURCE),
+    "scaleset_image_maintenance_window_open": ("gauge", RESOURCE),
+    "scaleset_image_maintenance_window_next_time_seconds": ("gauge", RESOURCE),
+    "scaleset_image_gate_waiting": ("gauge", (*RESOURCE, "gate")),
     # ScaleSetImageRollout (controller/fleet/metrics.py), per fleet
     "scaleset_image_fleet_phase": ("gauge", (*RESOURCE, "phase")),
     "scaleset_image_fleet_run": ("gauge", RESOURCE),
@@ -107,6 +113,8 @@ def test_per_resource_series_are_labelled_by_namespace_and_name_only() -> None:
     allowed = {
         "scaleset_image_phase": {"phase"},
         "scaleset_image_domain_state": {"domain"},
+        "scaleset_image_analysis_phase": {"phase"},
+        "scaleset_image_gate_waiting": {"gate"},
         "scaleset_image_fleet_phase": {"phase"},
         "scaleset_image_fleet_stages": {"state"},
         "scaleset_image_fleet_members": {"state"},
@@ -332,3 +340,30 @@ def test_each_operator_metrics_has_its_own_registry(registry: CollectorRegistry 
     # Two instances in one process (tests, the demo) must not collide on metric names.
     first, second = OperatorMetrics(registry), OperatorMetrics()
     assert first.registry is not second.registry
+
+
+def test_gates_follow_the_status_and_go_with_the_resource() -> None:
+    metrics = fed_metrics()
+    assert value(metrics, "scaleset_image_analysis_phase", namespace="default", name="gated", phase="Running") == 1
+    assert value(metrics, "scaleset_image_analysis_phase", namespace="default", name="gated", phase="Failed") == 0
+    assert value(metrics, "scaleset_image_analysis_failed_rounds", namespace="default", name="gated") == 1
+    assert value(metrics, "scaleset_image_maintenance_window_open", namespace="default", name="gated") == 0
+    assert value(metrics, "scaleset_image_maintenance_window_next_time_seconds", namespace="default", name="gated") == (
+        1714780800.0
+    )
+    waiting = {
+        gate: value(metrics, "scaleset_image_gate_waiting", namespace="default", name="gated", gate=gate)
+        for gate in ("analysis", "maintenance_window", "approval", "hooks")
+    }
+    assert waiting == {"analysis": 0, "maintenance_window": 1, "approval": 0, "hooks": 0}
+    # No analysis and no windows in the spec: no series for them.
+    assert value(metrics, "scaleset_image_analysis_phase", namespace="default", name="web", phase="Running") is None
+    assert value(metrics, "scaleset_image_maintenance_window_open", namespace="default", name="web") is None
+    metrics.observe_status(
+        "default",
+        "gated",
+        {**GATED_STATUS, "analysis": {**GATED_STATUS["analysis"], "phase": "Inconclusive"}, "phase": "Paused"},
+    )
+    assert value(metrics, "scaleset_image_gate_waiting", namespace="default", name="gated", gate="analysis") == 1
+    metrics.forget("default", "gated")
+    assert series_of(metrics, "default", "gated") == []

@@ -28,6 +28,9 @@ ALERTS = {
     "ScaleSetImageReconcileErrors",
     "ScaleSetImageAzureThrottled",
     "ScaleSetImageOperatorDown",
+    "ScaleSetImageAnalysisFailed",
+    "ScaleSetImageAnalysisInconclusive",
+    "ScaleSetImageMaintenanceWindowFarAway",
     "ScaleSetImageFleetRunFailed",
     "ScaleSetImageFleetApprovalPending",
 }

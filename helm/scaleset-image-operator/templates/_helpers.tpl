@@ -70,6 +70,12 @@ app.kubernetes.io/component: operator
 {{- if $config.scopePolicy -}}
 {{- $_ := set $out "scopePolicy" $config.scopePolicy -}}
 {{- end -}}
+{{- if $config.prometheus -}}
+{{- $_ := set $out "prometheus" $config.prometheus -}}
+{{- end -}}
+{{- if $config.webhooks -}}
+{{- $_ := set $out "webhooks" $config.webhooks -}}
+{{- end -}}
 {{- toYaml $out -}}
 {{- end -}}
 
