@@ -29,7 +29,7 @@ from .routing import RG, SUB, VMSS, Call, Route, paged
 from .routing import json_response as _json
 from .routing import route as _route
 from .scenario import Scenario, ScenarioError, parse_scenario
-from .throttle import Throttler
+from .throttle import Throttler, throttled_resource
 from .world import Operation, ScaleSet, World
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -180,7 +180,15 @@ class AzureEmulator:
             if body_error is not None:
                 raise body_error
             subscription = params.get("sub", "")
-            headers.update(self.throttler.check(subscription, request.method != "GET", route.operation))
+            headers.update(
+                self.throttler.check(
+                    subscription,
+                    request.method,
+                    route.operation,
+                    resource=throttled_resource(params),
+                    principal=request.headers.get("Authorization", ""),
+                )
+            )
             call = Call(request, route, params, api_version, body, audit, now)
             if route.function is not None:
                 response = await route.function(self, call)
@@ -616,9 +624,14 @@ class AzureEmulator:
                 if "enabled" in body:
                     self.throttler.config.enabled = bool(body["enabled"])
                 if body.get("reset"):
-                    self.throttler.buckets.clear()
-                    self.throttler.windows.clear()
-            return _json({"enabled": self.throttler.config.enabled, "throttled": self.throttler.throttled})
+                    self.throttler.reset()
+            return _json(
+                {
+                    "enabled": self.throttler.config.enabled,
+                    "throttled": self.throttler.throttled,
+                    "throttledBy": dict(self.throttler.throttled_by),
+                }
+            )
         return _json({"error": f"no control endpoint {method} /_emulator/{tail}"}, 404)
 
     def _op_json(self, op: Operation) -> dict[str, Any]:
