@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 from azure.core.polling.base_polling import BadResponse, BadStatus, OperationFailed
 from azure.mgmt.compute.aio import ComputeManagementClient
 
-from controller.azure.budget import SubscriptionBudget
+from controller.azure.budget import SubscriptionBudget, compute_policy
 from controller.azure.errors import AzureCallError, classify_error, monitor_error, polling_error
 from controller.azure.instances import flexible_filter, flexible_instance, uniform_instance
 from controller.azure.instances import image_reference as image_reference_fields
@@ -117,7 +117,18 @@ class AzureComputeGateway:
     def budget_wait(self, ref: ScaleSetRef, request_class: RequestClass) -> tuple[float, str]:
         """How long a request of this class would wait for the operator's budget now, and which limit."""
         budget = self.budgets.get(ref.subscription_id)
-        return budget.pending_wait(request_class) if budget is not None else (0.0, "")
+        if budget is None:
+            return 0.0, ""
+        path = (
+            f"/subscriptions/{ref.subscription_id}/resourceGroups/{ref.resource_group}"
+            f"/providers/Microsoft.Compute/virtualMachineScaleSets/{ref.name}"
+        )
+        method, suffix = {
+            "scale_set_get": ("GET", ""),
+            "vm_list": ("GET", "/virtualMachines"),
+            "write": ("POST", "/manualupgrade"),
+        }.get(request_class, ("GET", "/operations"))
+        return budget.pending_wait(request_class, compute_policy(method, path + suffix))
 
     async def close(self) -> None:
         for client in self._clients.values():

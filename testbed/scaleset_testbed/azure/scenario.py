@@ -257,6 +257,7 @@ class Throttling:
     compute_limits: list[ComputeLimit] = field(default_factory=published_compute_limits)
     compute_policies: list[ComputePolicy] = field(default_factory=list)
     refill_interval_seconds: float = 0.0
+    clock: str = "real"  # "scenario": limits count scenario seconds, so a time-scaled world keeps Azure's ratios
 
 
 @dataclass
@@ -557,6 +558,9 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
             for i, x in enumerate(_get(th, "computeLimits", list, "throttling", []))
         ]
     throttling.refill_interval_seconds = _get(th, "refillIntervalSeconds", float, "throttling", 0.0)
+    throttling.clock = _get(th, "clock", str, "throttling", "real")
+    if throttling.clock not in ("real", "scenario"):
+        raise ScenarioError("throttling.clock: real or scenario")
     if throttling.refill_interval_seconds < 0:
         raise ScenarioError("throttling.refillIntervalSeconds: must be >= 0")
     scenario.throttling = throttling

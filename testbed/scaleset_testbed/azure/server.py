@@ -12,6 +12,7 @@ import asyncio
 import copy
 import json
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -105,7 +106,8 @@ class AzureEmulator:
     def _load(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.world = World(scenario, self.clock, profile=self.profile)
-        self.throttler = Throttler(scenario.throttling)
+        throttle_clock = self.clock.now if scenario.throttling.clock == "scenario" else time.monotonic
+        self.throttler = Throttler(scenario.throttling, clock=throttle_clock)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
