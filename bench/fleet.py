@@ -42,6 +42,7 @@ from .common import (
     new_workdir,
     operator,
     percentile,
+    published_budget,
     remove_workdir,
     scale_set,
     scenario,
@@ -75,31 +76,7 @@ class FleetParams:
 
     def budget(self) -> dict[str, Any]:
         """The operator's azureBudget: the published limits with rates times the time scale."""
-        limits = Throttling()
-        compute = []
-        for c in limits.compute_limits:
-            entry: dict[str, Any] = {
-                "policy": c.name,
-                "subscription": {
-                    "refillPerMinute": c.subscription.refill_per_minute * self.scale,
-                    "capacity": c.subscription.capacity,
-                },
-            }
-            if c.resource is not None:
-                entry["resource"] = {
-                    "refillPerMinute": c.resource.refill_per_minute * self.scale,
-                    "capacity": c.resource.capacity,
-                }
-            compute.append(entry)
-        return {
-            "operatorShare": self.share,
-            "resourceShare": self.resource_share,
-            "readsPerSecond": limits.reads.refill_per_second * self.scale,
-            "readBurst": limits.reads.capacity,
-            "writesPerSecond": limits.writes.refill_per_second * self.scale,
-            "writeBurst": limits.writes.capacity,
-            "computeLimits": compute,
-        }
+        return published_budget(self.scale, self.share, self.resource_share)
 
     def describe(self) -> dict[str, Any]:
         return {

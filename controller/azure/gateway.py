@@ -333,7 +333,7 @@ class AzureComputeGateway:
             error = getattr(getattr(method, "_pipeline_response", None), "http_response", None)
             code, message = monitor_error(error)
             return OperationState("Failed" if normalized == "failed" else "Canceled", code, message)
-        return OperationState("InProgress")
+        return OperationState("InProgress", retry_after=_retry_after(method))
 
     async def rolling_progress(self, ref: ScaleSetRef) -> RollingProgress | None:
         try:
@@ -361,3 +361,14 @@ class AzureComputeGateway:
 def _enum_text(value: Any) -> str:
     """The wire text of an SDK enum member (``str()`` of one gives ``UpgradeMode.AUTOMATIC``)."""
     return str(getattr(value, "value", value))
+
+
+def _retry_after(method: Any) -> float | None:
+    """The status answer's ``Retry-After`` in seconds (whole seconds, as ARM sends it), if any."""
+    response = getattr(getattr(method, "_pipeline_response", None), "http_response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date is not sent by ARM for operations; poll at the usual interval
+    return seconds if seconds is not None and seconds > 0 else None

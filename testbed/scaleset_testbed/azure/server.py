@@ -311,6 +311,9 @@ class AzureEmulator:
             body["endTime"] = self.world.iso(op.ended)
         if op.error:
             body["error"] = op.error
+        retry = self.scenario.timing.retry_after_seconds
+        if op.status == "InProgress" and retry is not None:
+            return _json(body, 200, {"Retry-After": str(retry)})  # when to ask again, as ARM says it
         return _json(body)
 
     # ------------------------------------------------------------ scale sets
