@@ -103,15 +103,16 @@ def bound(p: FleetParams) -> dict[str, Any]:
     """The makespan no operator can beat with its share of the published limits, in real seconds.
 
     What one rollout needs at least: D + 2 instance listings (before the model update, after it, one per
-    domain boundary) of ceil(n / 100) pages; one scale-set GET; D + 1 writes (the model update and one
-    manualupgrade per domain), each a Compute scale-set update; at least one poll per operation. For each
+    domain boundary) of ceil(n / 100) pages; D + 1 writes (the model update and one manualupgrade per
+    domain), each a Compute scale-set update and each preceded by a GET of the model (the operator never
+    writes on a cached model); at least one poll per operation. For each
     bucket, N times that, less the operator's burst, over its refill rate; and no rollout shorter than D*T.
     """
     limits = Throttling()
     pages = math.ceil(p.instances / PAGE_SIZE)
     need = {
         "VMScaleSetHighCostGet": (p.domains + 2) * pages,
-        "VMScaleSetLowCostGet": 1,
+        "VMScaleSetLowCostGet": p.domains + 1,  # the model is read again right before each write
         "VMScaleSetUpdate": p.domains + 1,
     }
     per_bucket: dict[str, float] = {}

@@ -53,6 +53,14 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
                 Row(name, f"{key} reads (per domain)", f"{c['reads']} ({c['reads_per_domain']:g})",
                     "grow with domains and polling", INFO)
             )  # fmt: skip
+        for key in sizes:
+            c = calls[key]
+            pages = max(1, -(-int(key.lstrip("N")) // 100)) if key.lstrip("N").isdigit() else 1
+            listings = c["vm_list_pages"] / pages
+            out.append(
+                Row(name, f"{key} instance listings (pause {rollout.get('P_pause_s', '?')} s)", f"{listings:g}",
+                    f"<= D + 2 = {domains + 2}", _met(listings <= domains + 2))
+            )  # fmt: skip
         per_instance = [calls[k].get("per_instance_requests", 0) for k in sizes]
         out.append(
             Row(name, "per-instance requests", ", ".join(str(x) for x in per_instance), "0 (paged listings only)",
@@ -91,12 +99,12 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
             t = time_overhead[key]
             out.append(
                 Row("2 time overhead", f"{key} measured / ideal",
-                    f"{t['measured_s']:.2f}s / {t['ideal_s']:.2f}s = {t['ratio']:.3f}", "<= 1.05",
-                    _met(t["ratio"] <= 1.05))
+                    f"{t['measured_s']:.2f}s / {t['ideal_s']:.2f}s = {t['ratio']:.3f}", f"<= {_time_target(key)}",
+                    _met(t["ratio"] <= _time_target(key)))
             )  # fmt: skip
     baselines = benchmarks.get("baselines")
     if baselines:
-        for variant in ("one_at_a_time", "vmssupgrade_style", "operator"):
+        for variant in ("one_at_a_time", "vmssupgrade_style", "vmssupgrade_health_gated", "operator"):
             b = baselines.get(variant)
             if not b:
                 continue
@@ -156,6 +164,12 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
                     f"{c['cpu_s']:.2f}s / {c['peak_rss_mb']:.0f} MB", "reported", INFO)
             )  # fmt: skip
     return out
+
+
+def _time_target(size_key: str) -> float:
+    """Issue 14: a rollout may take at most 1.03 x its ideal at N = 100 (and smaller), 1.05 x at N = 1000."""
+    digits = size_key.lstrip("N")
+    return 1.03 if digits.isdigit() and int(digits) <= 100 else 1.05
 
 
 def table(table_rows: list[Row]) -> str:
