@@ -3,6 +3,7 @@ directory of Azure/azure-rest-api-specs::
 
     python -m tests.emulator.spec.extract --specs /path/to/azure-rest-api-specs/.git [--commit SHA]
     python -m tests.emulator.spec.extract --cache /path/to/saved-files   # newer versions, read file by file
+    python -m tests.emulator.spec.extract --examples /path/to/saved-files   # their x-ms-examples, file by file
 
 Writes, for each api-version in ``SUITE_VERSIONS`` that the commit holds:
 
@@ -73,7 +74,7 @@ OPERATION_STATUS = (
 # whole-repository commit (2024-07-01, 2023-07-03) and the newest read file by file (--cache, see README.md).
 SUITE_VERSIONS: dict[str, tuple[str, ...]] = {
     "compute": ("2019-03-01", "2020-06-01", "2024-07-01", "2026-03-01"),
-    "gallery": ("2019-03-01", "2023-07-03"),
+    "gallery": ("2019-03-01", "2023-07-03", "2025-12-03"),
 }
 
 
@@ -181,6 +182,75 @@ def merge_fields(repo: SpecRepo, out: Path) -> dict[str, Any]:
     return index
 
 
+def attach_examples(root: Path, out: Path) -> dict[str, list[str]]:
+    """The x-ms-examples saved one file at a time under ``root`` (at their repository paths, ``SOURCES.json``
+    naming each file's commit), written into the ``examples.json`` of the stored versions they belong to.
+
+    An example file of the TypeSpec-generated versions names its operation and its x-ms-examples name
+    (``operationId``, ``title``); a file counts for a stored version when both match one of the names its
+    ``operations.json`` lists. Returns, per folder, the example names still missing."""
+    sources: dict[str, str] = json.loads((root / "SOURCES.json").read_text())
+    missing: dict[str, list[str]] = {}
+    for family, versions in SUITE_VERSIONS.items():
+        marker = "/GalleryRP/" if family == "gallery" else "/Microsoft.Compute/Compute"
+        for version in versions:
+            folder = out / f"{family}-{version}"
+            if not (folder / "operations.json").exists():
+                continue
+            operations: dict[str, Any] = json.loads((folder / "operations.json").read_text())
+            wanted = {(op_id, name) for op_id, op in operations.items() for name in op["examples"]}
+            found: dict[str, dict[str, Any]] = {}
+            used: dict[str, str] = {}
+            for path, commit in sorted(sources.items()):
+                if marker not in path or f"/stable/{version}/examples/" not in path:
+                    continue
+                example = json.loads((root / path).read_text())
+                key = (example.get("operationId"), example.get("title"))
+                if key in wanted:
+                    found.setdefault(key[0], {})[key[1]] = {"source": path, "example": example}
+                    used[path] = commit
+            if not used:
+                continue
+            ordered = {op: dict(sorted(found[op].items())) for op in operations if op in found}
+            _write(folder / "examples.json", ordered)
+            recorded = folder / "sources.json"
+            known: dict[str, str] = json.loads(recorded.read_text()) if recorded.exists() else {}
+            _write(recorded, dict(sorted({**known, **used}.items())))
+            have = {(op, name) for op, by_name in found.items() for name in by_name}
+            missing[folder.name] = sorted(f"{op}: {name}" for op, name in wanted - have)
+    return missing
+
+
+def append_stored_versions(out: Path) -> list[str]:
+    """Columns for the stored folders newer than every version ``fields.json`` holds for their kinds, from the
+    folders' own (trimmed) definitions; ``fields.json`` and the emulator's table are rewritten. Returns the
+    ``"<kind> <version>"`` columns added."""
+    index: dict[str, Any] = json.loads((out / "fields.json").read_text())
+    added: list[str] = []
+    for folder in sorted(p for p in out.iterdir() if (p / "definitions.json").exists()):
+        family, version = folder.name.split("-", 1)
+        definitions = json.loads((folder / "definitions.json").read_text())
+        for kind, (kind_family, root) in KINDS.items():
+            versions = index["versions"][kind]
+            if kind_family != family or root not in definitions or version <= versions[-1]:
+                continue
+            known = json.loads((out / f"{family}-{versions[-1]}" / "definitions.json").read_text())
+            add_version(index, kind, version, property_paths(definitions, root), property_paths(known, root))
+            sources = json.loads((folder / "sources.json").read_text())
+            commits = sorted({c for path, c in sources.items() if "/examples/" not in path})
+            index.setdefault("added", {})[f"{family} {version}"] = ", ".join(commits)
+            added.append(f"{kind} {version}")
+    _write(out / "fields.json", index)
+    newest = max(p.name for p in out.iterdir() if p.name.startswith("compute-") and p.is_dir())
+    definitions = json.loads((out / newest / "definitions.json").read_text())
+    types = {
+        kind: coercible_types(definitions, KINDS[kind][1])
+        for kind in ("virtualMachineScaleSets", "virtualMachineScaleSetUpdate")
+    }
+    _write(TABLE, emulator_table(index, types))
+    return added
+
+
 def _find_definition(repo: SpecRepo, trimmer: Trimmer, family: str, version: str, name: str) -> str | None:
     for file in repo.swagger_files(family, version):
         if name in (repo.load(file).get("definitions") or {}):
@@ -197,12 +267,23 @@ def main(argv: list[str] | None = None) -> int:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--specs", help="git directory of Azure/azure-rest-api-specs")
     source.add_argument("--cache", help="a directory of single files saved at their repository paths, SOURCES.json")
+    source.add_argument("--examples", help="like --cache, holding example files: fill the stored examples.json")
+    source.add_argument(
+        "--stored", action="store_true", help="append the stored folders newer than fields.json as its columns"
+    )
     parser.add_argument("--commit", default="HEAD")
     parser.add_argument("--out", default=str(HERE))
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.cache:
         return main_cache(DirRepo(args.cache), out)
+    if args.stored:
+        print("columns added:", *append_stored_versions(out), sep="\n  ")
+        return 0
+    if args.examples:
+        for folder, names in attach_examples(Path(args.examples), out).items():
+            print(f"{folder}: examples stored; missing {len(names)}", *names, sep="\n  ")
+        return 0
     repo = SpecRepo(args.specs, args.commit)
     for family, versions in SUITE_VERSIONS.items():
         for version in versions:
