@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from controller.commands.cluster import Connection, KubeError
+from controller.commands.grid import follow_line
 from controller.resource import GROUP, VERSION
 from controller.resource.fleet import FLEET_PLURAL
 
@@ -36,11 +37,7 @@ def render_fleets(fleets: list[dict[str, Any]]) -> list[str]:
         lines.append(head)
         follow = status.get("follow") or {}
         if follow:
-            lines.append(
-                f"  follow: latest {follow.get('latestVersion') or '-'} (seen {follow.get('seenAt') or '-'}),"
-                f" approved {follow.get('approvedVersion') or '-'} ({follow.get('approvedBy') or '-'},"
-                f" {follow.get('approvedAt') or '-'})"
-            )
+            lines.append("  " + follow_line(follow))
         if status.get("pendingApproval"):
             lines.append(f"  waiting for approval: add {status['pendingApproval']} to spec.approvals")
         members = status.get("members") or []

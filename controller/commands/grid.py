@@ -155,6 +155,8 @@ def render_resource(
     )
     if status.get("domainKindReason"):
         lines.append(f"  note: {status['domainKindReason']}")
+    if status.get("follow"):
+        lines.append("  " + follow_line(status["follow"]))
     for domain in domains:
         cells = " ".join(
             _paint(_GLYPH[states.get(str(i), InstanceState.OLD)], _ANSI[states.get(str(i), InstanceState.OLD)], colour)
@@ -171,6 +173,19 @@ def render_resource(
         )
     lines.extend(_blocker(status, colour))
     return lines
+
+
+def follow_line(follow: Mapping[str, Any]) -> str:
+    """``follow: latest 1.0.2 (seen ...), approved 1.0.1 (Spec, ...)``: what following found (spec.follow)."""
+    line = (
+        f"follow: latest {follow.get('latestVersion') or '-'} (seen {follow.get('seenAt') or '-'}),"
+        f" approved {follow.get('approvedVersion') or '-'} ({follow.get('approvedBy') or '-'},"
+        f" {follow.get('approvedAt') or '-'})"
+    )
+    waiting = follow.get("latestVersion")
+    if waiting and waiting != follow.get("approvedVersion"):
+        line += f"; {waiting} waits for approval"
+    return line
 
 
 def _blocker(status: Mapping[str, Any], colour: bool) -> list[str]:

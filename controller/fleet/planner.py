@@ -21,17 +21,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from controller.observed import GalleryVersion
 from controller.resource import Condition, ConditionStatus, ConditionType, ImageSource, evolve, set_condition
 from controller.resource.fleet import (
     APPROVE_ANNOTATION,
-    APPROVED_VERSION_ANNOTATION,
     FailurePolicy,
     FleetEventReason,
     FleetPhase,
     FleetReason,
-    FollowSpec,
-    FollowStatus,
     MemberState,
     MemberStatus,
     RunStatus,
@@ -40,8 +36,9 @@ from controller.resource.fleet import (
     StageState,
     StageStatus,
 )
-from controller.rollout.images import version_key
 
+from .following import advance_follow
+from .following import newest_version as newest_version
 from .views import ApplyToMember, FleetEvent, FleetPlan, MemberView
 
 _ENDED = frozenset({StageState.SUCCEEDED, StageState.FAILED, StageState.NOT_STARTED})
@@ -51,27 +48,6 @@ _NOT_BEGUN = frozenset({StageState.PENDING, StageState.WAITING, StageState.WAITI
 def approval_token(stage: str, run: int) -> str:
     """The token that approves ``stage`` of run ``run`` (tied to the run, so an old approval never opens a new run)."""
     return f"{stage}@run-{run}"
-
-
-def newest_version(
-    follow: FollowSpec, gallery: Sequence[GalleryVersion] | None, marketplace: Sequence[str] | None
-) -> str | None:
-    """The newest version that may be followed: for a gallery image, not excludeFromLatest and replicated to every
-    region of ``follow.regions``; for a Marketplace SKU, the newest listed."""
-    if follow.gallery_image_id is not None:
-        wanted = {_region(r) for r in follow.regions}
-        names = [
-            v.name
-            for v in gallery or ()
-            if not v.exclude_from_latest and (not v.regions or wanted <= {_region(r) for r in v.regions})
-        ]
-    else:
-        names = list(marketplace or ())
-    return max(names, key=version_key) if names else None
-
-
-def _region(name: str) -> str:
-    return name.lower().replace(" ", "")
 
 
 class _Draft:
@@ -153,34 +129,10 @@ def _wanted_image(
         if d.status.follow is not None:
             d.status = evolve(d.status, follow=None)
         return spec.image
-    follow = d.status.follow or FollowStatus()
-    if latest is not None and (
-        follow.latest_version is None or version_key(latest) > version_key(follow.latest_version)
-    ):
-        follow = evolve(follow, latest_version=latest, seen_at=d.now)
-        d.event(FleetEventReason.NEW_VERSION_SEEN, f"New version {latest} of {_followed(spec.follow)}.")
-    seen = follow.latest_version
-    if seen is not None and follow.approved_version != seen:
-        by = None
-        if spec.follow.auto_approve:
-            by = "AutoApprove"
-        elif spec.follow.approved_version == seen:
-            by = "Spec"
-        elif annotations.get(APPROVED_VERSION_ANNOTATION, "").strip() == seen:
-            by = "Annotation"
-        if by is not None:
-            follow = evolve(follow, approved_version=seen, approved_at=d.now, approved_by=by)
-            d.event(FleetEventReason.VERSION_APPROVED, f"Version {seen} approved ({by}).")
+    follow, events = advance_follow(spec.follow, d.status.follow, latest, now=d.now, annotations=annotations)
+    d.events.extend(events)
     d.status = evolve(d.status, follow=follow)
     return spec.follow.image_for(follow.approved_version) if follow.approved_version else None
-
-
-def _followed(follow: FollowSpec) -> str:
-    if follow.gallery_image_id is not None:
-        return follow.gallery_image_id.rsplit("/images/", 1)[-1]
-    assert follow.marketplace is not None
-    m = follow.marketplace
-    return f"{m.publisher}:{m.offer}:{m.sku}"
 
 
 def _start_run(spec: ScaleSetImageRolloutSpec, d: _Draft, image: ImageSource) -> None:
@@ -220,6 +172,9 @@ def _take_members(spec: ScaleSetImageRolloutSpec, d: _Draft, views: Sequence[Mem
             continue
         if view.denied is not None:
             excluded.append(f"{view.namespace}/{view.name}: {view.denied}")
+            continue
+        if view.follows:
+            excluded.append(f"{view.namespace}/{view.name}: follows its own image (spec.follow)")
             continue
         stage = next((s.name for s in spec.stages if s.selector.matches(dict(view.labels))), None)
         if stage is None:
@@ -444,6 +399,9 @@ def _finish(spec: ScaleSetImageRolloutSpec, d: _Draft, generation: int, *, run_o
         phase = FleetPhase.FAILED if failed else FleetPhase.SUCCEEDED
         reason = FleetReason.RUN_FAILED if failed else FleetReason.RUN_SUCCEEDED
         message = _summary(d.status)
+        failures = [f"{m.namespace}/{m.name} ({m.message})" for m in d.status.members if m.state == MemberState.FAILED]
+        if failures:
+            message += " Failed: " + "; ".join(failures)[:2000] + "."
         if waiting_version:
             assert follow is not None
             message += f" Version {follow.latest_version} waits for approval (spec.follow.approvedVersion)."

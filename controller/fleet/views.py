@@ -26,6 +26,7 @@ class MemberView:
     domains: str | None = None  # status.domainProgress
     stalled: str | None = None  # Stalled=True's reason and message, when it is True
     denied: str | None = None  # why the fleet may not touch it (scope policy), if so
+    follows: bool = False  # spec.follow: it sets its own image, so no fleet may set it
 
     @property
     def key(self) -> tuple[str, str]:
@@ -63,6 +64,7 @@ class MemberView:
             domains=status.get("domainProgress"),
             stalled=stalled,
             denied=denied,
+            follows=bool(spec.get("follow")),
         )
 
 

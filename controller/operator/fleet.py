@@ -100,10 +100,87 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
         if ctx.fleet_status_hook is not None:
             ctx.fleet_status_hook(namespace, name, merge_apply(plain["status"], status_patch))
 
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def _member_changed(**kwargs: Any) -> None:
+        # A member's status moved (phase, generation acted on, Stalled): the fleets running it look at once,
+        # instead of at their next poll. Watch events cost no request; a fleet pass is one LIST per namespace.
+        body = kwargs["body"]
+        meta = body.get("metadata", {})
+        for fleet in members_moved(
+            (str(meta.get("namespace", "")), str(meta.get("name", ""))),
+            member_signature(body),
+            gone=kwargs.get("type") == "DELETED",
+        ):
+            ctx.nudge(_KEY_PREFIX + fleet[0], fleet[1])
+
     @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True)
     def _fleet_forget(**kwargs: Any) -> None:
         ctx.forget(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
         _followed_cache.pop((str(kwargs["namespace"]), str(kwargs["name"])), None)
+        watch_members((str(kwargs["namespace"]), str(kwargs["name"])), ())
+
+
+# --------------------------------------------------------------------------------------------------
+# watching members: which fleet runs which member, and what of a member's status a fleet decides on
+# --------------------------------------------------------------------------------------------------
+
+_watched: dict[tuple[str, str], frozenset[tuple[str, str]]] = {}
+"""fleet (namespace, name) -> the members of its run in flight. Only memory: after a restart the first pass of
+each fleet (kopf's resume) fills it again, and until then the fleet polls as before."""
+_owners: dict[tuple[str, str], set[tuple[str, str]]] = {}
+"""member (namespace, name) -> the fleets watching it (the inverse of ``_watched``)."""
+_signatures: dict[tuple[str, str], tuple[Any, ...]] = {}
+"""member -> the part of its status a fleet decides on, as last seen in a watch event."""
+
+
+def watch_members(fleet: tuple[str, str], members: Any) -> None:
+    """Record the members ``fleet`` waits on (those of a run in flight; none once it ended)."""
+    new = frozenset(members)
+    old = _watched.pop(fleet, frozenset())
+    if new:
+        _watched[fleet] = new
+    for member in old - new:
+        owners = _owners.get(member)
+        if owners is not None:
+            owners.discard(fleet)
+            if not owners:
+                del _owners[member]
+                _signatures.pop(member, None)
+    for member in new - old:
+        _owners.setdefault(member, set()).add(fleet)
+
+
+def member_signature(body: Any) -> tuple[Any, ...]:
+    """What of a member a fleet's decision reads: its phase, generations, Stalled, spec.image."""
+    meta = body.get("metadata") or {}
+    status = body.get("status") or {}
+    stalled = next(
+        (c.get("status") for c in status.get("conditions") or () if c.get("type") == "Stalled"),
+        None,
+    )
+    return (
+        meta.get("generation"),
+        status.get("phase"),
+        status.get("observedGeneration"),
+        (status.get("target") or {}).get("generation"),
+        stalled,
+        status.get("domainProgress"),
+        json.dumps((body.get("spec") or {}).get("image"), sort_keys=True),
+    )
+
+
+def members_moved(member: tuple[str, str], signature: tuple[Any, ...], *, gone: bool) -> list[tuple[str, str]]:
+    """The fleets to nudge because ``member`` changed in a way they decide on (nothing if nobody watches it)."""
+    owners = _owners.get(member)
+    if not owners:
+        return []
+    if gone:
+        _signatures.pop(member, None)
+        return sorted(owners)
+    if _signatures.get(member) == signature:
+        return []
+    _signatures[member] = signature
+    return sorted(owners)
 
 
 def _now() -> datetime:
@@ -141,7 +218,13 @@ async def reconcile_fleet(
     for member_namespace in spec.namespaces or (namespace,):
         for obj in await list_members(live, member_namespace, spec.selector.as_query()):
             members.append(MemberView.from_object(obj, denied=_denial(ctx, namespace, obj)))
-    latest = await _latest(ctx, (namespace, name), spec.follow) if spec.follow is not None else None
+    latest = None
+    if spec.follow is not None:
+        # The regions a gallery version must be replicated to: those named, and those of the members' scale sets
+        # this process has read (a member's reconcile reads its scale set; a restart learns them again).
+        seen = (ctx.seen.get(m.key) for m in members if m.denied is None and not m.follows)
+        regions = set(spec.follow.regions) | {s.scale_set.location for s in seen if s is not None}
+        latest = await _latest(ctx, (namespace, name), spec.follow, sorted(regions))
     annotations = {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
     plan = plan_fleet(
         spec, status, members, now=_now(), generation=generation, annotations=annotations, latest_version=latest
@@ -168,6 +251,9 @@ async def reconcile_fleet(
             new = unrecord_started(new, action.namespace, action.name)
             continue
         new = record_applied(new, action.namespace, action.name, member_generation)
+    run = new.run
+    in_flight = run is not None and run.finished_at is None
+    watch_members((namespace, name), (m.key for m in new.members) if in_flight else ())
     if plan.requeue_after is not None:
         requeue = plan.requeue_after
     else:
@@ -194,7 +280,7 @@ def _denial(ctx: OperatorContext, fleet_namespace: str, obj: dict[str, Any]) -> 
     return ctx.scope_denial(target)
 
 
-async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec) -> str | None:
+async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec, regions: list[str]) -> str | None:
     """The newest followed version, asked of Azure at most once per resync interval."""
     checked = _followed_cache.get(key)
     if checked is not None and time.monotonic() - checked[0] < ctx.config.resync_interval:
@@ -207,7 +293,7 @@ async def _latest(ctx: OperatorContext, key: tuple[str, str], follow: FollowSpec
     try:
         if follow.gallery_image_id is not None:
             gallery = await gateway.gallery_versions(follow.gallery_image_id)
-            latest = newest_version(follow, gallery, None)
+            latest = newest_version(follow, gallery, None, regions)
         else:
             assert follow.marketplace is not None
             assert follow.subscription_id is not None

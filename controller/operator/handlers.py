@@ -11,6 +11,7 @@ import kopf
 
 from controller.operator.context import OperatorContext
 from controller.operator.fleet import register_fleet
+from controller.operator.follow import register_follow
 from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
 from controller.operator.selector import LabelFilter
 from controller.resource import (
@@ -138,6 +139,7 @@ async def run_operator(
     Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard."""
     registry = build_registry(ctx, labels)
     register_fleet(registry, ctx)
+    register_follow(registry, ctx, labels)
     if extra is not None:
         extra(registry)
     _login(registry, ctx, connection)

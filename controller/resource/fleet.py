@@ -14,16 +14,18 @@ from typing import Annotated, Any, Final
 from pydantic import Field, computed_field
 
 from .base import CelRule, ListType, Model, Timestamp
+from .follow import APPROVED_VERSION_ANNOTATION as APPROVED_VERSION_ANNOTATION
+from .follow import ONE_FOLLOWED, ImageFollow
+from .follow import FollowedMarketplace as FollowedMarketplace
+from .follow import FollowStatus as FollowStatus
 from .names import GROUP, VERSION
 from .patterns import (
     CLOUD_NAME_PATTERN,
     DOMAIN_ID_PATTERN,
     DURATION_PATTERN,
-    GALLERY_IMAGE_ID_PATTERN,
     GUID_PATTERN,
-    MARKETPLACE_NAME_PATTERN,
 )
-from .spec import ImageSource, MarketplaceImage
+from .spec import ImageSource, followed_image
 from .status import Condition
 from .values import parse_duration
 
@@ -37,13 +39,10 @@ FLEET_FIELD_MANAGER: Final = "scaleset-image-fleet"
 """The field manager the fleet applies members' ``spec.image`` (and ``spec.rollout.paused``) with."""
 APPROVE_ANNOTATION: Final = f"{GROUP}/approve"
 """Annotation on a fleet: approval tokens, comma-separated (the same tokens as ``spec.approvals``)."""
-APPROVED_VERSION_ANNOTATION: Final = f"{GROUP}/approved-version"
-"""Annotation on a fleet: the followed image version approved (the same as ``spec.follow.approvedVersion``)."""
 
 _NAME_PATTERN: Final = DOMAIN_ID_PATTERN  # a DNS label
 _LABEL_KEY_PATTERN: Final = r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 _LABEL_VALUE_PATTERN: Final = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
-_VERSION_PATTERN: Final = r"^[0-9]+(\.[0-9]+){1,3}$"
 
 
 class FailurePolicy(enum.StrEnum):
@@ -129,20 +128,87 @@ _LABEL_KEYS = CelRule(
 LabelValue = Annotated[str, Field(pattern=_LABEL_VALUE_PATTERN, max_length=63)]
 
 
-class LabelSelector(Model):
-    """Labels a ScaleSetImage must all carry (Kubernetes ``matchLabels``)."""
+class SelectorOperator(enum.StrEnum):
+    """How a ``matchExpressions`` requirement compares a label (Kubernetes LabelSelector operators)."""
 
-    match_labels: Annotated[dict[str, LabelValue], _LABEL_KEYS] = Field(
-        default_factory=dict,
-        description="Every label here must be on the ScaleSetImage with this value; empty selects all.",
+    IN = "In"
+    NOT_IN = "NotIn"
+    EXISTS = "Exists"
+    DOES_NOT_EXIST = "DoesNotExist"
+
+
+_WITH_VALUES: Final = (SelectorOperator.IN, SelectorOperator.NOT_IN)
+_VALUES_FOR_OPERATOR = CelRule(
+    rule="(self.operator in ['In', 'NotIn']) == (has(self.values) && size(self.values) > 0)",
+    message="In and NotIn need at least one value; Exists and DoesNotExist take none",
+    check=lambda req: (req.operator in _WITH_VALUES) == bool(req.values),
+)
+
+
+class LabelSelectorRequirement(Model):
+    """One matchExpressions entry: a label key, an operator and, for In and NotIn, the values."""
+
+    cel_rules = (_VALUES_FOR_OPERATOR,)
+
+    key: str = Field(pattern=_LABEL_KEY_PATTERN, max_length=317, description="The label key.")
+    operator: SelectorOperator = Field(
+        description=(
+            "In: the label is one of values. NotIn: the label is absent or not one of values. Exists: the"
+            " label is present. DoesNotExist: it is absent."
+        )
+    )
+    values: Annotated[tuple[LabelValue, ...], ListType("set")] = Field(
+        default=(), max_length=64, description="Values for In and NotIn (at least one); empty for the others."
     )
 
     def matches(self, labels: dict[str, str]) -> bool:
-        return all(labels.get(key) == value for key, value in self.match_labels.items())
+        value = labels.get(self.key)
+        if self.operator == SelectorOperator.IN:
+            return value is not None and value in self.values
+        if self.operator == SelectorOperator.NOT_IN:
+            return value is None or value not in self.values
+        if self.operator == SelectorOperator.EXISTS:
+            return value is not None
+        return value is None
 
     def as_query(self) -> str:
-        """The ``labelSelector`` query parameter of a Kubernetes list."""
-        return ",".join(f"{key}={value}" for key, value in sorted(self.match_labels.items()))
+        """This requirement in the ``labelSelector`` query syntax (``k in (a,b)``, ``k notin (a)``, ``k``, ``!k``)."""
+        values = ",".join(sorted(self.values))
+        if self.operator == SelectorOperator.IN:
+            return f"{self.key} in ({values})"
+        if self.operator == SelectorOperator.NOT_IN:
+            return f"{self.key} notin ({values})"
+        if self.operator == SelectorOperator.EXISTS:
+            return self.key
+        return f"!{self.key}"
+
+
+class LabelSelector(Model):
+    """Labels a ScaleSetImage must carry (Kubernetes LabelSelector: ``matchLabels`` and ``matchExpressions``,
+    all ANDed)."""
+
+    match_labels: Annotated[dict[str, LabelValue], _LABEL_KEYS] = Field(
+        default_factory=dict,
+        description="Every label here must be on the ScaleSetImage with this value.",
+    )
+    match_expressions: tuple[LabelSelectorRequirement, ...] = Field(
+        default=(),
+        max_length=32,
+        description=(
+            "Requirements (In, NotIn, Exists, DoesNotExist) the ScaleSetImage's labels must all meet, in addition"
+            " to matchLabels. A selector with neither selects all."
+        ),
+    )
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return all(labels.get(key) == value for key, value in self.match_labels.items()) and all(
+            req.matches(labels) for req in self.match_expressions
+        )
+
+    def as_query(self) -> str:
+        """The ``labelSelector`` query parameter of a Kubernetes list (the API server filters the same way)."""
+        terms = [f"{key}={value}" for key, value in sorted(self.match_labels.items())]
+        return ",".join([*terms, *(req.as_query() for req in self.match_expressions)])
 
 
 _REPRESENTABLE_WAIT = CelRule(
@@ -183,25 +249,6 @@ class StageSpec(Model):
         return parse_duration(self.wait_before)
 
 
-class FollowedMarketplace(Model):
-    """A Marketplace SKU whose newest version the fleet follows."""
-
-    publisher: str = Field(pattern=MARKETPLACE_NAME_PATTERN, min_length=1, max_length=128, description="Publisher.")
-    offer: str = Field(pattern=MARKETPLACE_NAME_PATTERN, min_length=1, max_length=128, description="Offer.")
-    sku: str = Field(pattern=MARKETPLACE_NAME_PATTERN, min_length=1, max_length=128, description="SKU.")
-
-
-_ONE_FOLLOWED = CelRule(
-    rule="[has(self.marketplace), has(self.galleryImageId)].filter(x, x).size() == 1",
-    message="follow names exactly one of marketplace or galleryImageId",
-    check=lambda follow: (follow.marketplace is None) != (follow.gallery_image_id is None),
-)
-_DEFINITION_ONLY = CelRule(
-    rule="!self.contains('/versions/')",
-    message="galleryImageId names an image definition, without /versions/",
-    check=lambda image_id: "/versions/" not in image_id.lower(),
-)
-
 _MARKETPLACE_NEEDS_WHERE = CelRule(
     rule="!has(self.marketplace) || (has(self.subscriptionId) && size(self.regions) > 0)",
     message="following a Marketplace SKU needs subscriptionId and at least one region",
@@ -209,26 +256,17 @@ _MARKETPLACE_NEEDS_WHERE = CelRule(
 )
 
 
-class FollowSpec(Model):
+class FollowSpec(ImageFollow):
     """Follow the newest version of a gallery image or a Marketplace SKU: each new version is a new run."""
 
-    cel_rules = (_ONE_FOLLOWED, _MARKETPLACE_NEEDS_WHERE)
+    cel_rules = (ONE_FOLLOWED, _MARKETPLACE_NEEDS_WHERE)
 
-    gallery_image_id: (
-        Annotated[str, Field(pattern=GALLERY_IMAGE_ID_PATTERN, max_length=1024), _DEFINITION_ONLY] | None
-    ) = Field(
-        default=None,
-        description=(
-            "ARM id of a Compute Gallery image definition. Its newest version that is not excludeFromLatest"
-            " and is replicated to every region in regions is followed."
-        ),
-    )
-    marketplace: FollowedMarketplace | None = Field(default=None, description="A Marketplace SKU to follow.")
     regions: Annotated[tuple[Annotated[str, Field(min_length=1, max_length=64)], ...], ListType("set")] = Field(
         default=(),
         description=(
-            "Azure regions of the fleet's scale sets. A gallery version counts once replicated to all of them;"
-            " Marketplace versions are listed in the first (required for marketplace)."
+            "Azure regions of the fleet's scale sets. A gallery version counts once replicated to all of them"
+            " and to the region of every member scale set the operator has read; Marketplace versions are listed"
+            " in the first (required for marketplace)."
         ),
     )
     subscription_id: str | None = Field(
@@ -242,26 +280,10 @@ class FollowSpec(Model):
         max_length=63,
         description="Cloud profile of the operator configuration to ask (default: its defaultCloud).",
     )
-    auto_approve: bool = Field(default=False, description="Start a run for each new version without approval.")
-    approved_version: str | None = Field(
-        default=None,
-        pattern=_VERSION_PATTERN,
-        max_length=64,
-        description=(
-            "The newest version a person approved (status.follow.latestVersion when it was approved); the"
-            " imagerollout.dev/approved-version annotation does the same. A run starts for it once seen."
-        ),
-    )
 
     def image_for(self, version: str) -> ImageSource:
         """The exact image of ``version`` of what is followed."""
-        if self.gallery_image_id is not None:
-            return ImageSource(gallery_image_version_id=f"{self.gallery_image_id.rstrip('/')}/versions/{version}")
-        assert self.marketplace is not None
-        m = self.marketplace
-        return ImageSource(
-            marketplace=MarketplaceImage(publisher=m.publisher, offer=m.offer, sku=m.sku, version=version)
-        )
+        return followed_image(self, version)
 
 
 _IMAGE_OR_FOLLOW = CelRule(
@@ -364,18 +386,6 @@ class MemberStatus(Model):
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
-
-
-class FollowStatus(Model):
-    """What following found: the newest version seen and the one approved."""
-
-    latest_version: str | None = Field(default=None, max_length=64, description="The newest eligible version seen.")
-    seen_at: Timestamp | None = Field(default=None, description="When latestVersion was first seen.")
-    approved_version: str | None = Field(default=None, max_length=64, description="The newest version approved.")
-    approved_at: Timestamp | None = Field(default=None, description="When it was approved.")
-    approved_by: str | None = Field(
-        default=None, max_length=64, description="AutoApprove, Spec (spec.follow.approvedVersion) or Annotation."
-    )
 
 
 class ScaleSetImageRolloutStatus(Model):

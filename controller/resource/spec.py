@@ -8,6 +8,7 @@ from pydantic import Discriminator, Field, Tag
 
 from .base import CelRule, Model, int_or_string_tag
 from .errors import INTEGER_TAG, STRING_TAG
+from .follow import ImageFollow
 from .names import DomainKind, ImageSourceKind, OnFailure
 from .patterns import (
     CLOUD_NAME_PATTERN,
@@ -341,3 +342,20 @@ class ScaleSetImageSpec(Model):
         description="How the image is rolled out, one domain at a time. All fields have defaults.",
         json_schema_extra={"default": {}},  # the API server then fills in the rollout's own defaults
     )
+    follow: ImageFollow | None = Field(
+        default=None,
+        description=(
+            "Keep spec.image on the newest version of a gallery image or Marketplace SKU, for this scale set's"
+            " region and subscription: a new version replaces spec.image once approved (approvedVersion, the"
+            " imagerollout.dev/approved-version annotation, or autoApprove) and no rollout is in flight."
+        ),
+    )
+
+
+def followed_image(follow: ImageFollow, version: str) -> ImageSource:
+    """The exact image of ``version`` of what ``follow`` follows."""
+    if follow.gallery_image_id is not None:
+        return ImageSource(gallery_image_version_id=f"{follow.gallery_image_id.rstrip('/')}/versions/{version}")
+    assert follow.marketplace is not None
+    m = follow.marketplace
+    return ImageSource(marketplace=MarketplaceImage(publisher=m.publisher, offer=m.offer, sku=m.sku, version=version))

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 from pydantic import Field, computed_field
 
 from .base import CelRule, ListType, Model, Timestamp, evolve
+from .follow import FollowStatus
 from .names import (
     API_VERSION,
     DOMAIN_DONE_STATES,
@@ -278,6 +279,9 @@ class ScaleSetImageStatus(Model):
         max_length=64,
     )
     last_error: ErrorStatus | None = Field(default=None, description="The last error hit while reconciling.")
+    follow: FollowStatus | None = Field(
+        default=None, description="With spec.follow: the newest version seen, the one approved, and when."
+    )
     conditions: Annotated[tuple[Condition, ...], ListType("map", ("type",))] = Field(
         default=(),
         description=(

@@ -20,6 +20,7 @@ from helm_python import HelmRenderError, HelmValuesError
 from prometheus_client.metrics_core import Metric
 
 from controller.config import BudgetConfig
+from controller.fleet.metrics import FleetMetrics
 from controller.metrics import OperatorMetrics
 
 from .conftest import NAMESPACE, Render
@@ -280,7 +281,9 @@ def _exposed_metric_names() -> set[str]:
     """Every series name the operator's /metrics can expose (counters as _total, histograms as _bucket ...)."""
     names: set[str] = set()
     family: Metric
-    for family in OperatorMetrics().registry.collect():
+    metrics = OperatorMetrics()
+    FleetMetrics(metrics.registry)  # the fleet series, in the same registry as `scaleset-image run` has them
+    for family in metrics.registry.collect():
         suffixes = {
             "counter": ["_total", "_created"],
             "histogram": ["_bucket", "_sum", "_count", "_created"],

@@ -115,6 +115,10 @@ def stage_states(system: System) -> dict[str, str]:
     return {s["name"]: s["state"] for s in fleet_status(system).get("stages", [])}
 
 
+def gallery_lookups(system: System) -> int:
+    return sum(1 for e in system.requests() if "/galleries/corp/images/hardened/versions" in e["path"])
+
+
 def writes_by_scale_set(system: System) -> Counter[str]:
     """Azure writes (PATCH of a model, POST manualupgrade) per scale set name."""
     out: Counter[str] = Counter()
@@ -158,6 +162,7 @@ async def test_three_stages_over_six_scale_sets_stage_two_fails_and_stage_three_
         assert {members[n]["state"] for n in ("us-web", "us-app", "us-api")} == {"Pending"}
         conditions = {c["type"]: c for c in status["conditions"]}
         assert conditions["Stalled"]["status"] == "True"
+        assert "Failed: default/eu-web (TooManyUnhealthyInstances" in conditions["Stalled"]["message"]
         assert conditions["Ready"]["status"] == "False"
         assert status["stageProgress"] == "2/3", "stages that ran, out of all"
         assert status["memberProgress"] == "2/6"
@@ -263,7 +268,7 @@ async def test_a_gallery_version_appearing_mid_run_waits_for_its_own_approval() 
     async with running_system(world(three, gallery=["1.0.0", "1.0.1"])) as system:
         await system.start_operator()
         await create_members(system, three)
-        follow = {"galleryImageId": GALLERY_IMAGE, "regions": [worlds.LOCATION]}
+        follow = {"galleryImageId": GALLERY_IMAGE}  # the regions: those of the members' scale sets
         await create_fleet(system, fleet([stage("canary"), stage("wave-1", maxParallel=1)], follow=follow))
         await system.wait_for(
             lambda: (fleet_status(system).get("follow") or {}).get("latestVersion") == "1.0.1", what="1.0.1 seen"
@@ -272,10 +277,16 @@ async def test_a_gallery_version_appearing_mid_run_waits_for_its_own_approval() 
         assert "run" not in fleet_status(system), "no run before a version is approved"
         await patch_fleet(system, {"spec": {"follow": {"approvedVersion": "1.0.1"}}})
         await system.wait_for(lambda: stage_states(system).get("wave-1") == "Progressing", within=90, what="wave-1")
-        # 1.0.2 is published mid-run (and a 1.0.3 that is excluded from latest)
+        # 1.0.2 is published mid-run, first replicated to another region only (and a 1.0.3 that is excluded from
+        # latest): not followed until 1.0.2 reaches the members' region.
         gallery = system.azure.world.galleries[GALLERY_IMAGE.lower()]
         gallery.versions.extend(["1.0.2", "1.0.3"])
+        gallery.version_regions["1.0.2"] = ["northeurope"]
         gallery.exclude_from_latest.append("1.0.3")
+        looked = gallery_lookups(system)
+        await system.wait_for(lambda: gallery_lookups(system) >= looked + 2, what="two more look-ups")
+        assert fleet_status(system)["follow"]["latestVersion"] == "1.0.1"
+        gallery.version_regions["1.0.2"] = ["northeurope", worlds.LOCATION]
         await system.wait_for(lambda: fleet_status(system)["follow"].get("latestVersion") == "1.0.2", what="1.0.2 seen")
         await system.wait_for(lambda: fleet_status(system).get("phase") == "Succeeded", within=90, what="run 1 done")
         status = fleet_status(system)
@@ -299,3 +310,37 @@ async def test_a_gallery_version_appearing_mid_run_waits_for_its_own_approval() 
         assert fleet_status(system)["follow"]["approvedBy"] == "Annotation"
         for name in three:
             assert system.get(name)["spec"]["image"]["galleryImageVersionId"].endswith("/versions/1.0.2")
+
+
+async def test_pausing_the_fleet_pauses_its_members_in_flight_and_resuming_goes_on() -> None:
+    three = {k: SIX[k] for k in ("canary", "eu-web", "eu-app")}
+    async with running_system(world(three)) as system:
+        await system.start_operator()
+        # a pause between the canary's two domains leaves time to pause the fleet while the canary rolls
+        await create_members(system, three, canary={"pauseBetweenDomains": "3s"})
+        await create_fleet(system, fleet([stage("canary"), stage("wave-1", maxParallel=2)], image=marketplace(NEW)))
+        await system.wait_for(
+            lambda: (
+                system.status("canary").get("phase") == "Progressing"
+                and system.get("canary")["spec"]["image"] == marketplace(NEW)
+            ),
+            what="canary rolling",
+        )
+        await patch_fleet(system, {"spec": {"paused": True}})
+        await system.wait_for(lambda: fleet_status(system).get("phase") == "Paused", what="fleet Paused")
+        await system.wait_for(lambda: system.status("canary").get("phase") == "Paused", what="canary Paused")
+        assert system.get("canary")["spec"]["rollout"]["paused"] is True
+        conditions = {c["type"]: c["status"] for c in fleet_status(system)["conditions"]}
+        assert conditions == {"Ready": "False", "Reconciling": "False", "Stalled": "False"}
+        await asyncio.sleep(1.0)
+        assert system.status("canary")["phase"] == "Paused", "a paused fleet's member stays paused"
+        assert stage_states(system) == {"canary": "Progressing", "wave-1": "Pending"}
+        for name in ("eu-web", "eu-app"):
+            assert system.get(name)["spec"]["image"] == marketplace(OLD), "no stage starts while paused"
+        await patch_fleet(system, {"spec": {"paused": False}})
+        await system.wait_for(lambda: fleet_status(system).get("phase") == "Succeeded", within=90, what="Succeeded")
+        assert system.get("canary")["spec"]["rollout"]["paused"] is False
+        assert all(rolled(system, n) for n in three)
+        reasons = [e.get("reason") for e in system.kube.events(involved_name="web-fleet")]
+        assert "FleetPaused" in reasons
+        assert "FleetResumed" in reasons

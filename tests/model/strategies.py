@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from controller import resource as model
 from controller.resource import Model
+from controller.resource.follow import FollowedMarketplace, ImageFollow
 
 from . import samples
 from .model_facts import INT_OR_STRING, Facts, fields_of, is_enum, is_model, tuple_item
@@ -122,6 +123,17 @@ def _resolved() -> st.SearchStrategy[model.ResolvedImage]:
     )
 
 
+def _follows() -> st.SearchStrategy[ImageFollow]:
+    """Exactly one followed source (the class rule), the rest of the fields generic."""
+    gallery = st.sampled_from([samples.GALLERY_IMAGE, samples.GALLERY_IMAGE.replace("images/", "images/other-")])
+    rest = _generic(ImageFollow, skip={"gallery_image_id", "marketplace"})
+    market = st.builds(FollowedMarketplace, publisher=st.just("Canonical"), offer=st.just("o"), sku=st.just("s"))
+    return st.one_of(
+        st.tuples(rest, gallery).map(lambda r: ImageFollow(**r[0], gallery_image_id=r[1])),
+        st.tuples(rest, market).map(lambda r: ImageFollow(**r[0], marketplace=r[1])),
+    )
+
+
 def _generic(cls: type[Model], skip: frozenset[str] | set[str] = frozenset()) -> st.SearchStrategy[dict[str, Any]]:
     required: dict[str, st.SearchStrategy[Any]] = {}
     optional: dict[str, st.SearchStrategy[Any]] = {}
@@ -143,6 +155,7 @@ def strategy_for(cls: type[Model]) -> st.SearchStrategy[Any]:
                 model.ImageSource: _images(pinned=False),
                 model.RolloutSpec: _rollouts(),
                 model.ResolvedImage: _resolved(),
+                ImageFollow: _follows(),
             }
         )
     if cls in _OVERRIDES:

@@ -44,6 +44,13 @@ ONLY_MANAGED = both(unset(MARKETPLACE), set_("spec.image.managedImageId", sample
 ONLY_VHD = both(unset(MARKETPLACE), set_("spec.image.vhdUri", samples.VHD))
 
 GOOD: dict[str, Edit] = {
+    "following a gallery image": set_("spec.follow", {"galleryImageId": samples.GALLERY_IMAGE}),
+    "following a Marketplace SKU, auto-approved": set_(
+        "spec.follow", {"marketplace": {"publisher": "P", "offer": "O", "sku": "S"}, "autoApprove": True}
+    ),
+    "following, with a version approved": set_(
+        "spec.follow", {"galleryImageId": samples.GALLERY_IMAGE, "approvedVersion": "1.2.3"}
+    ),
     "minimal marketplace image": lambda body: body,
     "marketplace latest": set_(f"{MARKETPLACE}.version", "latest"),
     "gallery image definition (latest version)": ONLY_GALLERY,
@@ -99,7 +106,29 @@ class Bad:
 
 EXACTLY_ONE = "exactly one of marketplace, galleryImageVersionId, managedImageId or vhdUri must be set"
 
+FOLLOW = "spec.follow"
+ONE_FOLLOWED = "follow names exactly one of marketplace or galleryImageId"
+
 BAD: dict[str, Bad] = {
+    "follow naming nothing": Bad(set_(FOLLOW, {"autoApprove": True}), FOLLOW, ONE_FOLLOWED),
+    "follow naming a gallery image and a Marketplace SKU": Bad(
+        set_(
+            FOLLOW,
+            {"galleryImageId": samples.GALLERY_IMAGE, "marketplace": {"publisher": "P", "offer": "O", "sku": "S"}},
+        ),
+        FOLLOW,
+        ONE_FOLLOWED,
+    ),
+    "follow naming a gallery image version": Bad(
+        set_(FOLLOW, {"galleryImageId": samples.GALLERY_IMAGE + "/versions/1.0.0"}),
+        f"{FOLLOW}.galleryImageId",
+        "names an image definition, without /versions/",
+    ),
+    "follow approving a version that is not one": Bad(
+        set_(FOLLOW, {"galleryImageId": samples.GALLERY_IMAGE, "approvedVersion": "latest"}),
+        f"{FOLLOW}.approvedVersion",
+        "should match",
+    ),
     "two image sources": Bad(set_("spec.image.vhdUri", samples.VHD), "spec.image", EXACTLY_ONE),
     "no image source": Bad(unset(MARKETPLACE), "spec.image", EXACTLY_ONE),
     "all four image sources": Bad(

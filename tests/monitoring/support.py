@@ -14,6 +14,7 @@ import yaml
 from prometheus_client import generate_latest
 from scaleset_testbed.worlds import vmss_path
 
+from controller.fleet.metrics import FleetMetrics
 from controller.metrics import OperatorMetrics
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,6 +68,13 @@ DONE_STATUS: dict[str, Any] = {
     "instances": {"total": 3, "updated": 3, "healthy": 3, "unhealthy": 0},
 }
 VMSS_PATH = vmss_path()
+# A fleet (ScaleSetImageRollout) waiting for the approval of its second stage.
+FLEET_STATUS: dict[str, Any] = {
+    "phase": "WaitingForApproval",
+    "run": {"number": 1},
+    "stages": [{"state": "Succeeded"}, {"state": "WaitingForApproval"}, {"state": "Pending"}],
+    "members": [{"state": "Succeeded"}, {"state": "Pending"}, {"state": "Pending"}],
+}
 
 
 def fed_metrics() -> OperatorMetrics:
@@ -86,6 +94,7 @@ def fed_metrics() -> OperatorMetrics:
     )
     metrics.observe_reconcile("default", "web", 0.05, "ok")
     metrics.observe_budget_wait("Compute instance listings (180 per 180 s)", 3.0)
+    FleetMetrics(metrics.registry).observe("default", "rollout", FLEET_STATUS)
     return metrics
 
 
@@ -162,10 +171,13 @@ def template_queries(dashboard: dict[str, Any]) -> list[str]:
     return out
 
 
-def substitute(expr: str, namespace: str = "default", name: str = "web", range_: str = "5m") -> str:
+def substitute(
+    expr: str, namespace: str = "default", name: str = "web", range_: str = "5m", fleet: str = "rollout"
+) -> str:
     """A dashboard expression with Grafana's variables replaced, as Grafana sends it to Prometheus."""
     return (
         expr.replace("$namespace", namespace)
+        .replace("$fleet", fleet)
         .replace("$name", name)
         .replace("$__rate_interval", "15s")
         .replace("$__range", range_)

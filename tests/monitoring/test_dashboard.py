@@ -29,6 +29,9 @@ from .support import (
 
 SEL_NAMESPACE, SEL_NAME = 'namespace=~"$namespace"', 'name=~"$name"'
 HEATMAP = "Domains \u00d7 time: instance states"
+FLEET_ROW = "Fleet runs (ScaleSetImageRollout)"
+SEL_FLEET = 'name=~"$fleet"'
+FLEET_METRIC = "scaleset_image_fleet_"
 
 
 def unknown_metrics(dashboard: dict[str, Any]) -> dict[str, set[str]]:
@@ -88,7 +91,14 @@ def test_every_query_is_valid_promql(tmp_path: Path) -> None:
 def test_the_dashboard_has_the_panels_the_issue_lists() -> None:
     dashboard = load_dashboard()
     rows = [p["title"] for p in dashboard["panels"] if p["type"] == "row"]
-    assert rows == ["Fleet overview", "Rollout progress", "Durations", "Azure requests and throttling", "Operator"]
+    assert rows == [
+        "Fleet overview",
+        "Rollout progress",
+        "Durations",
+        "Azure requests and throttling",
+        "Operator",
+        FLEET_ROW,
+    ]
     by_row: dict[str, list[str]] = {}
     current = ""
     for p in dashboard["panels"]:
@@ -102,6 +112,27 @@ def test_the_dashboard_has_the_panels_the_issue_lists() -> None:
     assert {"Azure requests by operation", "Throttling: HTTP 429 from Azure", "Azure rate limit remaining"} <= set(
         by_row["Azure requests and throttling"]
     )
+    assert {
+        "Fleet runs by phase",
+        "Fleets waiting for approval",
+        "Failed fleet runs",
+        "Fleet member progress",
+        "Fleet stages by state",
+        "Fleet members by state",
+    } <= set(by_row[FLEET_ROW])
+    fleet_metrics = {
+        name
+        for title in by_row[FLEET_ROW]
+        for t in panel(dashboard, title)["targets"]
+        for name in metric_names(t["expr"])
+    }
+    assert fleet_metrics == {
+        "scaleset_image_fleet_phase",
+        "scaleset_image_fleet_run",
+        "scaleset_image_fleet_stages",
+        "scaleset_image_fleet_members",
+        "scaleset_image_fleet_waiting_for_approval",
+    }
 
 
 def test_the_domain_heatmap_maps_every_domain_state() -> None:
@@ -125,17 +156,21 @@ def test_per_resource_queries_follow_the_namespace_and_name_variables() -> None:
         for name in metric_names(expr) & per_resource:
             for match in re.finditer(rf"(?<![\w:]){name}(?![\w:])(\{{[^}}]*\}})?", expr):
                 matchers = match.group(1) or ""
+                # A fleet (ScaleSetImageRollout) is chosen by $fleet, a ScaleSetImage by $name.
+                by_name = SEL_FLEET if name.startswith(FLEET_METRIC) else SEL_NAME
                 assert SEL_NAMESPACE in matchers, f"{title}/{ref}: {name} not filtered by $namespace"
-                assert SEL_NAME in matchers, f"{title}/{ref}: {name} not filtered by $name"
+                assert by_name in matchers, f"{title}/{ref}: {name} not filtered by {by_name}"
 
 
 def test_templating_datasource_and_layout() -> None:
     dashboard = load_dashboard()
     assert dashboard["uid"] == "scaleset-image-rollouts"
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    assert set(variables) == {"datasource", "namespace", "name"}
+    assert set(variables) == {"datasource", "namespace", "name", "fleet"}
     assert variables["datasource"]["query"] == "prometheus"
     assert "$namespace" in variables["name"]["query"]["query"]
+    assert "$namespace" in variables["fleet"]["query"]["query"]
+    assert template_queries(dashboard)[-1].startswith("scaleset_image_fleet_run")
     ids = [p["id"] for p in panels(dashboard)]
     assert len(ids) == len(set(ids)), "panel ids must be unique"
     cells: set[tuple[int, int]] = set()

@@ -45,6 +45,12 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaleset_image_azure_budget_wait_seconds": ("counter", ("limit",)),
     "scaleset_image_azure_ratelimit_remaining": ("gauge", ("policy",)),
     "scaleset_image_operations_in_flight": ("gauge", ()),
+    # ScaleSetImageRollout (controller/fleet/metrics.py), per fleet
+    "scaleset_image_fleet_phase": ("gauge", (*RESOURCE, "phase")),
+    "scaleset_image_fleet_run": ("gauge", RESOURCE),
+    "scaleset_image_fleet_stages": ("gauge", (*RESOURCE, "state")),
+    "scaleset_image_fleet_members": ("gauge", (*RESOURCE, "state")),
+    "scaleset_image_fleet_waiting_for_approval": ("gauge", RESOURCE),
 }
 SUFFIXES = {"counter": ("_total", "_created"), "histogram": ("_bucket", "_count", "_sum", "_created")}
 
@@ -98,7 +104,13 @@ def test_series_names_follow_prometheus_naming_rules() -> None:
 
 def test_per_resource_series_are_labelled_by_namespace_and_name_only() -> None:
     # No instance ids or versions: the only extra labels are the bounded phase and domain.
-    allowed = {"scaleset_image_phase": {"phase"}, "scaleset_image_domain_state": {"domain"}}
+    allowed = {
+        "scaleset_image_phase": {"phase"},
+        "scaleset_image_domain_state": {"domain"},
+        "scaleset_image_fleet_phase": {"phase"},
+        "scaleset_image_fleet_stages": {"state"},
+        "scaleset_image_fleet_members": {"state"},
+    }
     for name, family in families(fed_metrics()).items():
         for sample in family.samples:
             if "namespace" in sample.labels:

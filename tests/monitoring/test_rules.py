@@ -12,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from prometheus_client import CollectorRegistry
+
+from controller.fleet.metrics import FleetMetrics
 
 from .support import JOB, MONITORING, PROMETHEUS_GENERATED, exported_names, metric_names, rule_groups, tool
 
@@ -25,6 +28,8 @@ ALERTS = {
     "ScaleSetImageReconcileErrors",
     "ScaleSetImageAzureThrottled",
     "ScaleSetImageOperatorDown",
+    "ScaleSetImageFleetRunFailed",
+    "ScaleSetImageFleetApprovalPending",
 }
 STALL_SECONDS = 3600
 
@@ -55,10 +60,17 @@ def test_the_unit_tests_catch_a_changed_threshold(tmp_path: Path) -> None:
     text = RULES.read_text()
     assert f"> {STALL_SECONDS}" in text
     assert "for: 15m" in text
-    (tmp_path / RULES.name).write_text(text.replace(f"> {STALL_SECONDS}", "> 1800").replace("for: 15m", "for: 1m"))
+    assert "for: 4h" in text
+    changed = text.replace(f"> {STALL_SECONDS}", "> 1800").replace("for: 15m", "for: 1m").replace("for: 4h", "for: 2h")
+    (tmp_path / RULES.name).write_text(changed)
     result = promtool("test", "rules", RULE_TESTS.name, cwd=tmp_path)
     assert result.returncode != 0
-    for alert in ("ScaleSetImageRolloutStalled", "ScaleSetImageReconcileErrors", "ScaleSetImageAzureThrottled"):
+    for alert in (
+        "ScaleSetImageRolloutStalled",
+        "ScaleSetImageReconcileErrors",
+        "ScaleSetImageAzureThrottled",
+        "ScaleSetImageFleetApprovalPending",
+    ):
         assert f"alertname: {alert}" in result.stdout + result.stderr
 
 
@@ -119,3 +131,61 @@ def test_operator_down_and_the_service_monitor_agree_on_the_job() -> None:
     # Without honorLabels the resource's `namespace` label would become `exported_namespace`.
     assert endpoint["honorLabels"] is True
     assert {"action": "replace", "targetLabel": "job", "replacement": JOB} in endpoint["relabelings"]
+
+
+def test_the_fleet_alerts_fire_on_the_series_a_fleet_status_yields(tmp_path: Path) -> None:
+    # The series come from FleetMetrics fed a real fleet status, not written by hand: an alert that reads a
+    # label or value the operator never exports cannot pass here.
+    metrics = CollectorRegistry()
+    fleet = FleetMetrics(metrics)
+    fleet.observe("platform", "weekly", {"phase": "Failed", "run": {"number": 3}, "stages": [], "members": []})
+    fleet.observe("platform", "canary", {"phase": "WaitingForApproval", "run": {"number": 1}})
+    fleet.observe("platform", "done", {"phase": "Succeeded", "run": {"number": 2}})
+    series = [
+        {"series": _series(sample.name, {**sample.labels, "job": JOB}), "values": f"{sample.value:g}x300"}
+        for family in metrics.collect()
+        for sample in family.samples
+        if sample.name in ("scaleset_image_fleet_phase", "scaleset_image_fleet_waiting_for_approval")
+    ]
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": series,
+                "alert_rule_test": [
+                    {
+                        "eval_time": "4h30m",
+                        "alertname": alert,
+                        "exp_alerts": [
+                            {
+                                "exp_labels": {"severity": severity, "namespace": "platform", "name": name},
+                                "exp_annotations": _annotations(alert, "platform", name),
+                            }
+                        ],
+                    }
+                    for alert, severity, name in (
+                        ("ScaleSetImageFleetRunFailed", "critical", "weekly"),
+                        ("ScaleSetImageFleetApprovalPending", "warning", "canary"),
+                    )
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "fleet.test.yaml"
+    path.write_text(yaml.safe_dump(tests))
+    result = promtool("test", "rules", str(path), cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _series(name: str, labels: dict[str, str]) -> str:
+    return name + "{" + ",".join(f'{key}="{value}"' for key, value in sorted(labels.items())) + "}"
+
+
+def _annotations(alert: str, namespace: str, name: str) -> dict[str, str]:
+    """The alert's annotations with its label templates filled in, as Prometheus renders them."""
+    return {
+        key: text.replace("{{ $labels.namespace }}", namespace).replace("{{ $labels.name }}", name)
+        for key, text in alerts()[alert]["annotations"].items()
+    }

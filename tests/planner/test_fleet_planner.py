@@ -222,7 +222,8 @@ def test_newest_version_honours_exclude_from_latest_and_regions() -> None:
         GalleryVersion("1.2.0", True, ("westeurope", "eastus")),  # excluded from latest
         GalleryVersion("1.0.10", False, ("westeurope", "eastus")),
     ]
-    assert newest_version(follow, versions, None) == "1.0.10"
+    assert newest_version(follow, versions, None, follow.regions) == "1.0.10"
+    assert newest_version(follow, versions, None, ["westeurope"]) == "1.1.0"
     market = FollowSpec.from_dict(
         {
             "marketplace": {"publisher": "P", "offer": "O", "sku": "S"},
@@ -231,3 +232,11 @@ def test_newest_version_honours_exclude_from_latest_and_regions() -> None:
         }
     )
     assert newest_version(market, None, ["1.9.0", "1.10.0"]) == "1.10.0"
+
+
+def test_a_member_that_follows_its_own_image_is_left_out() -> None:
+    members = [*MEMBERS[:1], MemberView(**{**vars(view("f", "one")), "follows": True})]
+    plan = step(spec(), ScaleSetImageRolloutStatus(), members)
+    assert [m.name for m in plan.status.members] == ["a"]
+    assert plan.status.excluded == ("ns/f: follows its own image (spec.follow)",)
+    assert [a.name for a in plan.actions] == ["a"]

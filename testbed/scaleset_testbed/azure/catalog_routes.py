@@ -106,7 +106,7 @@ def _gallery_version_json(emulator: AzureEmulator, gallery: GalleryImageSpec, ve
         "id": f"{gallery.image_id}/versions/{version}",
         "name": version,
         "type": "Microsoft.Compute/galleries/images/versions",
-        "location": gallery.regions[0] if gallery.regions else emulator.scenario.location,
+        "location": gallery.regions_of(version)[0] if gallery.regions_of(version) else emulator.scenario.location,
         "properties": {
             "publishingProfile": {
                 "targetRegions": [
@@ -116,7 +116,7 @@ def _gallery_version_json(emulator: AzureEmulator, gallery: GalleryImageSpec, ve
                         "storageAccountType": "Standard_LRS",
                         "excludeFromLatest": excluded,
                     }
-                    for r in gallery.regions
+                    for r in gallery.regions_of(version)
                 ],
                 "replicaCount": 1,
                 "excludeFromLatest": excluded,

@@ -107,6 +107,11 @@ class GalleryImageSpec:
     versions: list[str]
     regions: list[str]
     exclude_from_latest: list[str] = field(default_factory=list)
+    version_regions: dict[str, list[str]] = field(default_factory=dict)
+    """Target regions of single versions (a version still replicating); the others are in ``regions``."""
+
+    def regions_of(self, version: str) -> list[str]:
+        return self.version_regions.get(version, self.regions)
 
     @property
     def image_id(self) -> str:
@@ -500,6 +505,10 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
                 versions=[str(v) for v in _get(raw, "versions", list, where, [])],
                 regions=[str(r) for r in _get(raw, "regions", list, where, [location])],
                 exclude_from_latest=[str(v) for v in _get(raw, "excludeFromLatest", list, where, [])],
+                version_regions={
+                    str(v): [str(r) for r in regions]
+                    for v, regions in _get(raw, "versionRegions", dict, where, {}).items()
+                },
             )
         )
     scenario.managed_images = [str(x) for x in _get(data, "managedImages", list, "scenario", [])]
