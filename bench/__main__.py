@@ -4,6 +4,7 @@
     python -m bench --only fleet         # one benchmark (repeatable / comma-separated); merged into the file
     python -m bench --quick              # every benchmark at tiny sizes, once (under a minute); temp file
     python -m bench --runs 5             # more runs per benchmark (medians)
+    python -m bench --only fleet --fleet-size 1000   # the fleet at 1000 scale sets (5,000 instances)
 
 Benchmarks: ``rollout`` (1 calls per rollout, 2 time overhead, 6 operator cost: the same runs),
 ``baselines`` (3), ``fleet`` (4), ``latency`` (5), ``flex`` (7 calls per Flexible rollout). Progress
@@ -149,12 +150,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help=f"benchmarks to run: {', '.join(BENCHMARKS)} (repeatable)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one run each, results in a temp file")
     parser.add_argument("--runs", type=int, default=3, help="runs per benchmark for the medians (default 3)")
+    parser.add_argument(
+        "--fleet-size",
+        type=int,
+        default=200,
+        help="scale sets in the fleet benchmark (default 200; 1000 = 5,000 instances, about 10 minutes)",
+    )
     parser.add_argument("--out", type=Path, help=f"results file (default {DEFAULT_OUT.relative_to(ROOT)})")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be >= 1")
     selected = _selected(args.only)
-    suite = quick() if args.quick else full(args.runs)
+    suite = quick() if args.quick else full(args.runs, args.fleet_size)
     out = args.out or (Path(tempfile.gettempdir()) / "scaleset-bench-quick.json" if args.quick else DEFAULT_OUT)
     started = time.monotonic()
     info = machine()

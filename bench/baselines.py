@@ -1,4 +1,4 @@
-"""Benchmark 3: the same rollout done three ways, side by side, in the same run.
+"""Benchmark 3: the same rollout done four ways, side by side, in the same run.
 
 Scenario (each variant on a fresh emulator): one Manual scale set of N instances over D update domains
 with the application health extension; an instance upgrade takes T, and a freshly upgraded instance then
@@ -8,6 +8,8 @@ extension does until its probe passes). Variants:
 - ``one_at_a_time``: ``python -m bench.tools one-at-a-time`` (generic IaC: one instance per manualupgrade);
 - ``vmssupgrade_style``: ``python -m bench.tools vmssupgrade`` (one domain per manualupgrade, polling the VM
   list, no health gate);
+- ``vmssupgrade_health_gated``: ``python -m bench.tools vmssupgrade-healthy`` (the same, at the operator's
+  safety: a domain is done only when its instances report healthy; an unhealthy one stops the rollout);
 - ``operator``: the operator process, a ScaleSetImage with ``pauseBetweenDomains: 0s`` and default limits.
 
 Every poller (the SDK's LRO poller in one_at_a_time, the VM-list poll of vmssupgrade_style, the operator's
@@ -58,8 +60,12 @@ from .common import (
 )
 
 RG, VMSS, NAME = "rg-base", "vmss-base", "base"
-VARIANTS = ("one_at_a_time", "vmssupgrade_style", "operator")
-TOOL = {"one_at_a_time": "one-at-a-time", "vmssupgrade_style": "vmssupgrade"}
+VARIANTS = ("one_at_a_time", "vmssupgrade_style", "vmssupgrade_health_gated", "operator")
+TOOL = {
+    "one_at_a_time": "one-at-a-time",
+    "vmssupgrade_style": "vmssupgrade",
+    "vmssupgrade_health_gated": "vmssupgrade-healthy",
+}
 # The operator's variants: the ScaleSetImage's spec.rollout beyond pauseBetweenDomains: 0s.
 OPERATOR_ROLLOUT: dict[str, dict[str, Any]] = {"operator": {}, "operator_max_unhealthy_1": {"maxUnhealthyInstances": 1}}
 
@@ -79,7 +85,12 @@ class BaselineParams:
     # one_at_a_time is left out of the bad-image runs: it never reads health, so like vmssupgrade_style it
     # puts every instance on the bad image, and a run of it costs N x T. The operator runs twice: with the
     # default maxUnhealthyInstances (20%) and with maxUnhealthyInstances: 1 (as in the README's example).
-    bad_image_variants: tuple[str, ...] = ("vmssupgrade_style", "operator", "operator_max_unhealthy_1")
+    bad_image_variants: tuple[str, ...] = (
+        "vmssupgrade_style",
+        "vmssupgrade_health_gated",
+        "operator",
+        "operator_max_unhealthy_1",
+    )
 
     @property
     def poll_real(self) -> float:

@@ -80,6 +80,40 @@ def scenario(
     )
 
 
+def published_budget(scale: float, share: float = 0.5, resource_share: float = 0.75) -> dict[str, Any]:
+    """The operator's azureBudget for a world running ``scale`` times faster than real time: Azure's
+    published limits (the emulator's defaults) with every refill rate times ``scale``, capacities as they
+    are, and the operator's shares. With the emulator counting throttling in emulated seconds
+    (``throttling.clock: scenario``), both then see Azure's limits relative to the world's time."""
+    from scaleset_testbed.azure.scenario import Throttling
+
+    limits = Throttling()
+    compute = []
+    for c in limits.compute_limits:
+        entry: dict[str, Any] = {
+            "policy": c.name,
+            "subscription": {
+                "refillPerMinute": c.subscription.refill_per_minute * scale,
+                "capacity": c.subscription.capacity,
+            },
+        }
+        if c.resource is not None:
+            entry["resource"] = {
+                "refillPerMinute": c.resource.refill_per_minute * scale,
+                "capacity": c.resource.capacity,
+            }
+        compute.append(entry)
+    return {
+        "operatorShare": share,
+        "resourceShare": resource_share,
+        "readsPerSecond": limits.reads.refill_per_second * scale,
+        "readBurst": limits.reads.capacity,
+        "writesPerSecond": limits.writes.refill_per_second * scale,
+        "writeBurst": limits.writes.capacity,
+        "computeLimits": compute,
+    }
+
+
 def manifest(
     name: str, rg: str, vmss: str, version: str, *, namespace: str = "default", **rollout: Any
 ) -> dict[str, Any]:

@@ -53,6 +53,14 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
                 Row(name, f"{key} reads (per domain)", f"{c['reads']} ({c['reads_per_domain']:g})",
                     "grow with domains and polling", INFO)
             )  # fmt: skip
+        for key in sizes:
+            c = calls[key]
+            pages = max(1, -(-int(key.lstrip("N")) // 100)) if key.lstrip("N").isdigit() else 1
+            listings = c["vm_list_pages"] / pages
+            out.append(
+                Row(name, f"{key} instance listings (pause {rollout.get('P_pause_s', '?')} s)", f"{listings:g}",
+                    f"<= D + 2 = {domains + 2}", _met(listings <= domains + 2))
+            )  # fmt: skip
         per_instance = [calls[k].get("per_instance_requests", 0) for k in sizes]
         out.append(
             Row(name, "per-instance requests", ", ".join(str(x) for x in per_instance), "0 (paged listings only)",
@@ -91,12 +99,12 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
             t = time_overhead[key]
             out.append(
                 Row("2 time overhead", f"{key} measured / ideal",
-                    f"{t['measured_s']:.2f}s / {t['ideal_s']:.2f}s = {t['ratio']:.3f}", "<= 1.05",
-                    _met(t["ratio"] <= 1.05))
+                    f"{t['measured_s']:.2f}s / {t['ideal_s']:.2f}s = {t['ratio']:.3f}", f"<= {_time_target(key)}",
+                    _met(t["ratio"] <= _time_target(key)))
             )  # fmt: skip
     baselines = benchmarks.get("baselines")
     if baselines:
-        for variant in ("one_at_a_time", "vmssupgrade_style", "operator"):
+        for variant in ("one_at_a_time", "vmssupgrade_style", "vmssupgrade_health_gated", "operator"):
             b = baselines.get(variant)
             if not b:
                 continue
@@ -121,15 +129,26 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
         name = "4 fleet"
         total = fleet["resources"]
         done = fleet["completed"]
-        bound = fleet.get("read_budget_bound_s") or 0.0
-        out.append(Row(name, "rollouts completed", f"{done}/{total}", "all", _met(done == total)))
+        size = f"{total} x {fleet.get('instances_total', 0) // max(1, total)}"
+        out.append(Row(name, f"{size}: rollouts completed", f"{done}/{total}", "all", _met(done == total)))
         out.append(Row(name, "429s received", f"{fleet['throttled']}", "0", _met(fleet["throttled"] == 0)))
+        bound = fleet.get("bound_s")
+        if bound:
+            ratio = fleet["makespan_s"] / bound
+            out.append(
+                Row(name, f"makespan / bound ({fleet.get('binding_limit')})",
+                    f"{fleet['makespan_s']:.0f}s / {bound:.0f}s = {ratio:.2f}", "<= 1.1", _met(ratio <= 1.1))
+            )  # fmt: skip
         rss = fleet["peak_rss_mb"]
-        out.append(Row(name, "operator peak RSS", f"{rss:.0f} MB", "<= 300 MB", _met(rss <= 300)))
-        makespan = f"{fleet['makespan_s']:.0f}s / {fleet['ideal_s']:.0f}s = {fleet['makespan_ratio']:.2f}"
-        out.append(Row(name, "makespan / ideal", makespan, "reported", INFO))
-        bound_text = f"{fleet['makespan_s']:.0f}s / {bound:.0f}s" if bound else "n/a (reads within the burst)"
-        out.append(Row(name, "makespan / read-budget bound", bound_text, "reported", INFO))
+        out.append(Row(name, "operator peak RSS", f"{rss:.0f} MB", "<= 256 MB", _met(rss <= 256)))
+        if "cpu_s_per_rollout" in fleet:
+            out.append(
+                Row(name, "operator CPU per rollout (total)",
+                    f"{fleet['cpu_s_per_rollout']:.3f}s ({fleet['cpu_s']:.0f}s)", "reported", INFO)
+            )  # fmt: skip
+        if "listings_per_rollout" in fleet:
+            out.append(Row(name, "instance listings per rollout", f"{fleet['listings_per_rollout']:.2f}",
+                           "reported", INFO))  # fmt: skip
     latency = benchmarks.get("reaction_latency")
     if latency:
         out.append(Row("5 reaction latency", "p50", f"{latency['p50_s']:.3f}s", "reported", INFO))
@@ -145,6 +164,12 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
                     f"{c['cpu_s']:.2f}s / {c['peak_rss_mb']:.0f} MB", "reported", INFO)
             )  # fmt: skip
     return out
+
+
+def _time_target(size_key: str) -> float:
+    """Issue 14: a rollout may take at most 1.03 x its ideal at N = 100 (and smaller), 1.05 x at N = 1000."""
+    digits = size_key.lstrip("N")
+    return 1.03 if digits.isdigit() and int(digits) <= 100 else 1.05
 
 
 def table(table_rows: list[Row]) -> str:

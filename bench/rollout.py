@@ -13,6 +13,7 @@ says Succeeded. From that single run come:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,7 @@ from .common import (
     median_of_runs,
     new_workdir,
     operator,
+    published_budget,
     remove_workdir,
     scale_set,
     scenario,
@@ -72,7 +74,8 @@ class RolloutParams:
             "model_update_s": round(self.model_update_sim / self.scale, 4),
             "ideal_s": round(self.ideal_s, 4),
             "operator": self.operator.describe(),
-            "emulator_throttling": "ARM defaults (reads 250 @ 25/s, writes 200 @ 10/s) and Compute RP policies",
+            "emulator_throttling": "published ARM and Compute limits, counted in emulated seconds",
+            "operator_budget": "published limits, rates times the time scale; default shares (0.5, 0.75)",
             "runs": self.runs,
         }
 
@@ -90,10 +93,11 @@ async def one_rollout(n: int, p: RolloutParams, *, flexible: bool = False) -> di
         {RG: {VMSS: vmss}},
         upgrade_s=p.upgrade_sim,
         model_update_s=p.model_update_sim,
-        throttling={"enabled": True},
+        throttling={"enabled": True, "clock": "scenario"},
     )
+    settings = dataclasses.replace(p.operator, budget=published_budget(p.scale))
     try:
-        async with emulators(data, p.scale, workdir) as env, operator(env, p.operator) as op:
+        async with emulators(data, p.scale, workdir) as env, operator(env, settings) as op:
             cpu_before = op.cpu_seconds()
             sim_start = env.sim_now()
             started = time.monotonic()

@@ -2,7 +2,7 @@
 
 Both use the real ``azure.mgmt.compute.aio`` SDK against the emulator, with clients built the way the
 operator builds them (custom ``base_url``, a static-token credential, a per-call policy that lets the
-token go over plain HTTP to the loopback emulator). Neither checks application health.
+token go over plain HTTP to the loopback emulator). Only ``vmssupgrade-healthy`` checks application health.
 
 - ``one-at-a-time``: the way generic infrastructure-as-code tools roll instances. Change the model
   (and wait for it), then for each instance in id order one ``manualupgrade`` naming only it, waiting
@@ -11,6 +11,9 @@ token go over plain HTTP to the loopback emulator). Neither checks application h
   instance is in which update domain (one listing with instance views), then per domain in order: one
   ``manualupgrade`` of all its instances, then list the VMs every ``--poll`` seconds until every one of
   them runs the latest model with provisioning state Succeeded (no health check), then the next domain.
+- ``vmssupgrade-healthy``: the same, but a domain is done only when its instances also report healthy
+  through the Application Health extension, and an instance reporting unhealthy stops the rollout (the
+  operator's safety, for a comparison at equal safety).
 
 Protocol with the benchmark: after the client is built the tool prints ``ready`` and waits for a line
 on stdin; it then rolls out, prints ``done`` and a JSON line with its own counters, and exits at the
@@ -121,13 +124,57 @@ async def vmssupgrade(client: ComputeManagementClient, args: argparse.Namespace)
     return {"domains": len(domains), "polls": polls}
 
 
+def _health(vm: Any) -> str:
+    health = getattr(getattr(vm, "instance_view", None), "vm_health", None)
+    code = getattr(getattr(health, "status", None), "code", None) or ""
+    return str(code).split("/", 1)[-1].lower()
+
+
+async def vmssupgrade_healthy(client: ComputeManagementClient, args: argparse.Namespace) -> dict[str, Any]:
+    """vmssupgrade at the operator's level of safety: a domain is done when its instances run the latest
+    model, provisioned and reporting healthy through the health extension; an unhealthy one stops it."""
+    await update_model(client, args)
+    domains: dict[int, list[str]] = defaultdict(list)
+    async for vm in client.virtual_machine_scale_set_vms.list(
+        args.resource_group, args.scale_set, expand="instanceView"
+    ):
+        ud = int(getattr(vm.instance_view, "platform_update_domain", 0) or 0)
+        domains[ud].append(str(vm.instance_id))
+    polls = 0
+    for ud in sorted(domains):
+        ids = set(domains[ud])
+        await client.virtual_machine_scale_sets.begin_update_instances(
+            args.resource_group, args.scale_set, {"instanceIds": sorted(ids, key=int)}
+        )
+        while True:
+            await asyncio.sleep(args.poll)
+            polls += 1
+            done = 0
+            unhealthy = False
+            async for vm in client.virtual_machine_scale_set_vms.list(
+                args.resource_group, args.scale_set, expand="instanceView"
+            ):
+                if str(vm.instance_id) not in ids or not vm.latest_model_applied:
+                    continue
+                if vm.provisioning_state != "Succeeded":
+                    continue
+                health = _health(vm)
+                unhealthy = unhealthy or health == "unhealthy"
+                done += health == "healthy"
+            if unhealthy:
+                return {"domains": len(domains), "polls": polls, "stopped": f"unhealthy instance in domain {ud}"}
+            if done == len(ids):
+                break
+    return {"domains": len(domains), "polls": polls}
+
+
 async def main_async(args: argparse.Namespace) -> int:
     client = make_client(args.url, args.subscription, args.poll)
     try:
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         started = time.monotonic()
-        tool = one_at_a_time if args.tool == "one-at-a-time" else vmssupgrade
+        tool = {"one-at-a-time": one_at_a_time, "vmssupgrade": vmssupgrade}.get(args.tool, vmssupgrade_healthy)
         details = await tool(client, args)
         print("done", flush=True)
         print(json.dumps({"tool": args.tool, "wall_s": time.monotonic() - started, **details}), flush=True)
@@ -140,7 +187,7 @@ async def main_async(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tools", description=__doc__)
-    parser.add_argument("tool", choices=["one-at-a-time", "vmssupgrade"])
+    parser.add_argument("tool", choices=["one-at-a-time", "vmssupgrade", "vmssupgrade-healthy"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--subscription", required=True)
     parser.add_argument("--resource-group", required=True)

@@ -43,25 +43,51 @@ RequestClass = Literal["scale_set_get", "vm_list", "read", "write"]
 
 @dataclass(frozen=True)
 class WindowLimit:
+    """An extra limit of the operator's own: at most ``limit`` requests of a class in any ``window`` s."""
+
     applies_to: RequestClass
     limit: int
     window: float
 
 
 @dataclass(frozen=True)
+class ComputeLimit:
+    """One of Microsoft.Compute's published throttling policies: refill per minute and capacity, for each
+    resource (None: counted per subscription only) and for the subscription."""
+
+    policy: str
+    resource_per_minute: float | None
+    resource_capacity: int | None
+    subscription_per_minute: float
+    subscription_capacity: int
+
+
+PUBLISHED_COMPUTE_LIMITS: tuple[ComputeLimit, ...] = (
+    # MicrosoftDocs azure-compute-docs, compute-throttling-limits (2024), per region.
+    ComputeLimit("VMScaleSetUpdate", 4, 12, 500, 1500),  # PUT, PATCH, manualupgrade and other scale-set POSTs
+    ComputeLimit("VMScaleSetDelete", 4, 12, 175, 525),
+    ComputeLimit("VMScaleSetLowCostGet", 12, 36, 800, 2400),  # GET, rollingUpgrades/latest
+    ComputeLimit("VMScaleSetHighCostGet", 10, 30, 360, 1080),  # instance view, instance listing (each page)
+    ComputeLimit("VMScaleSetVMGet", 12, 36, 2000, 6000),
+    ComputeLimit("VMScaleSetVMUpdate", 4, 12, 500, 1500),
+    ComputeLimit("VMHighCostGet", None, None, 300, 900),  # a resource group's VM listing (Flexible sets)
+)
+
+
+@dataclass(frozen=True)
 class BudgetConfig:
+    """Azure's limits (ARM's per second, Compute's per minute) and the operator's share of them."""
+
     enabled: bool = True
-    reads_per_second: float = 20.0
-    read_burst: int = 200
-    writes_per_second: float = 8.0
-    write_burst: int = 150
-    reserve: int = 10  # requests left to other clients when Azure reports the remaining count
-    windows: tuple[WindowLimit, ...] = (
-        WindowLimit("scale_set_get", 180, 180.0),
-        WindowLimit("scale_set_get", 1200, 1800.0),
-        WindowLimit("vm_list", 180, 180.0),
-        WindowLimit("vm_list", 1700, 1800.0),
-    )
+    share: float = 0.5  # of each subscription-wide limit; the rest is left to the team's other tools
+    resource_share: float = 0.75  # of each per-scale-set Compute limit
+    reads_per_second: float = 25.0
+    read_burst: int = 250
+    writes_per_second: float = 10.0
+    write_burst: int = 200
+    reserve: int = 0  # requests left to other clients, beyond their share, when Azure reports what remains
+    compute: tuple[ComputeLimit, ...] = PUBLISHED_COMPUTE_LIMITS
+    windows: tuple[WindowLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -327,16 +353,20 @@ def _parse_delivery(prometheus: Any, webhooks: Any) -> DeliveryConfig:
 
 
 def _parse_budget(raw: dict[str, Any]) -> BudgetConfig:
-    """``azureBudget``: enabled, readsPerSecond, readBurst, writesPerSecond, writeBurst, windows."""
+    """``azureBudget``: enabled, operatorShare, resourceShare, readsPerSecond, readBurst, writesPerSecond,
+    writeBurst, reserve, computeLimits, windows."""
     if not isinstance(raw, dict):
         raise ConfigError("azureBudget: expected a mapping")
     unknown = set(raw) - {
         "enabled",
+        "operatorShare",
+        "resourceShare",
         "readsPerSecond",
         "readBurst",
         "writesPerSecond",
         "writeBurst",
         "reserve",
+        "computeLimits",
         "windows",
     }
     if unknown:
@@ -355,20 +385,49 @@ def _parse_budget(raw: dict[str, Any]) -> BudgetConfig:
                         f"azureBudget.windows: appliesTo {w.applies_to!r} is not one of "
                         "scale_set_get, vm_list, read, write"
                     )
+        compute = default.compute
+        if "computeLimits" in raw:
+            compute = tuple(_compute_limit(c) for c in raw["computeLimits"] or [])
         budget = BudgetConfig(
             enabled=bool(raw.get("enabled", True)),
+            share=float(raw.get("operatorShare", default.share)),
+            resource_share=float(raw.get("resourceShare", default.resource_share)),
             reads_per_second=float(raw.get("readsPerSecond", default.reads_per_second)),
             read_burst=int(raw.get("readBurst", default.read_burst)),
             writes_per_second=float(raw.get("writesPerSecond", default.writes_per_second)),
             write_burst=int(raw.get("writeBurst", default.write_burst)),
             reserve=int(raw.get("reserve", default.reserve)),
+            compute=compute,
             windows=windows,
         )
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"azureBudget: {exc}") from exc
     if budget.reads_per_second <= 0 or budget.writes_per_second <= 0 or budget.read_burst < 1 or budget.write_burst < 1:
         raise ConfigError("azureBudget: rates must be > 0 and bursts >= 1")
+    if not (0 < budget.share <= 1 and 0 < budget.resource_share <= 1):
+        raise ConfigError("azureBudget: operatorShare and resourceShare must be > 0 and <= 1")
+    for c in budget.compute:
+        if c.subscription_capacity * budget.share < 1 or (
+            c.resource_capacity is not None and c.resource_capacity * budget.resource_share < 1
+        ):
+            raise ConfigError(f"azureBudget.computeLimits: {c.policy}: the operator's share is less than one request")
     return budget
+
+
+def _compute_limit(raw: dict[str, Any]) -> ComputeLimit:
+    """``{policy, resource: {refillPerMinute, capacity}, subscription: {refillPerMinute, capacity}}``."""
+    resource = raw.get("resource")
+    subscription = raw["subscription"]
+    limit = ComputeLimit(
+        policy=str(raw["policy"]),
+        resource_per_minute=float(resource["refillPerMinute"]) if resource else None,
+        resource_capacity=int(resource["capacity"]) if resource else None,
+        subscription_per_minute=float(subscription["refillPerMinute"]),
+        subscription_capacity=int(subscription["capacity"]),
+    )
+    if limit.subscription_per_minute <= 0 or (limit.resource_per_minute is not None and limit.resource_per_minute <= 0):
+        raise ConfigError(f"azureBudget.computeLimits: {limit.policy}: refillPerMinute must be > 0")
+    return limit
 
 
 def load_config(path: str | Path | None) -> OperatorConfig:

@@ -77,6 +77,7 @@ class OperationState:
     status: Literal["InProgress", "Succeeded", "Failed", "Canceled"]
     error_code: str | None = None
     error_message: str | None = None
+    retry_after: float | None = None  # seconds Azure asked the client to wait before polling again
 
 
 @dataclass(frozen=True)

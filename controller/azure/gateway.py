@@ -22,7 +22,7 @@ from azure.core.exceptions import (
 from azure.core.polling.base_polling import BadResponse, BadStatus, OperationFailed
 from azure.mgmt.compute.aio import ComputeManagementClient
 
-from controller.azure.budget import SubscriptionBudget
+from controller.azure.budget import SubscriptionBudget, compute_policy
 from controller.azure.errors import AzureCallError, classify_error, monitor_error, polling_error
 from controller.azure.instances import flexible_filter, flexible_instance, uniform_instance
 from controller.azure.instances import image_reference as image_reference_fields
@@ -117,7 +117,18 @@ class AzureComputeGateway:
     def budget_wait(self, ref: ScaleSetRef, request_class: RequestClass) -> tuple[float, str]:
         """How long a request of this class would wait for the operator's budget now, and which limit."""
         budget = self.budgets.get(ref.subscription_id)
-        return budget.pending_wait(request_class) if budget is not None else (0.0, "")
+        if budget is None:
+            return 0.0, ""
+        path = (
+            f"/subscriptions/{ref.subscription_id}/resourceGroups/{ref.resource_group}"
+            f"/providers/Microsoft.Compute/virtualMachineScaleSets/{ref.name}"
+        )
+        method, suffix = {
+            "scale_set_get": ("GET", ""),
+            "vm_list": ("GET", "/virtualMachines"),
+            "write": ("POST", "/manualupgrade"),
+        }.get(request_class, ("GET", "/operations"))
+        return budget.pending_wait(request_class, compute_policy(method, path + suffix))
 
     async def close(self) -> None:
         for client in self._clients.values():
@@ -322,7 +333,7 @@ class AzureComputeGateway:
             error = getattr(getattr(method, "_pipeline_response", None), "http_response", None)
             code, message = monitor_error(error)
             return OperationState("Failed" if normalized == "failed" else "Canceled", code, message)
-        return OperationState("InProgress")
+        return OperationState("InProgress", retry_after=_retry_after(method))
 
     async def rolling_progress(self, ref: ScaleSetRef) -> RollingProgress | None:
         try:
@@ -350,3 +361,14 @@ class AzureComputeGateway:
 def _enum_text(value: Any) -> str:
     """The wire text of an SDK enum member (``str()`` of one gives ``UpgradeMode.AUTOMATIC``)."""
     return str(getattr(value, "value", value))
+
+
+def _retry_after(method: Any) -> float | None:
+    """The status answer's ``Retry-After`` in seconds (whole seconds, as ARM sends it), if any."""
+    response = getattr(getattr(method, "_pipeline_response", None), "http_response", None)
+    value = response.headers.get("Retry-After") if response is not None else None
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date is not sent by ARM for operations; poll at the usual interval
+    return seconds if seconds is not None and seconds > 0 else None

@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import AccessToken
 from azure.core.pipeline import PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 
-from controller.azure.budget import SubscriptionBudget, classify
+from controller.azure.budget import SubscriptionBudget, classify, compute_policy
 from controller.azure.errors import WriteWithdrawn
 
 RequestHook = Callable[[str, str, int, float, dict[str, str]], None]
@@ -75,8 +76,10 @@ class SpendBudget(AsyncHTTPPolicy[Any, Any]):
 
     async def send(self, request: PipelineRequest[Any]) -> PipelineResponse[Any, Any]:
         http = request.http_request
-        request_class = classify(http.method, http.url.split("?", 1)[0])
-        waited, limit = await self._budget.acquire(request_class)
+        path = urlsplit(http.url).path
+        request_class = classify(http.method, path)
+        # A request for a scale set that would wait long is deferred (BudgetDeferred), never held unseen.
+        waited, limit = await self._budget.acquire(request_class, compute_policy(http.method, path), defer=True)
         if waited > 0 and self._wait_hook is not None:
             self._wait_hook(limit, waited)
         response = await self.next.send(request)

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.azure import AzureCallError, ComputeGateway
+from controller.azure.budget import BudgetDeferred
 from controller.azure.observe import observe, reread_model
 from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
-from controller.config import RequestClass
+from controller.config import CloudProfile, RequestClass
 from controller.operator.context import OperatorContext
 from controller.operator.gates import run_gates
 from controller.operator.live import LiveReadError
@@ -132,8 +133,11 @@ BUDGET_WAIT_SHOWN = 1.0
 
 def _budget_hold(gateway: ComputeGateway, ref: ScaleSetRef, status: ScaleSetImageStatus) -> tuple[float, str] | None:
     """(seconds, limit) when the reads this pass starts with would wait for the budget longer than shown."""
-    # A poll that finds the operation done is followed by a listing in the same pass: check every class.
-    classes: tuple[RequestClass, ...] = ("read", "scale_set_get", "vm_list")
+    # While an operation runs, a pass polls it (an ARM read); a listing that follows a finished operation
+    # asks the budget itself and is deferred (BudgetDeferred) when it would wait long.
+    classes: tuple[RequestClass, ...] = (
+        ("read",) if status.operation is not None else ("read", "scale_set_get", "vm_list")
+    )
     wait, limit = max((gateway.budget_wait(ref, c) for c in classes), key=lambda w: w[0])
     return (wait, limit) if wait > BUDGET_WAIT_SHOWN else None
 
@@ -215,12 +219,11 @@ async def reconcile(
         new = _stalled(status, Reason.SCOPE_FORBIDDEN, denial, generation)
         return merge_patch(old_status_dict, new.to_dict()), ctx.config.poll_interval
     gateway = ctx.gateway(profile)
-    held = _budget_hold(gateway, ref, status)
-    if held is not None:
-        # The operator's own request budget would hold this pass's reads for a while: say so and come back
-        # then, rather than sit in the SDK with nothing in status (other resources share the budget).
-        wait, limit = held
-        until = _now() + timedelta(seconds=wait)
+
+    def held_by_budget(wait: float, limit: str) -> tuple[dict[str, Any], float]:
+        """The operator's own request budget holds this pass for a while: say so and come back then,
+        rather than sit in the SDK with nothing in status (other resources share the budget)."""
+        until = _now() + timedelta(seconds=round(wait))
         message = (
             f"Waiting {wait:.1f} s (until {until.isoformat().replace('+00:00', 'Z')}) for the operator's Azure "
             f"request budget in subscription {ref.subscription_id}: {limit}."
@@ -230,6 +233,32 @@ async def reconcile(
             ctx.budget_wait_hook(limit, wait)
         new = _reconciling(status, Reason.WAITING_FOR_AZURE_BUDGET, message, generation)
         return merge_patch(old_status_dict, new.to_dict()), wait
+
+    held = _budget_hold(gateway, ref, status)
+    if held is not None:
+        return held_by_budget(*held)
+    try:
+        return await _pass(ctx, body, status, spec, profile, gateway, post_event, generation)
+    except BudgetDeferred as deferred:
+        # Nothing was sent for the deferred request; this pass's decision is made again when it comes back.
+        return held_by_budget(deferred.seconds, deferred.limit)
+
+
+async def _pass(
+    ctx: OperatorContext,
+    body: dict[str, Any],
+    status: ScaleSetImageStatus,
+    spec: ScaleSetImageSpec,
+    profile: CloudProfile,
+    gateway: ComputeGateway,
+    post_event: Callable[[str, str, bool], None],
+    generation: int,
+) -> tuple[dict[str, Any], float]:
+    """Observe, plan, and carry out at most one write (the part of a pass that talks to Azure)."""
+    meta = body.get("metadata") or {}
+    old_status_dict = dict(body.get("status") or {})
+    namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+    ref = spec.scale_set
     timings = ctx.config.timings
     key = (str(meta.get("namespace", "")), str(meta.get("name", "")))
     pass_started = time.monotonic()

@@ -273,7 +273,8 @@ def _follow_operation(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Ti
             Reason.WAITING_FOR_AZURE_OPERATION,
             f"Waiting for Azure operation {op.kind} on {op.domain or 'the model'}.",
         )
-        d.wait(t.poll_interval)
+        # Azure says when to ask again (Retry-After on the status answer); else the operator's interval.
+        d.wait(state.retry_after if state is not None and state.retry_after else t.poll_interval)
         return False
     d.update(operation=None)
     if state.status != "Succeeded":

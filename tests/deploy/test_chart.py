@@ -202,9 +202,21 @@ def test_azure_budget_reaches_the_operator_configuration(render: Render) -> None
         "readsPerSecond": 5,
         "readBurst": 50,
         "windows": [{"appliesTo": "vm_list", "limit": 90, "windowSeconds": 180}],
+        "operatorShare": 0.25,
+        "computeLimits": [
+            {
+                "policy": "VMScaleSetHighCostGet",
+                "resource": {"refillPerMinute": 10, "capacity": 30},
+                "subscription": {"refillPerMinute": 360, "capacity": 1080},
+            }
+        ],
     }
     config = mounted_config(render({"config": {"azureBudget": budget}}))
     assert (config.budget.reads_per_second, config.budget.read_burst) == (5.0, 50)
+    assert config.budget.share == 0.25
+    assert [(c.policy, c.resource_capacity, c.subscription_per_minute) for c in config.budget.compute] == [
+        ("VMScaleSetHighCostGet", 30, 360.0)
+    ]
     assert [(w.applies_to, w.limit, w.window) for w in config.budget.windows] == [("vm_list", 90, 180.0)]
     assert mounted_config(render({})).budget == BudgetConfig(), "no value: the operator's defaults"
 

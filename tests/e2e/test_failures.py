@@ -163,7 +163,7 @@ async def test_a_long_wait_for_the_budget_is_shown_in_status() -> None:
             within=60,
             what="the wait shown",
         )
-        assert "Compute instance listings (2 per 3 s)" in held["message"]
+        assert "operator window on vm_list (2 per 3 s)" in held["message"]
         assert "(until " in held["message"]
         await system.wait_for(lambda: system.status().get("phase") == "Succeeded", within=120, what="Succeeded")
         listings = system.requests("GET", "/virtualMachines")

@@ -106,3 +106,19 @@ async def test_a_write_no_longer_wanted_when_it_would_leave_is_not_sent() -> Non
         assert model.value.kind == "Withdrawn"
         assert len(asked) == 2
         assert writes(system) == []
+
+
+async def test_a_poll_carries_azures_retry_after() -> None:
+    """Issue 14: the status answer's Retry-After reaches the planner, which polls again then."""
+    world = scenario(capacity=4, uds=2)
+    world["timing"] = {**world["timing"], "modelUpdateSeconds": 600.0, "retryAfterSeconds": 7}
+    image = {"publisher": PUBLISHER, "offer": OFFER, "sku": SKU, "version": NEW}
+    async with running_system(world) as system:
+        gateway = AzureComputeGateway(system.config().clouds["azure-public"])
+        try:
+            token = await gateway.update_model_image(REF, image, None, None)
+            state = await gateway.poll(REF, OperationKind.MODEL_UPDATE, token)
+        finally:
+            await gateway.close()
+        assert state.status == "InProgress"
+        assert state.retry_after == 7.0

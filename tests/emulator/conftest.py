@@ -131,6 +131,10 @@ async def aio_client() -> AsyncIterator[AsyncClientFactory]:
 
 
 # ------------------------------------------------------------------ scenarios
+NO_COMPUTE_LIMITS: dict[str, Any] = {"computeLimits": []}
+"""Throttling with ARM's buckets alone: for tests that poll one scale set faster than Compute allows."""
+
+
 def scenario_dict(
     scale_sets: dict[str, dict[str, Any]] | None = None, *, versions: list[str] | None = None, **top: Any
 ) -> dict[str, Any]:

@@ -13,7 +13,15 @@ import yaml
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from scaleset_testbed.worlds import RG, SUB, V1, V2, VMSS, scale_set, vmss_path
 
-from .conftest import DEFAULT_API_VERSION, Control, arm_error, raw_request, scenario_dict, versions_by_instance
+from .conftest import (
+    DEFAULT_API_VERSION,
+    NO_COMPUTE_LIMITS,
+    Control,
+    arm_error,
+    raw_request,
+    scenario_dict,
+    versions_by_instance,
+)
 
 REQUEST_KEYS = {"type", "time", "method", "path", "apiVersion", "status", "body"}
 REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault", "executedStatus", "clientRequestId"}
@@ -178,7 +186,11 @@ def test_throttling_switch(emulator_thread: Any) -> None:
     control = Control(emu.url)
     url = f"{emu.url}{vmss_path()}?api-version={DEFAULT_API_VERSION}"
     assert [raw_request(url).status for _ in range(2)] == [200, 429]
-    assert control.call("POST", "throttling", {"enabled": False}) == {"enabled": False, "throttled": 1}
+    assert control.call("POST", "throttling", {"enabled": False}) == {
+        "enabled": False,
+        "throttled": 1,
+        "throttledBy": {"ARM reads": 1},
+    }
     assert [raw_request(url).status for _ in range(3)] == [200, 200, 200]
     control.call("POST", "throttling", {"enabled": True, "reset": True})
     assert [raw_request(url).status for _ in range(2)] == [200, 429]
@@ -273,7 +285,9 @@ def test_audit_event_shapes_and_order(emulator_thread: Any, sync_client: Any) ->
 async def test_audit_stays_ordered_under_concurrent_clients(
     aio_emulator: Any, aio_client: Any, aio_control: Any
 ) -> None:
-    emu = await aio_emulator(scenario_dict({VMSS: scale_set(capacity=20, upgradePolicy="Automatic")}))
+    emu = await aio_emulator(
+        scenario_dict({VMSS: scale_set(capacity=20, upgradePolicy="Automatic")}, throttling=NO_COMPUTE_LIMITS)
+    )
     control = aio_control(emu.url)
     clients = [aio_client(emu.url) for _ in range(4)]
     patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": {"version": V2}}}}}

@@ -124,6 +124,7 @@ def test_subscription_throttling(emulator_thread: Any, sync_client: Any) -> None
 
 def test_compute_resource_provider_throttling(emulator_thread: Any) -> None:
     throttling = {
+        "computeLimits": [],  # the older fixed windows alone
         "computePolicies": [
             {
                 "name": "GetVMScaleSet3Min",
@@ -131,7 +132,7 @@ def test_compute_resource_provider_throttling(emulator_thread: Any) -> None:
                 "limit": 2,
                 "operations": ["VirtualMachineScaleSets_Get"],
             }
-        ]
+        ],
     }
     emu = emulator_thread(scenario_dict(throttling=throttling))
     url = f"{emu.url}{vmss_path()}?api-version={DEFAULT_API_VERSION}"

@@ -24,7 +24,7 @@ from scaleset_testbed.worlds import (
     vmss_path,
 )
 
-from .conftest import TIMING, Control, RawResponse, raw_request, scenario_dict
+from .conftest import NO_COMPUTE_LIMITS, TIMING, Control, RawResponse, raw_request, scenario_dict
 
 
 def _url(emu: Any, suffix: str = "", api_version: str = "2026-04-01", name: str = VMSS) -> str:
@@ -252,7 +252,9 @@ def test_a_policy_breach_rolls_the_failed_instances_back(emulator_thread: Any) -
     # Instances take 6 scenario seconds to upgrade, so RollingBack lasts long enough to be seen by a poll that a
     # loaded machine (make test runs the fault campaign beside it) delays by a few hundred milliseconds.
     timing = {**TIMING, "instanceUpgradeSeconds": 6.0}
-    emu = emulator_thread(scenario_dict({VMSS: spec}, badImageVersions=[V3], timing=timing))
+    emu = emulator_thread(
+        scenario_dict({VMSS: spec}, badImageVersions=[V3], timing=timing, throttling=NO_COMPUTE_LIMITS)
+    )
     control = Control(emu.url)
     patch = {"properties": {"virtualMachineProfile": {"storageProfile": {"imageReference": image_reference(V3)}}}}
     assert raw_request(_url(emu), "PATCH", patch).status == 200

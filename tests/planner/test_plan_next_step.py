@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import pytest
 from scaleset_testbed.worlds import VERSIONS
 
+from controller.config import DEFAULT_TIMINGS
 from controller.observed import (
     GalleryVersion,
     ImageFacts,
@@ -111,6 +112,19 @@ def test_operation_in_flight_is_waited_on_without_any_azure_write() -> None:
     assert plan.requeue_after is not None
     assert plan.requeue_after > 0
     assert plan.status.operation is not None
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [(3.0, 3.0), (45.0, 45.0), (None, DEFAULT_TIMINGS.poll_interval)],
+)  # fmt: skip
+def test_an_operation_in_flight_is_polled_again_when_azure_says(retry_after: float | None, expected: float) -> None:
+    """Issue 14: the status answer's Retry-After sets the next poll; without one, the operator's interval."""
+    s = step(spec(), started(), scale_set(NEW)).status
+    s = record_operation(s, UpgradeInstances("ud-0", ("0", "5")), "dG9rZW4=", NOW)
+    plan = step(spec(), s, scale_set(NEW), operation=OperationState("InProgress", retry_after=retry_after))
+    assert plan.action is None
+    assert plan.requeue_after == expected
 
 
 # ------------------------------------------------------------------------------------ verification

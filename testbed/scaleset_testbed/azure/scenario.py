@@ -139,7 +139,7 @@ class BucketLimit:
 
 @dataclass
 class ComputePolicy:
-    """A Compute resource-provider throttling policy: ``limit`` calls per ``window_seconds``."""
+    """An older-style Compute policy: ``limit`` calls per fixed ``window_seconds`` (off unless configured)."""
 
     name: str
     window_seconds: float
@@ -147,23 +147,122 @@ class ComputePolicy:
     operations: list[str]
 
 
-def _default_compute_policies() -> list[ComputePolicy]:
-    scale_set_reads = ["VirtualMachineScaleSets_Get", "VirtualMachineScaleSets_GetInstanceView"]
-    vm_lists = ["VirtualMachineScaleSetVMs_List"]
+@dataclass
+class BucketLevel:
+    """One level (a resource, or the whole subscription) of a Compute policy: tokens per minute and a cap.
+
+    ``header`` names the bucket in ``x-ms-ratelimit-remaining-resource`` and in 429 bodies.
+    """
+
+    refill_per_minute: float
+    capacity: int
+    header: str
+
+
+@dataclass
+class ComputeLimit:
+    """A published Compute throttling policy: a bucket per resource and one per subscription, per region.
+
+    ``operations`` spend from both; ``subscription_only`` operations (listings over many resources) spend
+    from the subscription's bucket alone, as the published tables mark them.
+    """
+
+    name: str
+    operations: list[str]
+    resource: BucketLevel | None
+    subscription: BucketLevel
+    subscription_only: list[str] = field(default_factory=list)
+
+
+def published_compute_limits() -> list[ComputeLimit]:
+    """Microsoft.Compute's per-region limits as MicrosoftDocs azure-compute-docs, compute-throttling-limits,
+    publishes them (refill per minute / capacity, per resource and per subscription).
+
+    The tables do not name ``VirtualMachineScaleSetVMs_List`` (a scale set's instance listing) or
+    ``manualupgrade``; they are counted with the scale set's high-cost GETs and updates, which is where the
+    older policy names (HighCostGetVMScaleSet*, VMScaleSetBatchedVMRequests*) put them.
+    """
+    vmss = "VirtualMachineScaleSets_"
     return [
-        ComputePolicy("GetVMScaleSet3Min", 180, 200, scale_set_reads),
-        ComputePolicy("GetVMScaleSet30Min", 1800, 1300, scale_set_reads),
-        ComputePolicy("HighCostGetVMScaleSet3Min", 180, 200, vm_lists),
-        ComputePolicy("HighCostGetVMScaleSet30Min", 1800, 1800, vm_lists),
+        ComputeLimit(
+            "VMScaleSetUpdate",
+            [
+                vmss + "CreateOrUpdate",
+                vmss + "Update",
+                vmss + "UpdateInstances",
+                vmss + "Start",
+                vmss + "Restart",
+                vmss + "Reimage",
+                "VirtualMachineScaleSetRollingUpgrades_Cancel",
+                "VirtualMachineScaleSetRollingUpgrades_StartOSUpgrade",
+            ],
+            BucketLevel(4, 12, "PutVMScaleSet3Min"),
+            BucketLevel(500, 1500, "PutVMScaleSet30Min"),
+        ),
+        ComputeLimit(
+            "VMScaleSetDelete",
+            [vmss + "Deallocate", vmss + "PowerOff", vmss + "DeleteInstances"],
+            BucketLevel(4, 12, "DeleteVMScaleSet3Min"),
+            BucketLevel(175, 525, "DeleteVMScaleSet30Min"),
+        ),
+        ComputeLimit(
+            "VMScaleSetLowCostGet",
+            [vmss + "Get", "VirtualMachineScaleSetRollingUpgrades_GetLatest"],
+            BucketLevel(12, 36, "GetVMScaleSet3Min"),
+            BucketLevel(800, 2400, "GetVMScaleSet30Min"),
+        ),
+        ComputeLimit(
+            "VMScaleSetHighCostGet",
+            [vmss + "GetInstanceView", "VirtualMachineScaleSetVMs_List"],
+            BucketLevel(10, 30, "HighCostGetVMScaleSet3Min"),
+            BucketLevel(360, 1080, "HighCostGetVMScaleSet30Min"),
+            subscription_only=[vmss + "List", vmss + "ListAll"],
+        ),
+        ComputeLimit(
+            "VMScaleSetVMGet",
+            ["VirtualMachineScaleSetVMs_Get", "VirtualMachineScaleSetVMs_GetInstanceView"],
+            BucketLevel(12, 36, "GetVMScaleSetVM3Min"),
+            BucketLevel(2000, 6000, "GetVMScaleSetVM30Min"),
+        ),
+        ComputeLimit(
+            "VMScaleSetVMUpdate",
+            ["VirtualMachineScaleSetVMs_Reimage"],
+            BucketLevel(4, 12, "VMScaleSetBatchedVMRequests5Min"),
+            BucketLevel(500, 1500, "VmssQueuedVMOperations"),
+        ),
+        ComputeLimit(
+            "VMLowCostGet",
+            ["VirtualMachines_Get", "VirtualMachines_InstanceView"],
+            BucketLevel(12, 36, "LowCostGet3Min"),
+            BucketLevel(8000, 24000, "LowCostGet30Min"),
+        ),
+        ComputeLimit(
+            "VMHighCostGet",
+            [],
+            None,
+            BucketLevel(300, 900, "HighCostGet30Min"),
+            subscription_only=["VirtualMachines_List", "VirtualMachines_ListAll"],
+        ),
     ]
 
 
 @dataclass
 class Throttling:
+    """ARM's token buckets per subscription and principal (reads 250 @ 25/s, writes and deletes 200 @ 10/s,
+    learn.microsoft.com "Understand how Azure Resource Manager throttles requests") and Compute's buckets.
+
+    ``refill_interval_seconds``: 0 refills Compute buckets continuously at their per-minute rate; 60 adds a
+    minute's tokens at once, each minute after the bucket was first used (the docs' worked example).
+    """
+
     enabled: bool = True
     reads: BucketLimit = field(default_factory=lambda: BucketLimit(250, 25.0))
     writes: BucketLimit = field(default_factory=lambda: BucketLimit(200, 10.0))
-    compute_policies: list[ComputePolicy] = field(default_factory=_default_compute_policies)
+    deletes: BucketLimit = field(default_factory=lambda: BucketLimit(200, 10.0))
+    compute_limits: list[ComputeLimit] = field(default_factory=published_compute_limits)
+    compute_policies: list[ComputePolicy] = field(default_factory=list)
+    refill_interval_seconds: float = 0.0
+    clock: str = "real"  # "scenario": limits count scenario seconds, so a time-scaled world keeps Azure's ratios
 
 
 @dataclass
@@ -435,7 +534,7 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
     )
     th = _mapping(data.get("throttling"), "throttling")
     throttling = Throttling(enabled=_get(th, "enabled", bool, "throttling", True))
-    for kind in ("reads", "writes"):
+    for kind in ("reads", "writes", "deletes"):
         if kind in th:
             b = _mapping(th[kind], f"throttling.{kind}")
             default: BucketLimit = getattr(throttling, kind)
@@ -462,9 +561,54 @@ def parse_scenario(data: dict[str, Any]) -> Scenario:
                 )
             )
         throttling.compute_policies = policies
+    if "computeLimits" in th:
+        throttling.compute_limits = [
+            _compute_limit(_mapping(x, f"throttling.computeLimits[{i}]"), f"throttling.computeLimits[{i}]")
+            for i, x in enumerate(_get(th, "computeLimits", list, "throttling", []))
+        ]
+    throttling.refill_interval_seconds = _get(th, "refillIntervalSeconds", float, "throttling", 0.0)
+    throttling.clock = _get(th, "clock", str, "throttling", "real")
+    if throttling.clock not in ("real", "scenario"):
+        raise ScenarioError("throttling.clock: real or scenario")
+    if throttling.refill_interval_seconds < 0:
+        raise ScenarioError("throttling.refillIntervalSeconds: must be >= 0")
     scenario.throttling = throttling
     scenario.page_size = _get(data, "pageSize", int, "scenario", 100)
     if scenario.page_size < 1:
         raise ScenarioError("pageSize: must be >= 1")
     scenario.seed = _get(data, "seed", int, "scenario", 0)
     return scenario
+
+
+def _bucket_level(raw: Any, where: str) -> BucketLevel:
+    level = _mapping(raw, where)
+    unknown = set(level) - {"refillPerMinute", "capacity", "header"}
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}")
+    for key in ("refillPerMinute", "capacity", "header"):
+        if key not in level:
+            raise ScenarioError(f"{where}.{key}: required")
+    result = BucketLevel(
+        refill_per_minute=_get(level, "refillPerMinute", float, where),
+        capacity=_get(level, "capacity", int, where),
+        header=_get(level, "header", str, where),
+    )
+    if result.refill_per_minute < 0 or result.capacity < 1:
+        raise ScenarioError(f"{where}: refillPerMinute must be >= 0 and capacity >= 1")
+    return result
+
+
+def _compute_limit(raw: dict[str, Any], where: str) -> ComputeLimit:
+    """``{name, operations, subscriptionOnly, resource: {refillPerMinute, capacity, header}, subscription}``."""
+    unknown = set(raw) - {"name", "operations", "subscriptionOnly", "resource", "subscription"}
+    if unknown:
+        raise ScenarioError(f"{where}: unknown keys {sorted(unknown)}")
+    if "name" not in raw or "subscription" not in raw:
+        raise ScenarioError(f"{where}: name and subscription are required")
+    return ComputeLimit(
+        name=_get(raw, "name", str, where),
+        operations=[str(o) for o in _get(raw, "operations", list, where, [])],
+        resource=_bucket_level(raw["resource"], f"{where}.resource") if raw.get("resource") is not None else None,
+        subscription=_bucket_level(raw["subscription"], f"{where}.subscription"),
+        subscription_only=[str(o) for o in _get(raw, "subscriptionOnly", list, where, [])],
+    )

@@ -12,6 +12,7 @@ import asyncio
 import copy
 import json
 import re
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -29,7 +30,7 @@ from .routing import RG, SUB, VMSS, Call, Route, paged
 from .routing import json_response as _json
 from .routing import route as _route
 from .scenario import Scenario, ScenarioError, parse_scenario
-from .throttle import Throttler
+from .throttle import Throttler, throttled_resource
 from .world import Operation, ScaleSet, World
 
 Handler = Callable[[Call], Awaitable[web.StreamResponse]]
@@ -105,7 +106,8 @@ class AzureEmulator:
     def _load(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self.world = World(scenario, self.clock, profile=self.profile)
-        self.throttler = Throttler(scenario.throttling)
+        throttle_clock = self.clock.now if scenario.throttling.clock == "scenario" else time.monotonic
+        self.throttler = Throttler(scenario.throttling, clock=throttle_clock)
 
     # ------------------------------------------------------------ lifecycle
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
@@ -180,7 +182,15 @@ class AzureEmulator:
             if body_error is not None:
                 raise body_error
             subscription = params.get("sub", "")
-            headers.update(self.throttler.check(subscription, request.method != "GET", route.operation))
+            headers.update(
+                self.throttler.check(
+                    subscription,
+                    request.method,
+                    route.operation,
+                    resource=throttled_resource(params),
+                    principal=request.headers.get("Authorization", ""),
+                )
+            )
             call = Call(request, route, params, api_version, body, audit, now)
             if route.function is not None:
                 response = await route.function(self, call)
@@ -301,6 +311,9 @@ class AzureEmulator:
             body["endTime"] = self.world.iso(op.ended)
         if op.error:
             body["error"] = op.error
+        retry = self.scenario.timing.retry_after_seconds
+        if op.status == "InProgress" and retry is not None:
+            return _json(body, 200, {"Retry-After": str(retry)})  # when to ask again, as ARM says it
         return _json(body)
 
     # ------------------------------------------------------------ scale sets
@@ -616,9 +629,14 @@ class AzureEmulator:
                 if "enabled" in body:
                     self.throttler.config.enabled = bool(body["enabled"])
                 if body.get("reset"):
-                    self.throttler.buckets.clear()
-                    self.throttler.windows.clear()
-            return _json({"enabled": self.throttler.config.enabled, "throttled": self.throttler.throttled})
+                    self.throttler.reset()
+            return _json(
+                {
+                    "enabled": self.throttler.config.enabled,
+                    "throttled": self.throttler.throttled,
+                    "throttledBy": dict(self.throttler.throttled_by),
+                }
+            )
         return _json({"error": f"no control endpoint {method} /_emulator/{tail}"}, 404)
 
     def _op_json(self, op: Operation) -> dict[str, Any]:
