@@ -98,14 +98,20 @@ async def one_at_a_time(client: ComputeManagementClient, args: argparse.Namespac
     return {"upgrades": len(ids)}
 
 
-async def vmssupgrade(client: ComputeManagementClient, args: argparse.Namespace) -> dict[str, Any]:
-    await update_model(client, args)
+async def _update_domains(client: ComputeManagementClient, args: argparse.Namespace) -> dict[int, list[str]]:
+    """Instance ids by platform update domain, as vmssupgrade groups them (one listing with the instance view)."""
     domains: dict[int, list[str]] = defaultdict(list)
     async for vm in client.virtual_machine_scale_set_vms.list(
         args.resource_group, args.scale_set, expand="instanceView"
     ):
         ud = int(getattr(vm.instance_view, "platform_update_domain", 0) or 0)
         domains[ud].append(str(vm.instance_id))
+    return domains
+
+
+async def vmssupgrade(client: ComputeManagementClient, args: argparse.Namespace) -> dict[str, Any]:
+    await update_model(client, args)
+    domains = await _update_domains(client, args)
     polls = 0
     for ud in sorted(domains):
         ids = set(domains[ud])
@@ -134,12 +140,7 @@ async def vmssupgrade_healthy(client: ComputeManagementClient, args: argparse.Na
     """vmssupgrade at the operator's level of safety: a domain is done when its instances run the latest
     model, provisioned and reporting healthy through the health extension; an unhealthy one stops it."""
     await update_model(client, args)
-    domains: dict[int, list[str]] = defaultdict(list)
-    async for vm in client.virtual_machine_scale_set_vms.list(
-        args.resource_group, args.scale_set, expand="instanceView"
-    ):
-        ud = int(getattr(vm.instance_view, "platform_update_domain", 0) or 0)
-        domains[ud].append(str(vm.instance_id))
+    domains = await _update_domains(client, args)
     polls = 0
     for ud in sorted(domains):
         ids = set(domains[ud])
