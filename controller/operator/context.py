@@ -17,6 +17,7 @@ import yaml
 from controller.azure import AzureComputeGateway, ComputeGateway, RequestHook
 from controller.azure.observe import SeenScaleSet
 from controller.config import CloudProfile, OperatorConfig
+from controller.operator.anticipate import OperationClock
 from controller.operator.live import LiveObjects
 from controller.scope import ScopePolicy, ScopeTarget, parse_scope_policy
 
@@ -44,6 +45,7 @@ class OperatorContext:
     _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
     seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
+    clocks: dict[tuple[str, str], OperationClock] = field(default_factory=dict)  # operations timed, see anticipate
     _uids: dict[tuple[str, str], str] = field(default_factory=dict)
     _generations: dict[str, int] = field(default_factory=dict)
     _gone: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -133,12 +135,17 @@ class OperatorContext:
     def is_due(self, namespace: str, name: str) -> bool:
         return time.monotonic() >= self._due.get((namespace, name), 0.0)
 
+    def until_due(self, namespace: str, name: str) -> float:
+        """Seconds until the resource is due (0 when it is)."""
+        return max(0.0, self._due.get((namespace, name), 0.0) - time.monotonic())
+
     def schedule(self, namespace: str, name: str, seconds: float) -> None:
         self._due[(namespace, name)] = time.monotonic() + max(0.0, seconds)
 
     def forget(self, namespace: str, name: str) -> None:
         self._due.pop((namespace, name), None)
         self.seen.pop((namespace, name), None)
+        self.clocks.pop((namespace, name), None)
         if self.forget_hook is not None:
             self.forget_hook(namespace, name)
 

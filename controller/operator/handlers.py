@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -12,7 +13,7 @@ import kopf
 from controller.operator.context import OperatorContext
 from controller.operator.fleet import register_fleet
 from controller.operator.follow import register_follow
-from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
+from controller.operator.reconcile import logger, merge_apply, merge_patch, plain_body, reconcile
 from controller.operator.selector import LabelFilter
 from controller.resource import (
     GROUP,
@@ -78,33 +79,57 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
         generation = body.get("metadata", {}).get("generation")
         observed = (body.get("status") or {}).get("observedGeneration")
         if not ctx.is_due(namespace, name) and generation == observed:
-            return
-        started = time.monotonic()
+            # Due before the next tick: wait for that moment here rather than a whole tick past it (the
+            # end of a pause, a poll near an operation's expected end). The timer is this resource's own.
+            wait = ctx.until_due(namespace, name)
+            if wait >= ctx.tick:
+                return
+            await asyncio.sleep(wait)
         plain = plain_body(body)
+        before = plain["status"]
+        until = time.monotonic() + ctx.tick
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
 
-        result = "ok"
-        try:
-            status_patch, requeue = await reconcile(ctx, plain, post_event=post)
-            if not ctx.is_current(namespace, name, plain["metadata"].get("uid")):
-                return  # deleted (maybe re-created) meanwhile: this status is about an object that is gone
-        except Exception:
-            result = "error"
-            logger.exception("reconcile of %s/%s failed", namespace, name)
-            ctx.schedule(namespace, name, ctx.config.poll_interval)
-            raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
-        finally:
-            if ctx.reconcile_hook is not None:
-                ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
-        ctx.schedule(namespace, name, requeue)
+        while True:
+            started = time.monotonic()
+            result = "ok"
+            try:
+                status_patch, requeue = await reconcile(ctx, plain, post_event=post)
+                if not ctx.is_current(namespace, name, plain["metadata"].get("uid")):
+                    return  # deleted (maybe re-created) meanwhile: this status is about an object that is gone
+            except Exception:
+                result = "error"
+                logger.exception("reconcile of %s/%s failed", namespace, name)
+                ctx.schedule(namespace, name, ctx.config.poll_interval)
+                if before != plain["status"]:
+                    patch["status"] = merge_patch(before, plain["status"])  # what the passes before it found
+                raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
+            finally:
+                if ctx.reconcile_hook is not None:
+                    ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
+            ctx.schedule(namespace, name, requeue)
+            status = merge_apply(plain["status"], status_patch)
+            started_operation = _operation_token(status) not in (None, _operation_token(plain["status"]))
+            plain = {**plain, "status": status}
+            # Due again before the next tick, with nothing started in Azure by this pass (an operation polled
+            # near its expected end): the next pass runs here, on the status this one wrote, at that moment.
+            if started_operation or requeue <= 0 or time.monotonic() + requeue >= until:
+                break
+            await asyncio.sleep(requeue)
+        status_patch = merge_patch(before, plain["status"])
         if status_patch:
             patch["status"] = status_patch
         if ctx.status_hook is not None:
-            ctx.status_hook(namespace, name, merge_apply(plain["status"], status_patch))
+            ctx.status_hook(namespace, name, plain["status"])
 
     return registry
+
+
+def _operation_token(status: dict[str, Any]) -> Any:
+    operation = status.get("operation")
+    return operation.get("continuationToken") if isinstance(operation, dict) else None
 
 
 Connection = Callable[[], kopf.ConnectionInfo]
