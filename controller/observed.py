@@ -116,3 +116,6 @@ class Observation:
     operation: OperationState | None = None  # the outcome so far of status.operation, if there is one
     rolling: RollingProgress | None = None
     azure_error: ErrorStatus | None = None  # observing failed (throttled, 5xx, denied)
+    instances_current: bool = True
+    """False: ``scale_set.instances`` are those of an earlier pass, not listed for this one because the walk
+    waits for time alone (``controller.rollout.listing``); the planner never judges them."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -56,6 +57,7 @@ async def observe(
     max_age: float = DEFAULT_TIMINGS.resync_interval,
     *,
     image_facts_needed: bool,
+    listing_needed: Callable[[OperationState | None], bool] | None = None,
 ) -> tuple[Observation, SeenScaleSet | None]:
     """Everything the planner needs from Azure for one pass, with as few calls as the state allows.
 
@@ -63,6 +65,10 @@ async def observe(
     - In the middle of a walk the model cannot have changed by our hand, so the model GET is skipped and
       only the instances are listed; drift is still caught when the cached model is ``max_age`` old.
     - Otherwise (starting, settled, after a model write): the model and the instances.
+    - Except that the instances are not listed when ``listing_needed`` (asked with the outcome of the operation
+      in flight, if any) says the walk waits for time alone (a pause between domains, an analysis): the
+      cached ones are handed on, marked as not current (``Observation.instances_current``), and the model is
+      read only if the cached one is ``max_age`` old.
     The cache is an optimization only: after a restart the first pass reads everything.
     """
     ref = spec.scale_set
@@ -76,7 +82,7 @@ async def observe(
         if op is not None and token is not None:
             operation = await gateway.poll(ref, op.kind, token)
             if operation.status == "InProgress" and fresh and seen is not None:
-                return Observation(scale_set=seen.scale_set, operation=operation), seen
+                return Observation(scale_set=seen.scale_set, operation=operation, instances_current=False), seen
         elif op is not None:
             # No token, or one naming another host: never poll it; the instances tell what happened.
             operation = OperationState("Succeeded")
@@ -85,7 +91,18 @@ async def observe(
             and status.target is not None
             and (op is None or op.kind == "ManualUpgrade")
         )
-        if fresh and mid_walk and seen is not None:
+        current = True
+        if seen is not None and listing_needed is not None and not listing_needed(operation):
+            current = False
+            if fresh:
+                observed = seen.scale_set
+            else:
+                model = await gateway.get_model(ref)
+                if model is None:
+                    return Observation(scale_set=None), None
+                observed = dataclasses.replace(model, instances=seen.scale_set.instances)
+                seen = SeenScaleSet(observed, now)
+        elif fresh and mid_walk and seen is not None:
             observed = dataclasses.replace(
                 seen.scale_set, instances=await gateway.list_instances(ref, flexible=seen.scale_set.flexible)
             )
@@ -101,7 +118,12 @@ async def observe(
         rolling = None
         if observed.upgrade_mode == UpgradeMode.ROLLING and status.target is not None:
             rolling = await gateway.rolling_progress(ref)
-        return Observation(scale_set=observed, image=facts, operation=operation, rolling=rolling), seen
+        return (
+            Observation(
+                scale_set=observed, image=facts, operation=operation, rolling=rolling, instances_current=current
+            ),
+            seen,
+        )
     except AzureCallError as exc:
         error = ErrorStatus(
             message=exc.message[:2000], code=exc.code, observed_at=datetime.now(UTC).replace(microsecond=0)

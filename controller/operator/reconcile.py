@@ -21,6 +21,7 @@ from controller.azure.observe import observe, reread_model
 from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
 from controller.config import CloudProfile, RequestClass
+from controller.observed import OperationState
 from controller.operator.context import OperatorContext
 from controller.operator.gates import run_gates
 from controller.operator.live import LiveReadError
@@ -42,6 +43,7 @@ from controller.rollout import (
     Plan,
     UpdateModel,
     UpgradeInstances,
+    listing_needed,
     needs_image_facts,
     plan_next_step,
     record_operation,
@@ -131,14 +133,17 @@ BUDGET_WAIT_SHOWN = 1.0
 """A budget wait longer than this (seconds) defers the pass and is shown in status, a metric and a log line."""
 
 
-def _budget_hold(gateway: ComputeGateway, ref: ScaleSetRef, status: ScaleSetImageStatus) -> tuple[float, str] | None:
+def _budget_hold(
+    gateway: ComputeGateway, ref: ScaleSetRef, status: ScaleSetImageStatus, listing: bool
+) -> tuple[float, str] | None:
     """(seconds, limit) when the reads this pass starts with would wait for the budget longer than shown."""
     # While an operation runs, a pass polls it (an ARM read); a listing that follows a finished operation
-    # asks the budget itself and is deferred (BudgetDeferred) when it would wait long.
+    # asks the budget itself and is deferred (BudgetDeferred) when it would wait long. A pass that waits for
+    # time alone (listing False) reads nothing, or the model only: not held here either.
     classes: tuple[RequestClass, ...] = (
-        ("read",) if status.operation is not None else ("read", "scale_set_get", "vm_list")
+        ("read",) if status.operation is not None else ("read", "scale_set_get", "vm_list") if listing else ()
     )
-    wait, limit = max((gateway.budget_wait(ref, c) for c in classes), key=lambda w: w[0])
+    wait, limit = max((gateway.budget_wait(ref, c) for c in classes), key=lambda w: w[0], default=(0.0, ""))
     return (wait, limit) if wait > BUDGET_WAIT_SHOWN else None
 
 
@@ -234,7 +239,8 @@ async def reconcile(
         new = _reconciling(status, Reason.WAITING_FOR_AZURE_BUDGET, message, generation)
         return merge_patch(old_status_dict, new.to_dict()), wait
 
-    held = _budget_hold(gateway, ref, status)
+    listing = listing_needed(spec, status, now=_now(), generation=generation)
+    held = _budget_hold(gateway, ref, status, listing)
     if held is not None:
         return held_by_budget(*held)
     try:
@@ -264,6 +270,10 @@ async def _pass(
     pass_started = time.monotonic()
     # Approval, analysis measurements and webhook calls that are due: their outcomes are in status now.
     status = await run_gates(ctx, spec, status, meta, _now(), post_event)
+
+    def listing(outcome: OperationState | None) -> bool:
+        return listing_needed(spec, status, now=_now(), generation=generation, operation=outcome)
+
     observation, seen = await observe(
         gateway,
         spec,
@@ -272,6 +282,7 @@ async def _pass(
         ctx.seen.get(key),
         ctx.config.resync_interval,
         image_facts_needed=needs_image_facts(spec, status),
+        listing_needed=listing,
     )
     plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     blind = isinstance(plan.action, UpdateModel) and plan.action.etag is None
@@ -283,7 +294,8 @@ async def _pass(
         # the full read after the write that reports and undoes another actor's image before any upgrade.
         observation, seen = await reread_model(gateway, spec.scale_set, observation, seen)
         plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
-    if seen is None:
+    if seen is None or plan.relist:
+        # relist: the planner needed the instances listed and had cached ones; the next pass reads everything.
         ctx.seen.pop(key, None)
     else:
         ctx.seen[key] = seen

@@ -264,7 +264,12 @@ class RolloutSpec(Model):
     )
     pause_between_domains: Annotated[Duration, _REPRESENTABLE_DURATION] = Field(
         default="0s",
-        description=f"How long to wait after a domain succeeds before starting the next, {_DURATION_WORDS}.",
+        description=(
+            "How long to wait between domains, counted from the end of a domain's upgrade: the domain is then "
+            "checked healthy on a listing taken when the pause is over, and the next starts in the same pass (a "
+            "domain healthy only later is paused for again in full once healthy; with analysis, the pause runs "
+            f"alongside it, from health). {_DURATION_WORDS[0].upper()}{_DURATION_WORDS[1:]}."
+        ),
     )
     domain_timeout: Annotated[Duration, _TIMEOUT_AT_LEAST_1S] = Field(
         default="30m",

@@ -48,6 +48,8 @@ class Plan:
     action: Action | None = None
     requeue_after: float | None = None
     events: tuple[Event, ...] = ()
+    relist: bool = False
+    """The pass was given instances from an earlier pass where the walk needed them listed: list them next."""
 
 
 def record_operation(

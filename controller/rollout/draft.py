@@ -37,6 +37,10 @@ class Draft:
     """Why nothing may start (spec.rollout.abort): the summary reports it as Stalled=True, reason Aborted."""
     paused: tuple[Reason, str] | None = None
     """Why the rollout is Paused when a gate paused it (an inconclusive analysis), not spec.rollout.paused."""
+    stale_instances: bool = False
+    """The observation's instances are from an earlier pass (not listed for this one)."""
+    relist: bool = False
+    """This step needed the instances listed and was given stale ones: it decided nothing on them."""
 
     def update(self, **changes: object) -> None:
         self.status = evolve(self.status, **changes)

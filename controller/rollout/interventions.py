@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from controller.config import Timings
+from controller.observed import ObservedScaleSet
 from controller.resource import (
     DomainState,
     EventReason,
@@ -29,7 +30,9 @@ from controller.resource import (
 )
 from controller.rollout.draft import IN_FLIGHT, Draft
 from controller.rollout.failure import fail
+from controller.rollout.health import Verdict, verdict
 from controller.rollout.images import same_declaration
+from controller.rollout.listing import deferred_until
 
 RETRY_HINT = "set spec.rollout.abort to false and change spec.rollout.retryToken (kubectl ssi retry does both)"
 
@@ -39,11 +42,13 @@ def under_way(d: Draft) -> bool:
     return d.status.target is not None and d.status.phase not in (Phase.SUCCEEDED, Phase.FAILED)
 
 
-def hold_aborted(spec: ScaleSetImageSpec, d: Draft, t: Timings) -> None:
+def hold_aborted(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timings) -> None:
     """``spec.rollout.abort`` is true: stop a rollout under way (onFailure decides what follows); start nothing."""
     d.update(observed_generation=d.generation)
     s = d.status
     if under_way(d) and s.rollback is None:
+        _judge_paused_domain(spec, observed, d)
+        s = d.status
         in_flight = [dom.id for dom in s.domains if dom.state in IN_FLIGHT]
         message = "Aborted by spec.rollout.abort" + (f" during domain {in_flight[0]}" if in_flight else "") + "."
         for domain_id in in_flight:
@@ -55,6 +60,25 @@ def hold_aborted(spec: ScaleSetImageSpec, d: Draft, t: Timings) -> None:
     if waiting:
         d.held = f"A rollout of {spec.image.summary()} waits: spec.rollout.abort is true; to go on, {RETRY_HINT}."
     d.wait(t.resync_interval)
+
+
+def _judge_paused_domain(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft) -> None:
+    """A domain whose upgrade has ended and that waits for the pause to be judged (``listing``) is judged now:
+    an abort between domains does not fail a domain that is done and healthy (the instances were listed for
+    this pass: the abort changed the spec)."""
+    target = d.status.target
+    by_id = {i.instance_id: i for i in observed.instances}
+    for dom in d.status.domains:
+        if target is None or deferred_until(spec, d.status, dom) is None:
+            continue
+        members = [by_id.get(i) for i in dom.instance_ids]
+        if all(
+            i is not None and verdict(i, observed.has_health_extension, target.image) == Verdict.HEALTHY
+            for i in members
+        ):
+            d.set_domain(dom.id, state=DomainState.SUCCEEDED, finished_at=d.now)
+            d.update(current_domain=None, next_domain_at=None)
+            d.event(EventReason.DOMAIN_SUCCEEDED, f"Domain {dom.id} upgraded and healthy.")
 
 
 def retry_after_failure(spec: ScaleSetImageSpec, d: Draft, restart: Callable[[ImageSource], None]) -> None:

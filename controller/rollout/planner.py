@@ -16,7 +16,7 @@ Safety invariants this module keeps, and its tests check:
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.config import DEFAULT_TIMINGS, Timings
 from controller.observed import FLEXIBLE_LISTING_SINCE, Observation, ObservedScaleSet
@@ -54,6 +54,7 @@ from controller.rollout.images import (
 )
 from controller.rollout.interventions import hold_aborted, retry_after_failure
 from controller.rollout.layout import layout_domains
+from controller.rollout.listing import judged_after_pause, listing_needed
 from controller.rollout.rolling import follow_rolling
 from controller.rollout.walk import walk
 
@@ -68,11 +69,11 @@ def plan_next_step(
     timings: Timings = DEFAULT_TIMINGS,
 ) -> Plan:
     """Decide the next step of the rollout. Pure: same inputs, same plan."""
-    draft = Draft(status=status, now=now, generation=generation)
+    draft = Draft(status=status, now=now, generation=generation, stale_instances=not observation.instances_current)
     _step(spec, observation, draft, timings)
     after_failure(spec, draft)
     summarize(draft)
-    return Plan(draft.status, draft.action, draft.requeue, tuple(draft.events))
+    return Plan(draft.status, draft.action, draft.requeue, tuple(draft.events), relist=draft.relist)
 
 
 def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> None:
@@ -101,7 +102,8 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
         f"{observed.capacity} instances, {observed.location}).",
     )
     d.update(orchestration_mode=OrchestrationMode.FLEXIBLE if observed.flexible else OrchestrationMode.UNIFORM)
-    _count_instances(d, observed)
+    if not d.stale_instances:  # else status.instances keeps the counts of the last listing
+        _count_instances(d, observed)
     mode = observed.upgrade_mode
     known = mode in UpgradeMode.__members__.values()
     d.update(upgrade_policy_mode=UpgradeMode(mode) if known else None)
@@ -134,12 +136,17 @@ def _step(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Timings) -> No
     # An operation in flight is followed to its end before anything else is decided.
     if d.status.operation is not None and not _follow_operation(spec, obs, d, t):
         return
+    if d.stale_instances and listing_needed(spec, d.status, now=d.now, generation=d.generation):
+        # Never judged on instances of an earlier pass: decide nothing, and have them listed at once.
+        d.relist = True
+        d.wait(0.0)
+        return
 
     if d.status.rollback is not None and d.status.rollback.in_progress:
         walk(spec, observed, d, t, rollback=True)
         return
     if spec.rollout.abort:
-        hold_aborted(spec, d, t)
+        hold_aborted(spec, observed, d, t)
         return
     retry_after_failure(spec, d, lambda image: _start_rollout(spec, observed, d, image))
 
@@ -296,6 +303,10 @@ def _follow_operation(spec: ScaleSetImageSpec, obs: Observation, d: Draft, t: Ti
         domain = d.status.domain(op.domain)
         if domain is not None and domain.state in (DomainState.UPGRADING,):
             d.set_domain(op.domain, state=DomainState.VERIFYING)
+            if state.status == "Succeeded" and judged_after_pause(spec, d.status, op.domain):
+                # The pause starts now; the domain is judged on one listing when it is over (listing.py).
+                pause = timedelta(seconds=spec.rollout.pause_between_domains_seconds)
+                d.update(next_domain_at=d.now + pause)
     return True
 
 

@@ -26,6 +26,7 @@ from controller.rollout.gates import hold_after_domain, hold_before_domain, on_d
 from controller.rollout.health import WAITING, Verdict, is_busy, verdict
 from controller.rollout.images import same_declaration
 from controller.rollout.layout import layout_domains
+from controller.rollout.listing import deferred_until
 
 
 def next_domain(d: Draft, rollback: bool) -> DomainStatus | None:
@@ -179,6 +180,21 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
     # In flight: upgrading with no operation recorded (a restart between the call and the status write),
     # or verifying. Instances still on the old model and idle get one more manualupgrade.
     d.update(current_domain=domain.id)
+    deferred = None if rollback else deferred_until(spec, d.status, domain)
+    if deferred is not None and d.now < deferred:
+        following = next(
+            (dom.id for dom in d.status.domains if dom.state not in DOMAIN_DONE_STATES and dom.id != domain.id), "next"
+        )
+        d.condition(
+            ConditionType.RECONCILING,
+            True,
+            Reason.PAUSING_BETWEEN_DOMAINS,
+            f"The upgrade of domain {domain.id} has ended; pausing until "
+            f"{deferred.isoformat().replace('+00:00', 'Z')}, then checking that it is healthy before domain "
+            f"{following} starts.",
+        )
+        d.wait(max(0.0, (deferred - d.now).total_seconds()))
+        return
     if pending and not any(v == Verdict.BUSY for v in verdicts.values()) and d.status.operation is None:
         d.action = UpgradeInstances(domain.id, pending)
         return
@@ -205,6 +221,9 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
     started = domain.started_at or d.now
     if waiting:
         elapsed = (d.now - started).total_seconds()
+        if deferred is not None:
+            # Not healthy yet when the pause is over: verified as usual, and paused for again once healthy.
+            d.update(next_domain_at=None)
         if elapsed > spec.rollout.domain_timeout_seconds:
             domain_failed(
                 spec,
@@ -237,7 +256,8 @@ def walk(spec: ScaleSetImageSpec, observed: ObservedScaleSet, d: Draft, t: Timin
     )
     if not rollback:
         on_domain_succeeded(spec, d, domain.id)
-    pause = spec.rollout.pause_between_domains_seconds
+    # A pause that ran from the end of the upgrade to this listing has been served (listing.py).
+    pause = 0.0 if deferred is not None else spec.rollout.pause_between_domains_seconds
     d.update(current_domain=None, next_domain_at=d.now + timedelta(seconds=pause) if pause and not rollback else None)
     # A new declaration waits for the domain in flight; it is taken up on the next pass.
     target = d.status.target

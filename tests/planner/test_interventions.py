@@ -77,8 +77,8 @@ def test_abort_between_domains_fails_at_once_and_starts_nothing() -> None:
     sp, s = _upgrading_ud0(pauseBetweenDomains="30s")
     ss = upgraded(scale_set(NEW), ["0", "5"])
     done = step(sp, s, ss, now=later(5), operation=OperationState("Succeeded")).status
-    assert done.domains[0].state == DomainState.SUCCEEDED
-    plan = step(spec(abort=True, pauseBetweenDomains="30s"), done, ss, now=later(60), generation=2)
+    assert done.domains[0].state == DomainState.VERIFYING, "judged on the listing after the pause"
+    plan = step(spec(abort=True, pauseBetweenDomains="30s"), done, ss, now=later(20), generation=2)
     assert plan.action is None
     assert plan.status.phase == Phase.FAILED
     assert plan.status.domains[0].state == DomainState.SUCCEEDED, "a finished domain is not failed by an abort"

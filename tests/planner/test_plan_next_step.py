@@ -135,17 +135,44 @@ def _upgrading_ud0(**rollout) -> tuple:  # type: ignore[no-untyped-def,type-arg]
     return sp, s
 
 
-def test_healthy_domain_succeeds_and_the_next_waits_for_the_pause() -> None:
+def test_with_a_pause_the_domain_is_judged_when_it_is_over_and_the_next_starts_then() -> None:
     sp, s = _upgrading_ud0(pauseBetweenDomains="30s")
     ss = upgraded(scale_set(NEW), ["0", "5"])
     plan = step(sp, s, ss, now=later(5), operation=OperationState("Succeeded"))
     assert plan.action is None
-    assert plan.status.domains[0].state == DomainState.SUCCEEDED
+    assert plan.status.domains[0].state == DomainState.VERIFYING, "not judged before the pause is over"
     assert plan.status.operation is None
     assert plan.requeue_after == pytest.approx(30)
     waiting = step(sp, plan.status, ss, now=later(20))
     assert waiting.action is None, "the pause between domains must pass first"
+    assert cond(waiting.status, ConditionType.RECONCILING) == (ConditionStatus.TRUE, "PausingBetweenDomains")
     go = step(sp, plan.status, ss, now=later(36))
+    assert go.status.domains[0].state == DomainState.SUCCEEDED
+    assert go.action == UpgradeInstances("ud-1", ("1", "6"))
+
+
+def test_a_domain_unhealthy_when_the_pause_is_over_fails_and_the_next_never_starts() -> None:
+    sp, s = _upgrading_ud0(pauseBetweenDomains="30s", maxUnhealthyInstances=0)
+    plan = step(sp, s, upgraded(scale_set(NEW), ["0", "5"]), now=later(5), operation=OperationState("Succeeded"))
+    sick = with_instances(upgraded(scale_set(NEW), ["0", "5"]), {"5": {"health": "unhealthy"}})
+    after = step(sp, plan.status, sick, now=later(36))
+    assert after.action is None
+    assert after.status.domains[0].state == DomainState.FAILED
+    assert after.status.domains[1].state == DomainState.PENDING
+
+
+def test_a_domain_healthy_only_after_the_pause_is_paused_for_again_in_full() -> None:
+    sp, s = _upgrading_ud0(pauseBetweenDomains="30s")
+    settling = with_instances(upgraded(scale_set(NEW), ["0", "5"]), {"5": {"health": "initializing"}})
+    plan = step(sp, s, settling, now=later(5), operation=OperationState("Succeeded"))
+    verifying = step(sp, plan.status, settling, now=later(36))
+    assert verifying.action is None
+    assert verifying.status.domains[0].state == DomainState.VERIFYING
+    healthy = step(sp, verifying.status, upgraded(scale_set(NEW), ["0", "5"]), now=later(40))
+    assert healthy.status.domains[0].state == DomainState.SUCCEEDED
+    assert healthy.action is None, "seen healthy after the pause: the whole pause again"
+    assert healthy.requeue_after == pytest.approx(30)
+    go = step(sp, healthy.status, upgraded(scale_set(NEW), ["0", "5"]), now=later(71))
     assert go.action == UpgradeInstances("ud-1", ("1", "6"))
 
 

@@ -10,6 +10,7 @@ import base64
 import json
 import time
 from collections import Counter
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -17,9 +18,19 @@ from scaleset_testbed.worlds import ARM_ENDPOINT, VERSIONS
 
 from controller.azure.observe import SeenScaleSet, observe
 from controller.observed import ImageFacts, Observation, ObservedScaleSet, OperationState
-from controller.resource import Operation, OperationKind, Phase, ScaleSetImageStatus, evolve
-from controller.rollout import needs_image_facts, plan_next_step
-from tests.planner.builders import NOW, scale_set, spec
+from controller.resource import (
+    ConditionType,
+    DomainState,
+    Operation,
+    OperationKind,
+    Phase,
+    ScaleSetImageSpec,
+    ScaleSetImageStatus,
+    evolve,
+)
+from controller.rollout import listing_needed, needs_image_facts, plan_next_step
+from tests.planner.builders import NEW, NOW, later, scale_set, spec
+from tests.planner.test_gates import ANALYSIS
 
 ARM = ARM_ENDPOINT
 
@@ -148,3 +159,109 @@ async def test_settled_resource_reads_model_and_instances() -> None:
     await observe(gateway, spec(), status, ARM, seen, image_facts_needed=needs_image_facts(spec(), status))  # type: ignore[arg-type]
     assert gateway.calls["get_model"] == 1
     assert gateway.calls["list_instances"] == 1
+
+
+# ------------------------------------------------------------ one listing per domain boundary, with a pause
+PAUSED = spec(pauseBetweenDomains="30s")
+
+
+def upgrading(domain: int, *, done_before: bool = True) -> ScaleSetImageStatus:
+    """The walk with ``domain``'s manualupgrade in flight (the domains before it Succeeded)."""
+    status = walking_status()
+    domains = tuple(
+        evolve(
+            dom,
+            state=DomainState.SUCCEEDED if n < domain and done_before else DomainState.UPGRADING
+            if n == domain
+            else DomainState.PENDING,
+            started_at=NOW if n <= domain else None,
+        )
+        for n, dom in enumerate(status.domains)
+    )
+    status = evolve(status, domains=domains, current_domain=domains[domain].id)
+    op = Operation(
+        kind=OperationKind.MANUAL_UPGRADE, domain=domains[domain].id, started_at=NOW, continuation_token=token()
+    )
+    return evolve(status, operation=op)
+
+
+async def one_pass(
+    sp: ScaleSetImageSpec, status: ScaleSetImageStatus, now: datetime, op_status: str = "Succeeded", *, age: float = 0
+) -> tuple[Counter[str], Observation, ScaleSetImageStatus]:
+    """Observe and plan once (as a reconcile pass does) with a fresh or ``age``-old cache; the reads it made."""
+    gateway = CountingGateway(op_status)
+    seen = SeenScaleSet(scale_set(NEW), time.monotonic() - age)
+    observation, _ = await observe(
+        gateway,  # type: ignore[arg-type]
+        sp,
+        status,
+        ARM,
+        seen,
+        max_age=300,
+        image_facts_needed=needs_image_facts(sp, status),
+        listing_needed=lambda outcome: listing_needed(sp, status, now=now, generation=1, operation=outcome),
+    )
+    plan = plan_next_step(sp, status, observation, now=now, generation=1)
+    return gateway.calls, observation, plan.status
+
+
+async def test_the_end_of_an_upgrade_followed_by_a_pause_is_not_listed() -> None:
+    calls, observation, after = await one_pass(PAUSED, upgrading(0), later(5))
+    assert dict(calls) == {"poll": 1}
+    assert not observation.instances_current
+    assert after.domains[0].state == DomainState.VERIFYING
+    assert after.next_domain_at == later(35)
+
+
+@pytest.mark.parametrize(
+    ("case", "sp", "domain", "op_status"),
+    [
+        ("no pause: judged on a listing at once", spec(), 0, "Succeeded"),
+        ("the last domain: no pause after it", PAUSED, 4, "Succeeded"),
+        ("a failed manualupgrade: the instances tell", PAUSED, 0, "Failed"),
+        ("with an analysis: it starts from health", spec(pauseBetweenDomains="30s", analysis=ANALYSIS), 0, "Succeeded"),
+    ],
+)
+async def test_the_end_of_an_upgrade_is_listed_when_it_is_judged_at_once(
+    case: str, sp: ScaleSetImageSpec, domain: int, op_status: str
+) -> None:
+    calls, observation, _ = await one_pass(sp, upgrading(domain), later(5), op_status)
+    assert calls["list_instances"] == 1, case
+    assert observation.instances_current, case
+
+
+async def test_nothing_is_read_during_the_pause_and_one_listing_ends_it() -> None:
+    _, _, pausing = await one_pass(PAUSED, upgrading(0), later(5))
+    calls, _, still = await one_pass(PAUSED, pausing, later(20))
+    assert dict(calls) == {}
+    assert still.domains[0].state == DomainState.VERIFYING
+    reconciling = still.condition(ConditionType.RECONCILING)
+    assert reconciling is not None
+    assert reconciling.reason == "PausingBetweenDomains"
+    calls, observation, _ = await one_pass(PAUSED, pausing, later(36))
+    assert dict(calls) == {"list_instances": 1}
+    assert observation.instances_current
+
+
+async def test_an_old_cached_model_is_read_again_during_the_pause_but_the_instances_are_not_listed() -> None:
+    _, _, pausing = await one_pass(PAUSED, upgrading(0), later(5))
+    calls, _, _ = await one_pass(PAUSED, pausing, later(20), age=1000)
+    assert dict(calls) == {"get_model": 1}
+
+
+async def test_a_spec_change_during_the_pause_lists_the_instances() -> None:
+    _, _, pausing = await one_pass(PAUSED, upgrading(0), later(5))
+    moved_on = evolve(pausing, observed_generation=0)  # the spec's generation 1 has not been seen yet
+    calls, _, _ = await one_pass(PAUSED, moved_on, later(20))
+    assert calls["list_instances"] == 1
+
+
+async def test_cached_instances_are_never_judged() -> None:
+    """Were the kopf side to hand the planner cached instances where the walk judges them, it decides nothing
+    and asks for a listing."""
+    status = evolve(upgrading(0), operation=None)
+    stale = Observation(scale_set=scale_set(NEW), image=ImageFacts(VERSIONS), instances_current=False)
+    plan = plan_next_step(PAUSED, status, stale, now=later(5), generation=1)
+    assert plan.action is None
+    assert plan.relist
+    assert plan.requeue_after == 0.0
