@@ -97,7 +97,7 @@ async def domain_in_flight(env: Env, domain: str) -> None:
 
 
 async def test_the_standby_takes_over_a_killed_leader_and_finishes_without_repeating(tmp_path: Path) -> None:
-    async with replicas(tmp_path) as (env, a, b):
+    async with replicas(tmp_path) as (env, a, _b):
         await env.create(worlds.manifest("web", version=V2))
         await domain_in_flight(env, "ud-1")
         assert env.status("web")["leader"] == "a"
@@ -112,7 +112,8 @@ async def test_the_standby_takes_over_a_killed_leader_and_finishes_without_repea
         check_walk(env)
         assert writes_by(env, "b"), "the new leader finished the rollout"
         lease = env.kube.get_object(*LEASE)
-        assert lease is not None and lease["spec"]["leaseTransitions"] == 1
+        assert lease is not None
+        assert lease["spec"]["leaseTransitions"] == 1
 
 
 async def test_a_leader_cut_off_from_the_api_server_stops_writing_to_azure(tmp_path: Path) -> None:
@@ -148,7 +149,7 @@ async def test_a_leader_cut_off_from_the_api_server_stops_writing_to_azure(tmp_p
 
 
 async def test_a_frozen_leader_that_wakes_after_the_takeover_writes_nothing(tmp_path: Path) -> None:
-    async with replicas(tmp_path) as (env, a, b):
+    async with replicas(tmp_path) as (env, a, _b):
         await env.create(worlds.manifest("web", version=V2))
         await domain_in_flight(env, "ud-1")
         assert a.proc is not None
