@@ -2,8 +2,9 @@
 
 The emulator publishes these in ``/openapi/v2`` and ``/openapi/v3`` and admits Namespaces, Events,
 CRDs and Leases (leader election) with them. They come from the Kubernetes OpenAPI as
-``kubernetes-validate`` bundles it (a dev dependency), turned back from its JSON-schema form into OpenAPI (``type: [X, "null"]`` -> ``type: X``,
-``#/$defs/`` -> ``#/definitions/``, no ``enum`` on apiVersion/kind). Regenerate with::
+``kubernetes-validate`` bundles it (a dev dependency), turned back from its JSON-schema form into
+OpenAPI (``type: [X, "null"]`` -> ``type: X``, ``#/$defs/`` -> ``#/definitions/``, no ``enum`` on
+apiVersion/kind). Regenerate with::
 
     .venv/bin/python -m tests.kube_emulator.builtin_schemas
 
