@@ -39,7 +39,13 @@ def world() -> dict[str, Any]:
 
 
 def settings(identity: str) -> OperatorSettings:
-    return OperatorSettings(poll_interval=0.2, tick=0.1, resync_interval=2.0, election=Election(identity, **TIMINGS))
+    election = Election(
+        identity,
+        lease_duration=TIMINGS["lease_duration"],
+        renew_deadline=TIMINGS["renew_deadline"],
+        retry_period=TIMINGS["retry_period"],
+    )
+    return OperatorSettings(poll_interval=0.2, tick=0.1, resync_interval=2.0, election=election)
 
 
 def holder(env: Env) -> str | None:
