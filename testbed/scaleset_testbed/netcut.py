@@ -1,9 +1,10 @@
 """A TCP relay a test can cut: a network partition between one client and a server, on demand.
 
-Connections through the relay are forwarded byte for byte until :meth:`Relay.cut`; from then on, what either
-side sends is dropped and new connections are accepted but go nowhere (a black hole, not a refusal: a
-partitioned node sees timeouts, not resets). :meth:`Relay.heal` forwards again on new connections; the ones
-that lived through the cut stay dead, as TCP connections through a real partition usually do.
+Connections through the relay are forwarded byte for byte until :meth:`Relay.cut`. While cut, nothing moves
+in either direction and new connections are accepted but not forwarded: the client sees requests that never
+answer (timeouts, not resets), as a partitioned node does. :meth:`Relay.heal` lets everything held back flow
+again, in order, as TCP's retransmissions do when a partition ends before the connection times out; a client
+that gave up on a request meanwhile has closed that connection itself.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import contextlib
 
 
 class Relay:
-    """Forwards ``127.0.0.1:<port>`` to ``target_host:target_port`` until cut."""
+    """Forwards ``127.0.0.1:<port>`` to ``target_host:target_port``; :meth:`cut` holds all traffic back."""
 
     def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self.port = 0
         self._server: asyncio.Server | None = None
-        self._cut = False
-        self._generation = 0  # connections opened before the last cut stay dead after a heal
+        self._open = asyncio.Event()
+        self._open.set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
@@ -30,7 +31,7 @@ class Relay:
 
     @property
     def is_cut(self) -> bool:
-        return self._cut
+        return not self._open.is_set()
 
     async def start(self) -> Relay:
         self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
@@ -38,13 +39,13 @@ class Relay:
         return self
 
     def cut(self) -> None:
-        self._cut = True
-        self._generation += 1
+        self._open.clear()
 
     def heal(self) -> None:
-        self._cut = False
+        self._open.set()
 
     async def stop(self) -> None:
+        self._open.set()
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
@@ -58,10 +59,7 @@ class Relay:
 
     async def _accept(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
         self._writers.add(client_writer)
-        generation = self._generation
-        if self._cut:
-            await self._swallow(client_reader)
-            return
+        await self._open.wait()  # a connection opened during a cut goes nowhere until it heals
         try:
             server_reader, server_writer = await asyncio.open_connection(*self.target)
         except OSError:
@@ -69,24 +67,18 @@ class Relay:
             return
         self._writers.add(server_writer)
         for source, sink in ((client_reader, server_writer), (server_reader, client_writer)):
-            task = asyncio.create_task(self._pump(source, sink, generation))
+            task = asyncio.create_task(self._pump(source, sink))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter, generation: int) -> None:
+    async def _pump(self, source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
         try:
             while data := await source.read(65536):
-                if self._cut or generation != self._generation:
-                    continue  # dropped on the floor, as a partition does
+                await self._open.wait()  # held back (not read further, not dropped) while cut
                 sink.write(data)
                 await sink.drain()
         except (ConnectionError, OSError):
             pass
         finally:
-            if not self._cut and generation == self._generation:
-                sink.close()
-
-    async def _swallow(self, reader: asyncio.StreamReader) -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            while await reader.read(65536):
-                pass
+            self._writers.discard(sink)
+            sink.close()
