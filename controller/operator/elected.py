@@ -29,8 +29,8 @@ logger = logging.getLogger("scaleset_image.leader")
 _KOPF_STOP_SECONDS = 10.0
 """How long a stopping kopf may take before it is cancelled (its passes' Azure writes are fenced already)."""
 
-KopfRun = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-"""Starts kopf with the given stop flag (everything else bound already)."""
+KopfRun = Callable[[asyncio.Event, asyncio.Event], Coroutine[Any, Any, None]]
+"""Starts kopf with the given stop flag and ready flag (everything else bound already)."""
 
 
 async def run_elected(
@@ -39,6 +39,7 @@ async def run_elected(
     run_kopf: KopfRun,
     *,
     stop_flag: asyncio.Event | None = None,
+    ready_flag: Any = None,
     liveness_endpoint: str | None = None,
 ) -> None:
     """Stand by, lead while the Lease is held, release it on a clean stop; ``LeadershipLost`` if it is lost."""
@@ -69,23 +70,27 @@ async def run_elected(
     try:
         if not await elector.acquire(stop):
             return
-        kopf_stop = asyncio.Event()
-        kopf_task = asyncio.create_task(run_kopf(kopf_stop), name="kopf")
+        kopf_stop, kopf_ready = asyncio.Event(), asyncio.Event()
+        kopf_task = asyncio.create_task(run_kopf(kopf_stop, kopf_ready), name="kopf")
         keep = asyncio.create_task(elector.keep(), name="lease renewal")
         stopping = asyncio.create_task(stop.wait(), name="stop flag")
         waiters.append(stopping)
+        waiters.append(asyncio.create_task(_when_ready(kopf_ready, stop, ready_flag), name="kopf ready"))
         await asyncio.wait({kopf_task, keep, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        kopf_stop.set()
         lost = keep.done() and isinstance(keep.exception(), LeadershipLost)
         if lost:
+            kopf_stop.set()
             logger.error("leader election lost: %s; stopping (a restart stands by again)", keep.exception())
-        await _stop_kopf(kopf_task)
-        if lost:
+            await _stop_kopf(kopf_task)
             exc = keep.exception()
             assert exc is not None
             raise exc
+        # A clean stop: writes end now (the fence closes), the Lease goes at once, so the standby starts
+        # within a retry period while kopf winds down here (it can no longer write to Azure or to status).
         keep.cancel()
         await elector.release()
+        kopf_stop.set()
+        await _stop_kopf(kopf_task)
     finally:
         for task in (keep, kopf_task, *waiters):
             if task is not None and not task.done():
@@ -94,6 +99,18 @@ async def run_elected(
             await health.cleanup()
         if ctx.leader_hook is not None:
             ctx.leader_hook(False)
+
+
+async def _when_ready(kopf_ready: asyncio.Event, stop: asyncio.Event, ready_flag: Any) -> None:
+    """Once kopf has started (and installed its own signal handlers), take SIGTERM/SIGINT back, so that a clean
+    stop releases the Lease before kopf winds down; then raise the caller's ready flag."""
+    await kopf_ready.wait()
+    _on_signals(stop)
+    if isinstance(ready_flag, asyncio.Future):
+        if not ready_flag.done():
+            ready_flag.set_result(None)
+    elif ready_flag is not None:
+        ready_flag.set()  # asyncio.Event or threading.Event
 
 
 async def _relay(flag: asyncio.Event, stop: asyncio.Event) -> None:

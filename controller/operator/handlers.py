@@ -166,7 +166,7 @@ async def run_operator(
         extra(registry)
     _login(registry, ctx, connection)
 
-    async def run_kopf(flag: Any, liveness: str | None) -> None:
+    async def run_kopf(flag: Any, liveness: str | None, ready: Any) -> None:
         await kopf.operator(
             registry=registry,
             clusterwide=not namespaces,
@@ -174,12 +174,12 @@ async def run_operator(
             standalone=True,
             liveness_endpoint=liveness,
             stop_flag=flag,
-            ready_flag=ready_flag,
+            ready_flag=ready,
         )
 
     try:
         if election is None:
-            await run_kopf(stop_flag, liveness_endpoint)
+            await run_kopf(stop_flag, liveness_endpoint, ready_flag)
             return
         info = connection_info(connection)
         if info is None:
@@ -188,8 +188,9 @@ async def run_operator(
         await run_elected(
             ctx,
             election,
-            lambda flag: run_kopf(flag, None),
+            lambda flag, ready: run_kopf(flag, None, ready),
             stop_flag=stop_flag if isinstance(stop_flag, asyncio.Event) else None,
+            ready_flag=ready_flag,
             liveness_endpoint=liveness_endpoint,
         )
     finally:

@@ -177,7 +177,8 @@ class LeaderElector:
                 )
 
     async def release(self) -> None:
-        """On a clean stop: give the Lease up at once (holder cleared), so a standby need not wait it out."""
+        """On a clean stop: stop writing (the fence closes first), then give the Lease up at once (holder
+        cleared), so a standby need not wait it out."""
         leading = self._leading
         self._set_leading(False)
         if not leading or self._observed is None:
