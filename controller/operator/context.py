@@ -119,11 +119,12 @@ class OperatorContext:
         owned: Owned,
         *,
         kind: str | None = None,
+        stamp: bool = False,
     ) -> bool:
         """Write ``new`` over ``old`` if the status is still ``old`` (see :mod:`controller.operator.writes`);
-        True when written or when there was nothing to write. With leader election, ``status.leader`` names
-        this replica and nothing is written once it may no longer write."""
-        if self.identity is not None and new and owned(LEADER_FIELD) and new.get(LEADER_FIELD) != self.identity:
+        True when written or when there was nothing to write. Nothing is written once this replica may no
+        longer write; ``stamp``: with leader election, ``status.leader`` names this replica (a ScaleSetImage's)."""
+        if stamp and self.identity is not None and new and new.get(LEADER_FIELD) != self.identity:
             new = {**new, LEADER_FIELD: self.identity}
         ops = status_patch_ops(old, new, owned)
         if not ops:

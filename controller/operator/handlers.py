@@ -108,7 +108,7 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
         new_status = merge_apply(plain["status"], status_patch)
         try:
             written = not status_patch or await ctx.write_status(
-                PLURAL, namespace, name, uid, plain["status"], new_status, rollout_owned
+                PLURAL, namespace, name, uid, plain["status"], new_status, rollout_owned, stamp=True
             )
         except LiveReadError as exc:
             logger.warning("%s/%s: %s; the pass is done again later", namespace, name, exc)

@@ -21,6 +21,7 @@ from scaleset_testbed.worlds import resources_path
 
 from controller.config import OperatorConfig
 from controller.operator import OperatorContext
+from controller.operator.live import LiveReadError
 from controller.operator.writes import WrittenStatus, follow_owned, rollout_owned, status_patch_ops
 from tests.e2e.harness import ROOT
 
@@ -193,7 +194,7 @@ async def test_with_election_the_writer_is_named_and_a_fenced_replica_writes_not
     reason: str | None = None
     ctx.identity, ctx.fence = "replica-a", lambda: reason
     assert await ctx.write_status(
-        "scalesetimages", "default", "web", None, read, {**read, "currentDomain": "1"}, rollout_owned
+        "scalesetimages", "default", "web", None, read, {**read, "currentDomain": "1"}, rollout_owned, stamp=True
     )
     assert stored(kube)["status"]["leader"] == "replica-a"
     now = stored(kube)["status"]
@@ -205,10 +206,34 @@ async def test_with_election_the_writer_is_named_and_a_fenced_replica_writes_not
     # A deposed replica that read the status before the new leader wrote once cannot write any more.
     reason = None
     ctx.identity = "replica-b"
-    assert await ctx.write_status("scalesetimages", "default", "web", None, now, dict(now), rollout_owned)
+    assert await ctx.write_status("scalesetimages", "default", "web", None, now, dict(now), rollout_owned, stamp=True)
     assert stored(kube)["status"]["leader"] == "replica-b"
     ctx.identity = "replica-a"
     assert not await ctx.write_status(
         "scalesetimages", "default", "web", None, now, {**now, "currentDomain": "2"}, rollout_owned
     )
     assert stored(kube)["status"]["currentDomain"] == "1"
+
+
+async def test_only_a_scale_set_images_own_status_names_the_writer(
+    kube: RunningKubeEmulator, ctx: OperatorContext
+) -> None:
+    obj = await created(kube, {"phase": "Progressing"})
+    read = obj["status"]
+    ctx.identity = "replica-a"  # a fleet's status or status.follow has no leader field: never stamped
+    assert await ctx.write_status(
+        "scalesetimages", "default", "web", None, read, {**read, "phase": "Succeeded"}, rollout_owned
+    )
+    assert "leader" not in stored(kube)["status"]
+
+
+async def test_a_status_the_api_server_refuses_is_an_error_not_a_race(
+    kube: RunningKubeEmulator, ctx: OperatorContext
+) -> None:
+    obj = await created(kube, {"phase": "Progressing"})
+    read = obj["status"]
+    with pytest.raises(LiveReadError, match="422"):
+        await ctx.write_status(
+            "scalesetimages", "default", "web", None, read, {**read, "phase": "Bogus"}, rollout_owned
+        )
+    assert stored(kube)["status"]["phase"] == "Progressing"
