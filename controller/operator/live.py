@@ -17,7 +17,7 @@ import json
 import os
 import ssl
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import aiohttp
@@ -36,7 +36,7 @@ class LiveMeta:
     uid: str | None
     generation: int | None
     deleting: bool
-    status: dict[str, Any] | None = None
+    status: dict[str, Any] | None = field(default=None, compare=False)  # what is read is not who it is
 
 
 class LiveObjects:
