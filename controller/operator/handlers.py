@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -10,10 +11,14 @@ from typing import Any
 import kopf
 
 from controller.operator.context import OperatorContext
+from controller.operator.elected import connection_info, run_elected
 from controller.operator.fleet import register_fleet
 from controller.operator.follow import register_follow
+from controller.operator.leader import ElectionSettings
+from controller.operator.live import LiveReadError
 from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
 from controller.operator.selector import LabelFilter
+from controller.operator.writes import rollout_owned
 from controller.resource import (
     GROUP,
     PLURAL,
@@ -69,18 +74,20 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
     @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry, labels=labels)
     async def _tick(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
-        patch: kopf.Patch = kwargs["patch"]
         namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
-        if not ctx.is_current(namespace, name, body.get("metadata", {}).get("uid")):
+        uid = body.get("metadata", {}).get("uid")
+        if not ctx.is_current(namespace, name, uid) or ctx.fenced() is not None:
             return
-        generation = body.get("metadata", {}).get("generation")
-        observed = (body.get("status") or {}).get("observedGeneration")
-        if not ctx.is_due(namespace, name) and generation == observed:
+        plain = plain_body(body)
+        if uid:  # the watch may not have brought this process's own last status write yet
+            plain["status"] = ctx.written.freshest(PLURAL, str(uid), plain["status"], rollout_owned)
+        generation = plain["metadata"].get("generation")
+        observed = plain["status"].get("observedGeneration")
+        if not ctx.is_due(namespace, name) and (generation == observed or ctx.waiting(namespace, name, generation)):
             return
         started = time.monotonic()
-        plain = plain_body(body)
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
@@ -93,19 +100,32 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
         except Exception:
             result = "error"
             logger.exception("reconcile of %s/%s failed", namespace, name)
-            ctx.schedule(namespace, name, ctx.config.poll_interval)
+            ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
             raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
         finally:
             if ctx.reconcile_hook is not None:
                 ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
-        ctx.schedule(namespace, name, requeue)
-        if status_patch:
-            patch["status"] = status_patch
+        new_status = merge_apply(plain["status"], status_patch)
+        try:
+            written = not status_patch or await ctx.write_status(
+                PLURAL, namespace, name, uid, plain["status"], new_status, rollout_owned, stamp=True
+            )
+        except LiveReadError as exc:
+            logger.warning("%s/%s: %s; the pass is done again later", namespace, name, exc)
+            ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
+            return
+        if not written:
+            ctx.schedule(namespace, name, min(requeue, _STATUS_NOT_WRITTEN_RETRY_SECONDS), generation)
+            return  # the status moved under this pass (or this replica may not write): decide again on it
+        ctx.schedule(namespace, name, requeue, generation)
         if ctx.status_hook is not None:
-            ctx.status_hook(namespace, name, merge_apply(plain["status"], status_patch))
+            ctx.status_hook(namespace, name, new_status)
 
     return registry
 
+
+_STATUS_NOT_WRITTEN_RETRY_SECONDS = 0.5
+"""A pass whose status write was refused is done again this soon (on the status as it is by then)."""
 
 Connection = Callable[[], kopf.ConnectionInfo]
 """Where the Kubernetes API is (tests and the demo name their emulator this way)."""
@@ -134,24 +154,44 @@ async def run_operator(
     extra: Callable[[kopf.OperatorRegistry], None] | None = None,
     labels: LabelFilter | None = None,
     connection: Connection | None = None,
+    election: ElectionSettings | None = None,
 ) -> None:
     """Run kopf with our handlers until stopped. ``extra`` may add handlers; ``connection`` names the
-    Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard."""
+    Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard;
+    ``election``: run kopf only while this replica holds the leader Lease (raises ``LeadershipLost``)."""
     registry = build_registry(ctx, labels)
     register_fleet(registry, ctx)
     register_follow(registry, ctx, labels)
     if extra is not None:
         extra(registry)
     _login(registry, ctx, connection)
-    try:
+
+    async def run_kopf(flag: Any, liveness: str | None, ready: Any) -> None:
         await kopf.operator(
             registry=registry,
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,
-            liveness_endpoint=liveness_endpoint,
-            stop_flag=stop_flag,
+            liveness_endpoint=liveness,
+            stop_flag=flag,
+            ready_flag=ready,
+        )
+
+    try:
+        if election is None:
+            await run_kopf(stop_flag, liveness_endpoint, ready_flag)
+            return
+        info = connection_info(connection)
+        if info is None:
+            raise kopf.LoginError("no Kubernetes credentials found (in-cluster or kubeconfig) for leader election")
+        ctx.connected(info)
+        await run_elected(
+            ctx,
+            election,
+            lambda flag, ready: run_kopf(flag, None, ready),
+            stop_flag=stop_flag if isinstance(stop_flag, asyncio.Event) else None,
             ready_flag=ready_flag,
+            liveness_endpoint=liveness_endpoint,
         )
     finally:
         await ctx.close()

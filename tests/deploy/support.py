@@ -14,13 +14,12 @@ from ``kubectl kustomize``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import re
 import sysconfig
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -269,50 +268,14 @@ def container_of(deployment: Obj) -> Obj:
     return container
 
 
-DEFAULT_LEASE_NAME = "scaleset-image-operator"  # --lease-name's default in the agreed interface
-
-
-class _RefusedArguments(Exception):
-    pass
-
-
-class _ContractParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise _RefusedArguments(message)
-
-
-def _election_contract() -> argparse.ArgumentParser:
-    """The leader-election flags of ``scaleset-image run`` as issue 16 specifies them (spelling and types).
-
-    The operator's parser (controller.cli) takes precedence: an argument it knows never reaches this one.
-    Until it has these flags, this contract parses them, so that the manifests are checked against the
-    agreed interface; any other argument it does not know still fails.
-    """
-    contract = _ContractParser(prog="scaleset-image run", add_help=False)
-    contract.add_argument("--leader-election", action="store_true")
-    contract.add_argument("--lease-name", default=DEFAULT_LEASE_NAME)
-    contract.add_argument("--lease-namespace")
-    contract.add_argument("--leader-identity")
-    contract.add_argument("--lease-duration", type=float, default=15.0)
-    contract.add_argument("--renew-deadline", type=float, default=10.0)
-    contract.add_argument("--retry-period", type=float, default=2.0)
-    return contract
+DEFAULT_LEASE_NAME = "scaleset-image-operator"  # --lease-name's default
 
 
 def run_args(deployment: Obj) -> Any:
-    """The container's arguments as ``scaleset-image run`` parses them (the image's entrypoint).
-
-    Arguments the operator's parser does not know must all be leader-election flags of the agreed
-    interface (:func:`_election_contract`); anything else is refused as the operator would refuse it.
-    """
+    """The container's arguments as ``scaleset-image run`` parses them (the image's entrypoint); an argument
+    the operator would refuse fails the test."""
     args, unknown = build_parser().parse_known_args(["run", *container_of(deployment)["args"]])
-    try:
-        contract = _election_contract().parse_args(unknown)
-    except _RefusedArguments as exc:
-        raise AssertionError(f"scaleset-image run would refuse {unknown}: {exc}") from None
-    for name, value in vars(contract).items():
-        if not hasattr(args, name):
-            setattr(args, name, value)
+    assert not unknown, f"scaleset-image run would refuse {unknown}"
     return args
 
 
