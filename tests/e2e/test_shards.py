@@ -63,7 +63,9 @@ async def test_two_shards_roll_disjoint_halves_of_a_fleet(tmp_path: Path) -> Non
             versions = {vmss: resource_version(env, vmss) for vmss in SETS}
             await asyncio.sleep(1.5)
             quiet = {vmss: resource_version(env, vmss) for vmss in SETS}
-            finalizers = {vmss: env.kube.get_object(CR, vmss, "default")["metadata"].get("finalizers") for vmss in SETS}
+            finalizers = {
+                vmss: (env.kube.get_object(CR, vmss, "default") or {})["metadata"].get("finalizers") for vmss in SETS
+            }
             logs = {"a": op_a.log_path.read_text(), "b": op_b.log_path.read_text()}
         for vmss, shard in SETS.items():
             other = "b" if shard == "a" else "a"
