@@ -37,7 +37,7 @@ def _load_config(path: str | None) -> OperatorConfig | None:
 
 def _run(args: argparse.Namespace) -> int:
     from controller.operator import OperatorContext, run_operator
-    from controller.operator.selector import SelectorError, parse_selector
+    from controller.operator.selector import SelectorError, finalizer_for, parse_selector
 
     config = _load_config(args.config)
     if config is None:
@@ -93,7 +93,14 @@ def _run(args: argparse.Namespace) -> int:
 
     try:
         asyncio.run(
-            run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness, labels=labels, election=election)
+            run_operator(
+                ctx,
+                namespaces=namespaces,
+                liveness_endpoint=args.liveness,
+                labels=labels,
+                election=election,
+                finalizer=finalizer_for(args.selector),
+            )
         )
     except kopf.LoginError as exc:
         print(f"scaleset-image run: cannot log in to the Kubernetes API: {exc}", file=sys.stderr)

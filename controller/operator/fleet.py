@@ -39,6 +39,7 @@ from controller.fleet import (
 from controller.operator.context import OperatorContext
 from controller.operator.live import LiveObjects, LiveReadError
 from controller.operator.reconcile import merge_apply, merge_patch, plain_body
+from controller.operator.selector import LabelFilter
 from controller.operator.writes import all_owned
 from controller.resource import (
     GROUP,
@@ -63,17 +64,18 @@ logger = logging.getLogger("scaleset_image.fleet")
 _KEY_PREFIX = "fleet:"  # a fleet's clock in OperatorContext, apart from a ScaleSetImage of the same name
 
 
-def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
-    """Add the ScaleSetImageRollout handlers to ``registry``."""
+def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext, labels: LabelFilter | None = None) -> None:
+    """Add the ScaleSetImageRollout handlers to ``registry``; ``labels``: only the fleets whose own labels match
+    (this process's shard, from ``--selector``)."""
 
-    @kopf.on.create(GROUP, VERSION, FLEET_PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="spec", registry=registry)
-    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="metadata.annotations", registry=registry)
-    @kopf.on.resume(GROUP, VERSION, FLEET_PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, FLEET_PLURAL, registry=registry, labels=labels)
+    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="spec", registry=registry, labels=labels)
+    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="metadata.annotations", registry=registry, labels=labels)
+    @kopf.on.resume(GROUP, VERSION, FLEET_PLURAL, registry=registry, labels=labels)
     def _fleet_nudge(**kwargs: Any) -> None:
         ctx.nudge(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
 
-    @kopf.timer(GROUP, VERSION, FLEET_PLURAL, interval=ctx.tick, registry=registry)
+    @kopf.timer(GROUP, VERSION, FLEET_PLURAL, interval=ctx.tick, registry=registry, labels=labels)
     async def _fleet_tick(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
         namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
@@ -127,7 +129,7 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
         ):
             ctx.nudge(_KEY_PREFIX + fleet[0], fleet[1])
 
-    @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True)
+    @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True, labels=labels)
     def _fleet_forget(**kwargs: Any) -> None:
         ctx.forget(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
         _followed_cache.pop((str(kwargs["namespace"]), str(kwargs["name"])), None)

@@ -17,7 +17,7 @@ from controller.operator.follow import register_follow
 from controller.operator.leader import ElectionSettings
 from controller.operator.live import LiveReadError
 from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
-from controller.operator.selector import LabelFilter
+from controller.operator.selector import LEGACY_FINALIZER, LabelFilter
 from controller.operator.writes import rollout_owned
 from controller.resource import (
     GROUP,
@@ -26,14 +26,17 @@ from controller.resource import (
 )
 
 
-def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> kopf.OperatorRegistry:
+def build_registry(
+    ctx: OperatorContext, labels: LabelFilter | None = None, finalizer: str = LEGACY_FINALIZER
+) -> kopf.OperatorRegistry:
     """A kopf registry with the ScaleSetImage handlers bound to ``ctx``; ``labels``: only the resources whose
-    labels match (a shard of the fleet, from ``--selector``), the others are not touched at all."""
+    labels match (a shard of the fleet, from ``--selector``), the others are not touched at all; ``finalizer``:
+    this shard's own (``selector.finalizer_for``)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.finalizer = finalizer
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.posting.level = logging.INFO
@@ -57,10 +60,17 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
         ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
-    def _watch(**kwargs: Any) -> None:
+    async def _watch(**kwargs: Any) -> None:
         # Every watch event, before any handler: a deletion is known at once, also while a reconcile of
         # the same object is waiting on Azure, so that reconcile sends nothing more on its behalf.
         meta = kwargs["body"].get("metadata", {})
+        finalizers = list(meta.get("finalizers") or [])
+        if finalizer != LEGACY_FINALIZER and {finalizer, LEGACY_FINALIZER} <= set(finalizers) and ctx.live:
+            # A resource of this shard from before shards had finalizers of their own: this shard's own
+            # finalizer guards it now, and nobody would ever remove the old one.
+            await ctx.live.drop_finalizer(
+                PLURAL, str(meta.get("namespace")), str(meta.get("name")), finalizers, LEGACY_FINALIZER
+            )
         gone = kwargs.get("type") == "DELETED" or bool(meta.get("deletionTimestamp"))
         generation = meta.get("generation")
         ctx.saw(
@@ -155,12 +165,13 @@ async def run_operator(
     labels: LabelFilter | None = None,
     connection: Connection | None = None,
     election: ElectionSettings | None = None,
+    finalizer: str = LEGACY_FINALIZER,
 ) -> None:
     """Run kopf with our handlers until stopped. ``extra`` may add handlers; ``connection`` names the
     Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard;
     ``election``: run kopf only while this replica holds the leader Lease (raises ``LeadershipLost``)."""
-    registry = build_registry(ctx, labels)
-    register_fleet(registry, ctx)
+    registry = build_registry(ctx, labels, finalizer)
+    register_fleet(registry, ctx, labels)
     register_follow(registry, ctx, labels)
     if extra is not None:
         extra(registry)

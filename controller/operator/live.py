@@ -110,6 +110,20 @@ class LiveObjects:
         except (ValueError, UnicodeDecodeError) as exc:
             raise LiveReadError(f"Secret {namespace}/{name} key {key!r} is not base64 UTF-8 text") from exc
 
+    async def drop_finalizer(self, plural: str, namespace: str, name: str, read: list[str], drop: str) -> bool:
+        """Remove one finalizer if the list is still ``read`` (a JSON patch that tests it first); True if done."""
+        url = f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+        ops = [
+            {"op": "test", "path": "/metadata/finalizers", "value": read},
+            {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in read if f != drop]},
+        ]
+        headers = {**self.headers(), "Content-Type": "application/json-patch+json"}
+        try:
+            async with self.session().patch(url, data=json.dumps(ops), headers=headers) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False  # the next watch event of the resource tries again
+
     @property
     def server(self) -> str:
         """The API server's base URL, without a trailing slash."""
