@@ -52,8 +52,12 @@ N ?= 200
 KILL ?= 0.3
 # FLEX is the share of schedules whose scale set is Flexible (VMs by name, walked by fault domain).
 FLEX ?= 0.3
+# FAILOVER is the share run by two replicas with leader election, with the leader killed, partitioned from the
+# Kubernetes API or frozen (SIGSTOP) at random moments.
+FAILOVER ?= 0.2
 chaos: install
-	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) --kill-share $(KILL) --flex-share $(FLEX) -j 2 --out chaos-out
+	$(BIN)/python -m scaleset_testbed.chaos --seeds 0:$(N) --kill-share $(KILL) --flex-share $(FLEX) \
+		--failover-share $(FAILOVER) -j 2 --out chaos-out
 
 # ARGS: more demo options, e.g. make demo ARGS=--stay (keep the APIs up after everything settled, until Ctrl-C).
 demo: install

@@ -7,7 +7,8 @@
     python -m bench --only fleet --fleet-size 1000   # the fleet at 1000 scale sets (5,000 instances)
 
 Benchmarks: ``rollout`` (1 calls per rollout, 2 time overhead, 6 operator cost: the same runs),
-``baselines`` (3), ``fleet`` (4), ``latency`` (5), ``flex`` (7 calls per Flexible rollout). Progress
+``baselines`` (3), ``fleet`` (4), ``latency`` (5), ``flex`` (7 calls per Flexible rollout), ``failover`` (8
+two replicas, the leader killed or stopped mid-domain). Progress
 goes to stderr, the table to stdout. The exit status is 0 when every selected benchmark ran (whether or not
 it met its targets), 1 otherwise.
 """
@@ -26,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import baselines, fleet, flex, latency, rollout
+from . import baselines, failover, fleet, flex, latency, rollout
 from .common import ROOT, log, machine, machine_summary
 from .report import rows, table
 from .suite import BENCHMARKS, Suite, full, quick
@@ -45,6 +46,8 @@ ALIASES = {
     "reaction_latency": "latency",
     "flex": "flex",
     "flexible": "flex",
+    "failover": "failover",
+    "ha": "failover",
 }
 DEFAULT_OUT = ROOT / "bench" / "results.json"
 
@@ -93,6 +96,11 @@ async def _run_one(name: str, suite: Suite) -> tuple[dict[str, Any], dict[str, A
             {"flex": result["parameters"]},
             {"flex": result["raw"]},
         )
+    if name == "failover":
+        result = await failover.run(suite.failover)
+        raw = result.pop("raw")
+        parameters = result.pop("parameters")
+        return {"failover": result}, {"failover": parameters}, {"failover": raw}
     if name == "fleet":
         result = await fleet.run(suite.fleet)
         raw = result.pop("raw")

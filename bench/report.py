@@ -155,6 +155,36 @@ def rows(benchmarks: dict[str, Any], parameters: dict[str, Any]) -> list[Row]:
         out.append(
             Row("5 reaction latency", "p99", f"{latency['p99_s']:.3f}s", "<= 2 s", _met(latency["p99_s"] <= 2.0))
         )
+    fo = benchmarks.get("failover")
+    if fo:
+        params = parameters.get("failover") or {}
+        bound = float(params.get("bound_kill_s") or 0.0)
+        timings = (
+            f"lease {params.get('lease_duration_s', '?'):g} s, renew {params.get('renew_deadline_s', '?'):g} s,"
+            f" retry {params.get('retry_period_s', '?'):g} s"
+            if params
+            else "?"
+        )
+        for stop, label in (("kill", "leader SIGKILLed"), ("sigterm", "leader stopped (SIGTERM)")):
+            f = fo.get(stop)
+            if not f:
+                continue
+            handover = 1.2 * float(params.get("retry_period_s") or 0.0) + 1.0  # next try sees the released Lease
+            target = (
+                f"<= {bound:.1f} s ({timings})"
+                if stop == "kill"
+                else f"<= {handover:.1f} s (released: 1.2 x retry + 1 s)"
+            )
+            met = _met(f["failover_max_s"] <= (bound if stop == "kill" else handover))
+            out.append(
+                Row("8 failover", f"{label}: standby holds the Lease (max)",
+                    f"{f['failover_s']:.2f}s ({f['failover_max_s']:.2f}s)", target, met)
+            )  # fmt: skip
+            out.append(
+                Row("8 failover", f"{label}: first Azure request / walks intact",
+                    f"{f['first_request_s']:.2f}s / {f['walks_ok']}/{f['runs']}", "every domain once, in order",
+                    _met(f["walks_ok"] == f["runs"]))
+            )  # fmt: skip
     cost = benchmarks.get("operator_cost")
     if cost:
         for key in _sizes(cost):

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 
 from .baselines import BaselineParams
 from .common import OperatorSettings
+from .failover import FailoverParams
 from .fleet import FleetParams
 from .latency import LatencyParams
 from .rollout import RolloutParams
 
-BENCHMARKS = ("rollout", "baselines", "fleet", "latency", "flex")
+BENCHMARKS = ("rollout", "baselines", "fleet", "latency", "flex", "failover")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Suite:
     baselines: BaselineParams
     fleet: FleetParams
     latency: LatencyParams
+    failover: FailoverParams
 
 
 def fleet(resources: int) -> FleetParams:
@@ -85,6 +87,17 @@ def full(runs: int = 3, fleet_size: int = 200) -> Suite:
             operator=OperatorSettings(poll_interval=0.2, tick=1.0, resync_interval=300.0),
             runs=1,
         ),
+        # 8: the chart's election timings (15 s, 10 s, 2 s); S=20, T = 60 emulated s (3 s per domain).
+        failover=FailoverParams(
+            lease_duration=15.0,
+            renew_deadline=10.0,
+            retry_period=2.0,
+            instances=10,
+            domains=5,
+            scale=20.0,
+            upgrade_sim=60.0,
+            runs=runs,
+        ),
     )
 
 
@@ -133,6 +146,16 @@ def quick() -> Suite:
             upgrade_sim=6.0,
             model_update_sim=3.0,
             operator=OperatorSettings(poll_interval=0.2, tick=0.2, resync_interval=300.0),
+            runs=1,
+        ),
+        failover=FailoverParams(
+            lease_duration=3.0,
+            renew_deadline=2.0,
+            retry_period=0.5,
+            instances=4,
+            domains=2,
+            scale=20.0,
+            upgrade_sim=40.0,
             runs=1,
         ),
     )

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
+import socket
 import sys
+import uuid
 from collections.abc import Sequence
 
 from controller.config import CloudProfile, ConfigError, OperatorConfig, load_config
@@ -34,7 +37,7 @@ def _load_config(path: str | None) -> OperatorConfig | None:
 
 def _run(args: argparse.Namespace) -> int:
     from controller.operator import OperatorContext, run_operator
-    from controller.operator.selector import SelectorError, parse_selector
+    from controller.operator.selector import SelectorError, finalizer_for, parse_selector
 
     config = _load_config(args.config)
     if config is None:
@@ -62,6 +65,22 @@ def _run(args: argparse.Namespace) -> int:
 
         metrics = OperatorMetrics()
         metrics.serve(args.metrics_port, args.metrics_host)
+    election = None
+    if args.leader_election:
+        from controller.operator.leader import ElectionSettings
+
+        try:
+            election = ElectionSettings(
+                lease_name=args.lease_name,
+                lease_namespace=args.lease_namespace or _own_namespace(),
+                identity=args.leader_identity or _identity(),
+                lease_duration=args.lease_duration,
+                renew_deadline=args.renew_deadline,
+                retry_period=args.retry_period,
+            )
+        except ValueError as exc:
+            print(f"scaleset-image run: {exc}", file=sys.stderr)
+            return 2
     ctx = OperatorContext(config=config, tick=args.tick, config_path=args.config)
     if metrics is not None:
         from controller.fleet.metrics import FleetMetrics
@@ -70,12 +89,45 @@ def _run(args: argparse.Namespace) -> int:
         FleetMetrics(metrics.registry).attach(ctx)
     import kopf
 
+    from controller.operator.leader import LeadershipLost
+
     try:
-        asyncio.run(run_operator(ctx, namespaces=namespaces, liveness_endpoint=args.liveness, labels=labels))
+        asyncio.run(
+            run_operator(
+                ctx,
+                namespaces=namespaces,
+                liveness_endpoint=args.liveness,
+                labels=labels,
+                election=election,
+                finalizer=finalizer_for(args.selector),
+            )
+        )
     except kopf.LoginError as exc:
         print(f"scaleset-image run: cannot log in to the Kubernetes API: {exc}", file=sys.stderr)
         return 1
+    except LeadershipLost as exc:  # as controller-runtime does: end, and be restarted as a standby
+        print(f"scaleset-image run: leader election lost: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+_SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+
+def _own_namespace() -> str:
+    """Where the Lease lives by default: the pod's namespace (downward API, else the service account's)."""
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        with open(_SERVICE_ACCOUNT_NAMESPACE, encoding="utf-8") as handle:
+            return handle.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _identity() -> str:
+    """This replica in the Lease: the pod's name plus a random suffix (a restarted pod is a new candidate)."""
+    return f"{os.environ.get('POD_NAME') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -150,6 +202,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="handle only the ScaleSetImages whose labels match this Kubernetes label selector (a shard of a "
         "fleet), e.g. 'shard=a' or 'tier in (web,api)'",
     )
+    run.add_argument(
+        "--leader-election",
+        action="store_true",
+        help="run as one of several replicas: act only while holding a coordination.k8s.io Lease",
+    )
+    run.add_argument("--lease-name", default="scaleset-image-operator", help="the Lease's name")
+    run.add_argument("--lease-namespace", help="the Lease's namespace (default: $POD_NAMESPACE, else the pod's own)")
+    run.add_argument("--leader-identity", help="this replica in the Lease (default: $POD_NAME or hostname + suffix)")
+    run.add_argument(
+        "--lease-duration", type=float, default=15.0, help="seconds a standby waits for an unrenewed Lease (15)"
+    )
+    run.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=10.0,
+        help="seconds a leader keeps acting without renewing; then it stops writing and exits (10)",
+    )
+    run.add_argument("--retry-period", type=float, default=2.0, help="seconds between tries for the Lease (2)")
     run.add_argument("-v", "--verbose", action="store_true")
     run.set_defaults(func=_run)
 

@@ -206,6 +206,13 @@ class OperatorMetrics:
             "Resources with an Azure long-running operation in flight (status.operation set).",
             registry=r,
         )
+        self.leader = Gauge(
+            PREFIX + "leader",
+            "1 while this replica may act (it holds the leader Lease, or runs without leader election), 0 while it"
+            " stands by. max() over the replicas is 0 when no replica leads.",
+            registry=r,
+        )
+        self.leader.set(1)
         self._seen: dict[tuple[str, str], _Seen] = {}
 
     def serve(self, port: int, host: str = "0.0.0.0") -> WSGIServer:
@@ -220,6 +227,10 @@ class OperatorMetrics:
         ctx.reconcile_hook = self.observe_reconcile
         ctx.status_hook = self.observe_status
         ctx.forget_hook = self.forget
+        ctx.leader_hook = self.observe_leader
+
+    def observe_leader(self, leading: bool) -> None:
+        self.leader.set(1 if leading else 0)
 
     def observe_request(self, method: str, path: str, status: int, seconds: float, headers: dict[str, str]) -> None:
         operation = operation_of(method, path)

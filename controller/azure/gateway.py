@@ -46,6 +46,8 @@ from controller.azure.pipeline import (
     RequestRecorder,
     SpendBudget,
     StaticToken,
+    WriteCheck,
+    fenced_writes,
 )
 from controller.config import BudgetConfig, CloudProfile, RequestClass, static_token
 from controller.observed import (
@@ -90,6 +92,8 @@ class AzureComputeGateway:
     polling_interval: float = 5.0
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     budgets: dict[str, SubscriptionBudget] = field(default_factory=dict)
+    write_fence: WriteCheck | None = None  # leader election: asked right before each write leaves, after auth
+    user_agent: str | None = None  # put before the SDK's own User-Agent (which replica sent a request)
     _credential: Any = None
     _clients: dict[str, ComputeManagementClient] = field(default_factory=dict)
 
@@ -114,6 +118,13 @@ class AzureComputeGateway:
         budget = self.budgets.setdefault(subscription_id, SubscriptionBudget(self.budget))
         policies.append(SpendBudget(budget, self.budget_wait_hook))
         policies.append(LastMomentCheck())
+        extra: dict[str, Any] = {}
+        if self.user_agent:
+            extra["user_agent"] = self.user_agent
+        if self.write_fence is not None:
+            # The SDK's custom hook runs after authentication (which may have waited for a token): the last
+            # moment before the request leaves, where a replica that lost its Lease must stop.
+            extra["raw_request_hook"] = fenced_writes(self.write_fence)
         client = ComputeManagementClient(
             self._credential,
             subscription_id,
@@ -121,6 +132,7 @@ class AzureComputeGateway:
             credential_scopes=[self.profile.credential_scope],
             per_call_policies=policies,
             polling_interval=self.polling_interval,
+            **extra,
         )
         self._clients[subscription_id] = client
         return client

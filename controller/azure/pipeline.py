@@ -137,6 +137,19 @@ class LastMomentCheck(AsyncHTTPPolicy[Any, Any]):
         return await self.next.send(request)
 
 
+def fenced_writes(fence: WriteCheck) -> Callable[[PipelineRequest[Any]], None]:
+    """An SDK ``raw_request_hook``: a write (any method but GET and HEAD) is not sent while ``fence()`` gives a
+    reason (leader election: this replica does not hold, or has not renewed, the Lease)."""
+
+    def hook(request: PipelineRequest[Any]) -> None:
+        if request.http_request.method not in ("GET", "HEAD"):
+            reason = fence()
+            if reason is not None:
+                raise WriteWithdrawn(reason)
+
+    return hook
+
+
 class StaticToken:
     """An async credential that returns a fixed token (emulator profiles only)."""
 

@@ -14,11 +14,13 @@ import aiohttp
 import kopf
 import yaml
 
+from controller import __version__
 from controller.azure import AzureComputeGateway, ComputeGateway, RequestHook
 from controller.azure.observe import SeenScaleSet
 from controller.config import CloudProfile, OperatorConfig
 from controller.operator.anticipate import OperationClock
-from controller.operator.live import LiveObjects
+from controller.operator.live import LiveObjects, LiveReadError
+from controller.operator.writes import LEADER_FIELD, Owned, WrittenStatus, status_patch_ops
 from controller.scope import ScopePolicy, ScopeTarget, parse_scope_policy
 
 GatewayFactory = Callable[[CloudProfile], ComputeGateway]
@@ -44,6 +46,7 @@ class OperatorContext:
     forget_hook: Callable[[str, str], None] | None = None
     _gateways: dict[str, ComputeGateway] = field(default_factory=dict)
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
+    _due_generation: dict[tuple[str, str], Any] = field(default_factory=dict)
     seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
     clocks: dict[tuple[str, str], OperationClock] = field(default_factory=dict)  # operations timed, see anticipate
     _uids: dict[tuple[str, str], str] = field(default_factory=dict)
@@ -55,6 +58,10 @@ class OperatorContext:
     _scope_checked: float = 0.0
     live: LiveObjects | None = None  # the API server itself, asked right before each Azure write
     _delivery_http: aiohttp.ClientSession | None = None  # Prometheus queries and webhook calls
+    fence: Callable[[], str | None] | None = None  # leader election: None while this replica may write
+    identity: str | None = None  # leader election: this replica's identity, written to status.leader
+    leader_hook: Callable[[bool], None] | None = None  # leader election: this replica leads (True) or not
+    written: WrittenStatus = field(default_factory=WrittenStatus)
 
     def connected(self, info: kopf.ConnectionInfo) -> None:
         """kopf logged in with ``info``: read live objects with the same connection."""
@@ -98,6 +105,51 @@ class OperatorContext:
             logger.error("scope policy in %s cannot be read, denying every resource: %s", self.config_path, exc)
         return self._scope
 
+    def fenced(self) -> str | None:
+        """Why this replica must not write now (it does not hold the Lease, or has not renewed it in time);
+        None without leader election or while it leads."""
+        return self.fence() if self.fence is not None else None
+
+    async def write_status(
+        self,
+        plural: str,
+        namespace: str,
+        name: str,
+        uid: str | None,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        owned: Owned,
+        *,
+        kind: str | None = None,
+        stamp: bool = False,
+    ) -> bool:
+        """Write ``new`` over ``old`` if the status is still ``old`` (see :mod:`controller.operator.writes`);
+        True when written or when there was nothing to write. Nothing is written once this replica may no
+        longer write; ``stamp``: with leader election, ``status.leader`` names this replica (a ScaleSetImage's)."""
+        if stamp and self.identity is not None and new and new.get(LEADER_FIELD) != self.identity:
+            new = {**new, LEADER_FIELD: self.identity}
+        ops = status_patch_ops(old, new, owned)
+        if not ops:
+            return True
+        fenced = self.fenced()
+        if fenced is not None:
+            logger.warning("%s/%s: status not written: this replica may not write (%s)", namespace, name, fenced)
+            return False
+        if self.live is None:
+            raise LiveReadError("not connected to the Kubernetes API")
+        outcome = await self.live.patch_status(plural, namespace, name, ops)
+        if outcome == "conflict":
+            logger.warning(
+                "%s/%s: status not written: it changed since this pass read it (another replica, or a stale read);"
+                " the next pass starts from the status as it is",
+                namespace,
+                name,
+            )
+            return False
+        if outcome == "written" and uid:
+            self.written.wrote(kind or plural, uid, old, new, owned)
+        return outcome == "written"
+
     def gateway(self, profile: CloudProfile) -> ComputeGateway:
         gateway = self._gateways.get(profile.name)
         if gateway is None:
@@ -109,6 +161,9 @@ class OperatorContext:
                     request_hook=self.request_hook,
                     budget=self.config.budget,
                     budget_wait_hook=self.budget_wait_hook,
+                    write_fence=self.fenced if self.fence is not None else None,
+                    user_agent=f"scaleset-image-operator/{__version__}"
+                    + (f" replica/{self.identity}" if self.identity else ""),
                 )
             self._gateways[profile.name] = gateway
         return gateway
@@ -131,6 +186,7 @@ class OperatorContext:
 
     def nudge(self, namespace: str, name: str) -> None:
         self._due[(namespace, name)] = 0.0
+        self._due_generation.pop((namespace, name), None)
 
     def is_due(self, namespace: str, name: str) -> bool:
         return time.monotonic() >= self._due.get((namespace, name), 0.0)
@@ -139,11 +195,22 @@ class OperatorContext:
         """Seconds until the resource is due (0 when it is)."""
         return max(0.0, self._due.get((namespace, name), 0.0) - time.monotonic())
 
-    def schedule(self, namespace: str, name: str, seconds: float) -> None:
+    def schedule(self, namespace: str, name: str, seconds: float, generation: Any = None) -> None:
+        """The next pass in ``seconds``; ``generation``: the spec generation that pass was decided on."""
         self._due[(namespace, name)] = time.monotonic() + max(0.0, seconds)
+        if generation is None:
+            self._due_generation.pop((namespace, name), None)
+        else:
+            self._due_generation[(namespace, name)] = generation
+
+    def waiting(self, namespace: str, name: str, generation: Any) -> bool:
+        """A pass of this very spec generation asked to come back later, and it is not time yet (a status that
+        does not record the generation, say a wait for the budget, must not make every tick a pass)."""
+        return not self.is_due(namespace, name) and self._due_generation.get((namespace, name)) == generation
 
     def forget(self, namespace: str, name: str) -> None:
         self._due.pop((namespace, name), None)
+        self._due_generation.pop((namespace, name), None)
         self.seen.pop((namespace, name), None)
         self.clocks.pop((namespace, name), None)
         if self.forget_hook is not None:
@@ -161,6 +228,7 @@ class OperatorContext:
             while len(self._gone) > _GONE_REMEMBERED:
                 self._gone.popitem(last=False)
             self._generations.pop(uid, None)
+            self.written.forget(uid)
             if self._uids.get((namespace, name)) == uid:
                 del self._uids[(namespace, name)]
                 self.forget(namespace, name)

@@ -37,8 +37,10 @@ from controller.fleet import (
     unrecord_started,
 )
 from controller.operator.context import OperatorContext
-from controller.operator.live import LiveObjects
+from controller.operator.live import LiveObjects, LiveReadError
 from controller.operator.reconcile import merge_apply, merge_patch, plain_body
+from controller.operator.selector import LabelFilter
+from controller.operator.writes import all_owned
 from controller.resource import (
     GROUP,
     PLURAL,
@@ -62,28 +64,33 @@ logger = logging.getLogger("scaleset_image.fleet")
 _KEY_PREFIX = "fleet:"  # a fleet's clock in OperatorContext, apart from a ScaleSetImage of the same name
 
 
-def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> None:
-    """Add the ScaleSetImageRollout handlers to ``registry``."""
+def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext, labels: LabelFilter | None = None) -> None:
+    """Add the ScaleSetImageRollout handlers to ``registry``; ``labels``: only the fleets whose own labels match
+    (this process's shard, from ``--selector``)."""
 
-    @kopf.on.create(GROUP, VERSION, FLEET_PLURAL, registry=registry)
-    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="spec", registry=registry)
-    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="metadata.annotations", registry=registry)
-    @kopf.on.resume(GROUP, VERSION, FLEET_PLURAL, registry=registry)
+    @kopf.on.create(GROUP, VERSION, FLEET_PLURAL, registry=registry, labels=labels)
+    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="spec", registry=registry, labels=labels)
+    @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="metadata.annotations", registry=registry, labels=labels)
+    @kopf.on.resume(GROUP, VERSION, FLEET_PLURAL, registry=registry, labels=labels)
     def _fleet_nudge(**kwargs: Any) -> None:
         ctx.nudge(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
 
-    @kopf.timer(GROUP, VERSION, FLEET_PLURAL, interval=ctx.tick, registry=registry)
+    @kopf.timer(GROUP, VERSION, FLEET_PLURAL, interval=ctx.tick, registry=registry, labels=labels)
     async def _fleet_tick(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
-        patch: kopf.Patch = kwargs["patch"]
         namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
         meta = body.get("metadata", {})
         if meta.get("deletionTimestamp"):
             return
-        observed = (body.get("status") or {}).get("observedGeneration")
-        if not ctx.is_due(_KEY_PREFIX + namespace, name) and meta.get("generation") == observed:
+        if ctx.fenced() is not None:
             return
         plain = plain_body(body)
+        uid = meta.get("uid")
+        if uid:  # the watch may not have brought this process's own last status write yet
+            plain["status"] = ctx.written.freshest(FLEET_PLURAL, str(uid), plain["status"], all_owned)
+        observed = plain["status"].get("observedGeneration")
+        if not ctx.is_due(_KEY_PREFIX + namespace, name) and meta.get("generation") == observed:
+            return
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
@@ -94,11 +101,20 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
             logger.exception("reconcile of fleet %s/%s failed", namespace, name)
             ctx.schedule(_KEY_PREFIX + namespace, name, ctx.config.poll_interval)
             raise kopf.TemporaryError("fleet reconcile failed; retrying", delay=ctx.config.poll_interval) from None
+        new_status = merge_apply(plain["status"], status_patch)
+        try:
+            written = not status_patch or await ctx.write_status(
+                FLEET_PLURAL, namespace, name, uid, plain["status"], new_status, all_owned
+            )
+        except LiveReadError as exc:
+            logger.warning("fleet %s/%s: %s", namespace, name, exc)
+            written = False
+        if not written:  # the status moved under this pass (or this replica may not write): decide again on it
+            ctx.schedule(_KEY_PREFIX + namespace, name, min(requeue, ctx.config.poll_interval))
+            return
         ctx.schedule(_KEY_PREFIX + namespace, name, requeue)
-        if status_patch:
-            patch["status"] = status_patch
         if ctx.fleet_status_hook is not None:
-            ctx.fleet_status_hook(namespace, name, merge_apply(plain["status"], status_patch))
+            ctx.fleet_status_hook(namespace, name, new_status)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
     def _member_changed(**kwargs: Any) -> None:
@@ -113,7 +129,7 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext) -> Non
         ):
             ctx.nudge(_KEY_PREFIX + fleet[0], fleet[1])
 
-    @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True)
+    @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True, labels=labels)
     def _fleet_forget(**kwargs: Any) -> None:
         ctx.forget(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
         _followed_cache.pop((str(kwargs["namespace"]), str(kwargs["name"])), None)

@@ -25,9 +25,10 @@ import kopf
 from controller.azure import AzureCallError
 from controller.fleet.following import advance_follow, newest_version, waiting_version
 from controller.operator.context import OperatorContext
-from controller.operator.live import LiveObjects
-from controller.operator.reconcile import plain_body
+from controller.operator.live import LiveObjects, LiveReadError
+from controller.operator.reconcile import merge_apply, plain_body
 from controller.operator.selector import LabelFilter
+from controller.operator.writes import follow_owned
 from controller.resource import GROUP, PLURAL, VERSION, ImageSource, ModelError, Phase, ScaleSetImageSpec
 from controller.resource.follow import APPROVED_VERSION_ANNOTATION, FollowStatus, ImageFollow
 from controller.resource.spec import followed_image
@@ -41,6 +42,7 @@ IMAGE_FOLLOWED: Final = "ImageFollowed"
 APPROVAL_REQUIRED: Final = "ApprovalRequired"
 """Event reason: a new version was seen and waits for approval."""
 _KEY_PREFIX = "follow:"
+_FOLLOW_KIND = "follow"  # this process's last writes of status.follow, apart from the rollout's
 _IN_FLIGHT = frozenset({Phase.PROGRESSING, Phase.PAUSED})
 
 _checked: dict[tuple[str, str], tuple[float, str | None]] = {}
@@ -62,12 +64,14 @@ def register_follow(registry: kopf.OperatorRegistry, ctx: OperatorContext, label
     @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry, labels=labels, when=_follows)
     async def _follow_tick(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
-        patch: kopf.Patch = kwargs["patch"]
         namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
         meta = body.get("metadata", {})
-        if meta.get("deletionTimestamp") or not ctx.is_current(namespace, name, meta.get("uid")):
+        uid = meta.get("uid")
+        if meta.get("deletionTimestamp") or not ctx.is_current(namespace, name, uid) or ctx.fenced() is not None:
             return
         plain = plain_body(body)
+        if uid:  # the watch may not have brought this process's own last write of status.follow yet
+            plain["status"] = ctx.written.freshest(_FOLLOW_KIND, str(uid), plain["status"], follow_owned)
         status = plain.get("status") or {}
         fingerprint = (
             json.dumps(plain.get("spec"), sort_keys=True),
@@ -92,9 +96,19 @@ def register_follow(registry: kopf.OperatorRegistry, ctx: OperatorContext, label
             _acted.pop(key, None)
             ctx.schedule(_KEY_PREFIX + namespace, name, ctx.config.poll_interval)
             raise kopf.TemporaryError("following failed; retrying", delay=ctx.config.poll_interval) from None
+        new_status = merge_apply(plain["status"], status_patch)
+        try:
+            written = not status_patch or await ctx.write_status(
+                PLURAL, namespace, name, uid, plain["status"], new_status, follow_owned, kind=_FOLLOW_KIND
+            )
+        except LiveReadError as exc:
+            logger.warning("following for %s/%s: %s", namespace, name, exc)
+            written = False
+        if not written:  # status.follow moved under this pass (or this replica may not write): again, soon
+            _acted.pop(key, None)
+            ctx.schedule(_KEY_PREFIX + namespace, name, ctx.config.poll_interval)
+            return
         ctx.schedule(_KEY_PREFIX + namespace, name, ctx.config.resync_interval)
-        if status_patch:
-            patch["status"] = status_patch
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True, labels=labels)
     def _follow_forget(**kwargs: Any) -> None:

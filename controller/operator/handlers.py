@@ -11,10 +11,14 @@ from typing import Any
 import kopf
 
 from controller.operator.context import OperatorContext
+from controller.operator.elected import connection_info, run_elected
 from controller.operator.fleet import register_fleet
 from controller.operator.follow import register_follow
-from controller.operator.reconcile import logger, merge_apply, merge_patch, plain_body, reconcile
-from controller.operator.selector import LabelFilter
+from controller.operator.leader import ElectionSettings
+from controller.operator.live import LiveReadError
+from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
+from controller.operator.selector import LEGACY_FINALIZER, LabelFilter
+from controller.operator.writes import LEADER_FIELD, rollout_owned
 from controller.resource import (
     GROUP,
     PLURAL,
@@ -22,14 +26,17 @@ from controller.resource import (
 )
 
 
-def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> kopf.OperatorRegistry:
+def build_registry(
+    ctx: OperatorContext, labels: LabelFilter | None = None, finalizer: str = LEGACY_FINALIZER
+) -> kopf.OperatorRegistry:
     """A kopf registry with the ScaleSetImage handlers bound to ``ctx``; ``labels``: only the resources whose
-    labels match (a shard of the fleet, from ``--selector``), the others are not touched at all."""
+    labels match (a shard of the fleet, from ``--selector``), the others are not touched at all; ``finalizer``:
+    this shard's own (``selector.finalizer_for``)."""
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
     def _configure(settings: kopf.OperatorSettings, **_: Any) -> None:
-        settings.persistence.finalizer = f"{GROUP}/finalizer"
+        settings.persistence.finalizer = finalizer
         settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
         settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
         settings.posting.level = logging.INFO
@@ -53,10 +60,17 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
         ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
-    def _watch(**kwargs: Any) -> None:
+    async def _watch(**kwargs: Any) -> None:
         # Every watch event, before any handler: a deletion is known at once, also while a reconcile of
         # the same object is waiting on Azure, so that reconcile sends nothing more on its behalf.
         meta = kwargs["body"].get("metadata", {})
+        finalizers = list(meta.get("finalizers") or [])
+        if finalizer != LEGACY_FINALIZER and {finalizer, LEGACY_FINALIZER} <= set(finalizers) and ctx.live:
+            # A resource of this shard from before shards had finalizers of their own: this shard's own
+            # finalizer guards it now, and nobody would ever remove the old one.
+            await ctx.live.drop_finalizer(
+                PLURAL, str(meta.get("namespace")), str(meta.get("name")), finalizers, LEGACY_FINALIZER
+            )
         gone = kwargs.get("type") == "DELETED" or bool(meta.get("deletionTimestamp"))
         generation = meta.get("generation")
         ctx.saw(
@@ -70,29 +84,32 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
     @kopf.timer(GROUP, VERSION, PLURAL, interval=ctx.tick, registry=registry, labels=labels)
     async def _tick(**kwargs: Any) -> None:
         body: kopf.Body = kwargs["body"]
-        patch: kopf.Patch = kwargs["patch"]
         namespace, name = str(kwargs["namespace"]), str(kwargs["name"])
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
-        if not ctx.is_current(namespace, name, body.get("metadata", {}).get("uid")):
+        uid = body.get("metadata", {}).get("uid")
+        if not ctx.is_current(namespace, name, uid) or ctx.fenced() is not None:
             return
-        generation = body.get("metadata", {}).get("generation")
-        observed = (body.get("status") or {}).get("observedGeneration")
-        if not ctx.is_due(namespace, name) and generation == observed:
-            # Due before the next tick: wait for that moment here rather than a whole tick past it (the
-            # end of a pause, a poll near an operation's expected end). The timer is this resource's own.
+        plain = plain_body(body)
+        if uid:  # the watch may not have brought this process's own last status write yet
+            plain["status"] = ctx.written.freshest(PLURAL, str(uid), plain["status"], rollout_owned)
+        generation = plain["metadata"].get("generation")
+        observed = plain["status"].get("observedGeneration")
+        if not ctx.is_due(namespace, name) and (generation == observed or ctx.waiting(namespace, name, generation)):
+            # Due before the next tick: wait for that moment here rather than a whole tick past it (the end
+            # of a pause, a poll near an operation's expected end). The timer is this resource's own.
             wait = ctx.until_due(namespace, name)
             if wait >= ctx.tick:
                 return
             await asyncio.sleep(wait)
-        plain = plain_body(body)
-        before = plain["status"]
         until = time.monotonic() + ctx.tick
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
 
         while True:
+            if ctx.fenced() is not None or not ctx.is_current(namespace, name, uid):
+                return
             started = time.monotonic()
             result = "ok"
             try:
@@ -102,27 +119,35 @@ def build_registry(ctx: OperatorContext, labels: LabelFilter | None = None) -> k
             except Exception:
                 result = "error"
                 logger.exception("reconcile of %s/%s failed", namespace, name)
-                ctx.schedule(namespace, name, ctx.config.poll_interval)
-                if before != plain["status"]:
-                    patch["status"] = merge_patch(before, plain["status"])  # what the passes before it found
+                ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
                 raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
             finally:
                 if ctx.reconcile_hook is not None:
                     ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
-            ctx.schedule(namespace, name, requeue)
-            status = merge_apply(plain["status"], status_patch)
-            started_operation = _operation_token(status) not in (None, _operation_token(plain["status"]))
-            plain = {**plain, "status": status}
+            new_status = merge_apply(plain["status"], status_patch)
+            try:
+                written = not status_patch or await ctx.write_status(
+                    PLURAL, namespace, name, uid, plain["status"], new_status, rollout_owned, stamp=True
+                )
+            except LiveReadError as exc:
+                logger.warning("%s/%s: %s; the pass is done again later", namespace, name, exc)
+                ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
+                return
+            if not written:
+                ctx.schedule(namespace, name, min(requeue, _STATUS_NOT_WRITTEN_RETRY_SECONDS), generation)
+                return  # the status moved under this pass (or this replica may not write): decide again on it
+            ctx.schedule(namespace, name, requeue, generation)
+            if ctx.status_hook is not None:
+                ctx.status_hook(namespace, name, new_status)
+            started_operation = _operation_token(new_status) not in (None, _operation_token(plain["status"]))
             # Due again before the next tick, with nothing started in Azure by this pass (an operation polled
-            # near its expected end): the next pass runs here, on the status this one wrote, at that moment.
+            # near its expected end): the next pass runs here, on the status just written, at that moment.
             if started_operation or requeue <= 0 or time.monotonic() + requeue >= until:
-                break
+                return
             await asyncio.sleep(requeue)
-        status_patch = merge_patch(before, plain["status"])
-        if status_patch:
-            patch["status"] = status_patch
-        if ctx.status_hook is not None:
-            ctx.status_hook(namespace, name, plain["status"])
+            if status_patch:  # the status as written (write_status names the leader in it)
+                stamped = ctx.identity is not None and bool(new_status)
+                plain = {**plain, "status": {**new_status, LEADER_FIELD: ctx.identity} if stamped else new_status}
 
     return registry
 
@@ -131,6 +156,9 @@ def _operation_token(status: dict[str, Any]) -> Any:
     operation = status.get("operation")
     return operation.get("continuationToken") if isinstance(operation, dict) else None
 
+
+_STATUS_NOT_WRITTEN_RETRY_SECONDS = 0.5
+"""A pass whose status write was refused is done again this soon (on the status as it is by then)."""
 
 Connection = Callable[[], kopf.ConnectionInfo]
 """Where the Kubernetes API is (tests and the demo name their emulator this way)."""
@@ -159,24 +187,45 @@ async def run_operator(
     extra: Callable[[kopf.OperatorRegistry], None] | None = None,
     labels: LabelFilter | None = None,
     connection: Connection | None = None,
+    election: ElectionSettings | None = None,
+    finalizer: str = LEGACY_FINALIZER,
 ) -> None:
     """Run kopf with our handlers until stopped. ``extra`` may add handlers; ``connection`` names the
-    Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard."""
-    registry = build_registry(ctx, labels)
-    register_fleet(registry, ctx)
+    Kubernetes API (default: in-cluster, then kubeconfig); ``labels`` limits this process to a shard;
+    ``election``: run kopf only while this replica holds the leader Lease (raises ``LeadershipLost``)."""
+    registry = build_registry(ctx, labels, finalizer)
+    register_fleet(registry, ctx, labels)
     register_follow(registry, ctx, labels)
     if extra is not None:
         extra(registry)
     _login(registry, ctx, connection)
-    try:
+
+    async def run_kopf(flag: Any, liveness: str | None, ready: Any) -> None:
         await kopf.operator(
             registry=registry,
             clusterwide=not namespaces,
             namespaces=namespaces,
             standalone=True,
-            liveness_endpoint=liveness_endpoint,
-            stop_flag=stop_flag,
+            liveness_endpoint=liveness,
+            stop_flag=flag,
+            ready_flag=ready,
+        )
+
+    try:
+        if election is None:
+            await run_kopf(stop_flag, liveness_endpoint, ready_flag)
+            return
+        info = connection_info(connection)
+        if info is None:
+            raise kopf.LoginError("no Kubernetes credentials found (in-cluster or kubeconfig) for leader election")
+        ctx.connected(info)
+        await run_elected(
+            ctx,
+            election,
+            lambda flag, ready: run_kopf(flag, None, ready),
+            stop_flag=stop_flag if isinstance(stop_flag, asyncio.Event) else None,
             ready_flag=ready_flag,
+            liveness_endpoint=liveness_endpoint,
         )
     finally:
         await ctx.close()

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import os
 import ssl
 import tempfile
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import aiohttp
 import kopf
@@ -25,6 +26,7 @@ import kopf
 from controller.resource import GROUP, PLURAL, VERSION
 
 _TIMEOUT_SECONDS = 5.0
+StatusWrite = Literal["written", "conflict", "gone"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class LiveMeta:
     uid: str | None
     generation: int | None
     deleting: bool
+    status: dict[str, Any] | None = field(default=None, compare=False)  # what is read is not who it is
 
 
 class LiveObjects:
@@ -50,7 +53,7 @@ class LiveObjects:
         try:
             async with self.session().get(url, headers=self.headers()) as response:
                 if response.status == 404:
-                    return LiveMeta(uid=None, generation=None, deleting=False)
+                    return LiveMeta(uid=None, generation=None, deleting=False, status=None)
                 if response.status != 200:
                     raise LiveReadError(f"the Kubernetes API answered {response.status} for {namespace}/{name}")
                 body: Any = await response.json(content_type=None)
@@ -58,11 +61,36 @@ class LiveObjects:
             raise LiveReadError(f"the Kubernetes API could not be read: {exc!r}") from exc
         meta = body.get("metadata") or {} if isinstance(body, dict) else {}
         generation = meta.get("generation")
+        status = body.get("status") if isinstance(body, dict) else None
         return LiveMeta(
             uid=meta.get("uid"),
             generation=generation if isinstance(generation, int) else None,
             deleting=bool(meta.get("deletionTimestamp")),
+            status=status if isinstance(status, dict) else {},
         )
+
+    async def patch_status(self, plural: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> StatusWrite:
+        """Send a JSON patch to the status subresource: "written", "conflict" (a ``test`` failed: the status
+        moved since it was read; nothing was written) or "gone"; raises ``LiveReadError`` when it cannot tell."""
+        url = f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}/status"
+        headers = {**self.headers(), "Content-Type": "application/json-patch+json"}
+        try:
+            async with self.session().patch(url, data=json.dumps(ops), headers=headers) as response:
+                if response.status == 200:
+                    return "written"
+                if response.status == 404:
+                    return "gone"
+                text = await response.text()
+                # A failed ``test`` is a 422 whose cause says so ("testing value /status/x failed"); any other
+                # 422 is the object refused (a status the schema does not allow): an error, not a race.
+                if response.status == 409 or (response.status == 422 and "testing value" in text.lower()):
+                    return "conflict"
+                raise LiveReadError(
+                    f"writing the status of {namespace}/{name}: the Kubernetes API answered {response.status}: "
+                    f"{text[:300]}"
+                )
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise LiveReadError(f"the status of {namespace}/{name} could not be written: {exc!r}") from exc
 
     async def secret_value(self, namespace: str, name: str, key: str) -> str:
         """One key of a Secret, decoded; raises ``LiveReadError`` saying why it cannot be had."""
@@ -81,6 +109,20 @@ class LiveObjects:
             return base64.b64decode(data[key], validate=True).decode("utf-8").strip()
         except (ValueError, UnicodeDecodeError) as exc:
             raise LiveReadError(f"Secret {namespace}/{name} key {key!r} is not base64 UTF-8 text") from exc
+
+    async def drop_finalizer(self, plural: str, namespace: str, name: str, read: list[str], drop: str) -> bool:
+        """Remove one finalizer if the list is still ``read`` (a JSON patch that tests it first); True if done."""
+        url = f"{self.server}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{plural}/{name}"
+        ops = [
+            {"op": "test", "path": "/metadata/finalizers", "value": read},
+            {"op": "replace", "path": "/metadata/finalizers", "value": [f for f in read if f != drop]},
+        ]
+        headers = {**self.headers(), "Content-Type": "application/json-patch+json"}
+        try:
+            async with self.session().patch(url, data=json.dumps(ops), headers=headers) as response:
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False  # the next watch event of the resource tries again
 
     @property
     def server(self) -> str:

@@ -26,6 +26,7 @@ from controller.operator.anticipate import OperationClock
 from controller.operator.context import OperatorContext
 from controller.operator.gates import run_gates
 from controller.operator.live import LiveReadError
+from controller.operator.writes import owned_part, rollout_owned
 from controller.resource import (
     Condition,
     ConditionStatus,
@@ -316,6 +317,9 @@ async def _pass(
 
     def still_wanted() -> str | None:
         """Why a write decided in this pass must not go out any more, else None."""
+        fenced = ctx.fenced()
+        if fenced is not None:
+            return fenced
         if not ctx.is_current(namespace, name, uid):
             return "ResourceGone"
         if ctx.spec_moved_on(uid, generation):
@@ -335,7 +339,11 @@ async def _pass(
             return "ResourceGone"
         if live.generation is not None and live.generation > generation:
             return "SpecChanged"
-        return None
+        if live.status is not None and owned_part(live.status, rollout_owned) != owned_part(
+            old_status_dict, rollout_owned
+        ):
+            return "StatusMoved"  # written since this pass read it: another replica, or this one's stale copy
+        return ctx.fenced()  # the read may have taken seconds: is this replica still the leader?
 
     withdrawn = still_wanted() if plan.action is not None else None
     if withdrawn is not None:
@@ -402,6 +410,10 @@ async def _pass(
 
 _UNREADABLE_RETRY_SECONDS = 5.0
 """When the API server cannot be read right before a write, the pass is tried again this much later."""
+_STATUS_MOVED_RETRY_SECONDS = 0.5
+"""When the status moved under a pass, the next one comes this much later (the watch brings the news meanwhile)."""
+FENCE_REASONS = frozenset({"NotLeader", "LeaseNotRenewed"})
+"""What ``LeaderElector.fence`` answers when this replica must not write."""
 
 
 def _withdrawn(namespace: str, name: str, why: str, requeue: float) -> tuple[dict[str, Any], float]:
@@ -411,6 +423,12 @@ def _withdrawn(namespace: str, name: str, why: str, requeue: float) -> tuple[dic
         return {}, requeue
     if why == "KubernetesUnreadable":  # cannot tell whether the resource still wants it: not now, not at once
         return {}, max(requeue, _UNREADABLE_RETRY_SECONDS)
+    if why in FENCE_REASONS:
+        log_decision(namespace, name, why, "This replica does not hold the leader Lease now; nothing is written.")
+        return {}, max(requeue, _UNREADABLE_RETRY_SECONDS)
+    if why == "StatusMoved":
+        log_decision(namespace, name, why, "The status changed since this pass read it; deciding again on it.")
+        return {}, _STATUS_MOVED_RETRY_SECONDS
     # The spec changed while this pass waited on Azure (say, paused): decide again on the new one.
     log_decision(namespace, name, why, "The spec changed while this pass ran; deciding again.")
     return {}, 0.0

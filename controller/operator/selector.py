@@ -5,15 +5,23 @@ whose labels match its selector and ignoring the others entirely (no Azure call,
 finalizer). The syntax is Kubernetes' own: equality-based ``key=value``, ``key==value``, ``key!=value``,
 existence ``key`` and ``!key``, and set-based ``key in (a,b)`` and ``key notin (a,b)``, comma-separated
 (all must hold). The result is the ``labels=`` filter kopf handlers take.
+
+Each shard has a finalizer of its own (:func:`finalizer_for`). kopf removes *its* finalizer from a resource
+none of its handlers match; with one shared name, shard A removed what shard B had just added and B added it
+back, a write storm of about 45 writes a second per resource. A ScaleSetImageRollout (fleet) is handled by
+the shard whose selector matches the fleet's own labels.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
 
 import kopf
+
+from controller.resource import GROUP
 
 LabelFilter = dict[str, Any]
 """kopf's ``labels=``: a value to equal, ``kopf.PRESENT``/``kopf.ABSENT``, or a callable on the value."""
@@ -25,8 +33,22 @@ _EQUALITY = re.compile(rf"^\s*(?P<key>{_KEY})\s*(?P<op>==|=|!=)\s*(?P<value>{_VA
 _EXISTS = re.compile(rf"^\s*(?P<neg>!?)\s*(?P<key>{_KEY})\s*$")
 
 
+LEGACY_FINALIZER = f"{GROUP}/finalizer"
+"""The finalizer of an operator without ``--selector`` (and of every shard before shards had their own)."""
+
+
 class SelectorError(ValueError):
     pass
+
+
+def finalizer_for(text: str | None) -> str:
+    """The finalizer of the shard with this selector: the legacy name without one, else one derived from its
+    terms (in any order, spaces ignored), so that every replica of a shard uses the same name."""
+    if text is None or not text.strip():
+        return LEGACY_FINALIZER
+    terms = sorted(re.sub(r"\s*([(),=!])\s*", r"\1", re.sub(r"\s+", " ", term.strip())) for term in _terms(text))
+    digest = hashlib.sha256(",".join(terms).encode()).hexdigest()[:10]
+    return f"{LEGACY_FINALIZER}-{digest}"
 
 
 def parse_selector(text: str | None) -> LabelFilter | None:

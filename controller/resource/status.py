@@ -303,6 +303,14 @@ class ScaleSetImageStatus(Model):
     follow: FollowStatus | None = Field(
         default=None, description="With spec.follow: the newest version seen, the one approved, and when."
     )
+    leader: str | None = Field(
+        default=None,
+        description=(
+            "The operator replica (its leader-election identity) that wrote this status last; unset when the"
+            " operator runs without leader election. A replica that lost the leader Lease cannot write here."
+        ),
+        max_length=253,
+    )
     conditions: Annotated[tuple[Condition, ...], ListType("map", ("type",))] = Field(
         default=(),
         description=(

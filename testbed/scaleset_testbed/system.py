@@ -188,24 +188,69 @@ class OperatorSettings:
     resync_interval: float = 300.0
     budget: dict[str, Any] | None = None  # the config's azureBudget; None: the defaults
     selector: str | None = None  # run --selector: this process handles a shard of the fleet
+    election: Election | None = None  # run --leader-election: one of several replicas
 
     def describe(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "pollInterval_s": self.poll_interval,
             "tick_s": self.tick,
             "resyncInterval_s": self.resync_interval,
             "azureBudget": self.budget if self.budget is not None else "defaults",
+        }
+        if self.election is not None:
+            out["leaderElection"] = self.election.describe()
+        return out
+
+
+@dataclass(frozen=True)
+class Election:
+    """The leader-election flags of one replica: the Lease (in ``default``), timings, and its identity."""
+
+    identity: str
+    lease_name: str = "scaleset-image-operator"
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+
+    def args(self) -> list[str]:
+        return [
+            "--leader-election",
+            f"--leader-identity={self.identity}",
+            f"--lease-name={self.lease_name}",
+            "--lease-namespace=default",
+            f"--lease-duration={self.lease_duration:g}",
+            f"--renew-deadline={self.renew_deadline:g}",
+            f"--retry-period={self.retry_period:g}",
+        ]
+
+    def describe(self) -> dict[str, float]:
+        return {
+            "leaseDuration_s": self.lease_duration,
+            "renewDeadline_s": self.renew_deadline,
+            "retryPeriod_s": self.retry_period,
         }
 
 
 class OperatorProcess:
     """``python -m controller run -A`` against the emulators, with its own kubeconfig and config file."""
 
-    def __init__(self, env: Env, settings: OperatorSettings, name: str = "operator", cwd: Path | None = None) -> None:
+    def __init__(
+        self,
+        env: Env,
+        settings: OperatorSettings,
+        name: str = "operator",
+        cwd: Path | None = None,
+        *,
+        kube_url: str | None = None,
+    ) -> None:
         self.env = env
         self.settings = settings
         self.name = name
         self.cwd = cwd
+        # Another way to the Kubernetes API (a relay a test can cut): a kubeconfig of this process's own.
+        self.kubeconfig = (
+            write_kubeconfig(kube_url, env.workdir / f"{name}-kubeconfig") if kube_url is not None else env.kubeconfig
+        )
         self.starts = 0
         self.proc: asyncio.subprocess.Process | None = None
         self.log_path = env.workdir / f"{name}.log"
@@ -236,7 +281,7 @@ class OperatorProcess:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", str(self.env.workdir)),
-            "KUBECONFIG": str(self.env.kubeconfig),
+            "KUBECONFIG": str(self.kubeconfig),
             TOKEN_ENV: "bench-token",
             "PYTHONUNBUFFERED": "1",
         }
@@ -256,6 +301,7 @@ class OperatorProcess:
                 "--liveness",
                 f"http://127.0.0.1:{live_port}/healthz",
                 *(["--selector", self.settings.selector] if self.settings.selector else []),
+                *(self.settings.election.args() if self.settings.election is not None else []),
                 cwd=str(self.cwd) if self.cwd is not None else None,
                 env=env,
                 stdout=out,
@@ -270,7 +316,8 @@ class OperatorProcess:
                 async with self.env.http.get(
                     f"http://127.0.0.1:{live_port}/healthz", timeout=aiohttp.ClientTimeout(total=1)
                 ) as response:
-                    if response.status == 200 and self.env.operator_watching():
+                    # A replica with leader election is ready when it answers: it may be a standby.
+                    if response.status == 200 and (self.settings.election is not None or self.env.operator_watching()):
                         return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the operator did not become ready within {within:g}s: {self.log_tail()}")

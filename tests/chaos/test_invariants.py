@@ -365,5 +365,36 @@ def test_every_invariant_has_a_failing_case_here(name: str) -> None:
         invariants.NO_HOT_LOOP: test_a_hot_retry_loop,
         invariants.NO_TRACEBACK: test_a_traceback_in_the_log,
         invariants.OPERATOR_ALIVE: test_an_operator_that_exited_by_itself,
+        invariants.LEASE_HOLDER_WRITES: test_a_write_by_a_deposed_leader_after_the_takeover,
     }
     assert name in tested  # each test above runs on its own; this only proves none is missing
+
+
+def with_replicas(audit: list[dict[str, Any]], *holders: tuple[float, str]) -> Observation:
+    """The clean walk with each write sent by the replica named in its ``userAgent``, and Lease history."""
+    return observation(audit=audit, leases=[{"time": t, "holder": h} for t, h in holders])
+
+
+def sent_by(event: dict[str, Any], replica: str) -> dict[str, Any]:
+    return {**event, "userAgent": f"scaleset-image-operator/0.1.0 replica/{replica} azsdk-python-mgmt-compute"}
+
+
+def test_writes_by_the_lease_holder_violate_nothing() -> None:
+    audit = walk()
+    audit[0], audit[5] = sent_by(audit[0], "a"), sent_by(audit[5], "b")
+    assert check(with_replicas(audit, (0.0, "a"), (13.0, "b"))) == []
+
+
+def test_a_write_by_a_deposed_leader_after_the_takeover() -> None:
+    audit = walk()
+    audit[0], audit[5] = sent_by(audit[0], "a"), sent_by(audit[5], "a")  # a still writes at 14.0
+    violations = check(with_replicas(audit, (0.0, "a"), (13.0, "b")))
+    assert [(v.invariant, v.time) for v in violations] == [(invariants.LEASE_HOLDER_WRITES, 14.0)]
+    assert "replica a sent POST manualupgrade while the Lease was held by b" in violations[0].evidence
+
+
+def test_a_write_while_the_lease_is_released_or_before_anyone_held_it() -> None:
+    audit = walk()
+    audit[0], audit[5] = sent_by(audit[0], "a"), sent_by(audit[5], "a")
+    found = check(with_replicas(audit, (11.0, "a"), (13.0, "")))
+    assert [v.time for v in found if v.invariant == invariants.LEASE_HOLDER_WRITES] == [10.0, 14.0]

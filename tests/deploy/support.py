@@ -268,9 +268,27 @@ def container_of(deployment: Obj) -> Obj:
     return container
 
 
+DEFAULT_LEASE_NAME = "scaleset-image-operator"  # --lease-name's default
+
+
 def run_args(deployment: Obj) -> Any:
-    """The container's arguments as ``scaleset-image run`` parses them (the image's entrypoint)."""
-    return build_parser().parse_args(["run", *container_of(deployment)["args"]])
+    """The container's arguments as ``scaleset-image run`` parses them (the image's entrypoint); an argument
+    the operator would refuse fails the test."""
+    args, unknown = build_parser().parse_known_args(["run", *container_of(deployment)["args"]])
+    assert not unknown, f"scaleset-image run would refuse {unknown}"
+    return args
+
+
+def lease_of(deployment: Obj) -> tuple[str, str] | None:
+    """(namespace, name) of the Lease the Deployment's replicas elect their leader with; None: no election.
+
+    Without --lease-namespace the operator uses its pod's namespace ($POD_NAMESPACE, else the service
+    account's namespace file): the Deployment's own.
+    """
+    args = run_args(deployment)
+    if not args.leader_election:
+        return None
+    return (args.lease_namespace or deployment["metadata"]["namespace"], args.lease_name)
 
 
 def mounted_config(objects: list[Obj]) -> OperatorConfig:
@@ -290,7 +308,7 @@ def mounted_config(objects: list[Obj]) -> OperatorConfig:
 
 # --- policies ---------------------------------------------------------------------------------------------
 
-Grant = tuple[str, str, str]  # (apiGroup, resource, verb)
+Grant = tuple[str, str, str]  # (apiGroup, resource, verb); resource "kind[name]" when limited to one name
 NAMESPACED_GRANTS: set[Grant] = {
     *{("imagerollout.dev", "scalesetimages", v) for v in ("get", "list", "watch", "patch")},
     ("imagerollout.dev", "scalesetimages/status", "patch"),
@@ -302,23 +320,38 @@ DISCOVERY_GRANTS: set[Grant] = {("apiextensions.k8s.io", "customresourcedefiniti
 NAMESPACE_GRANTS: set[Grant] = {("", "namespaces", v) for v in ("list", "watch")}
 
 
+def lease_grants(name: str) -> set[Grant]:
+    """Leader election: create the Lease (create cannot name an object), get and update only that one."""
+    return {
+        ("coordination.k8s.io", "leases", "create"),
+        *{("coordination.k8s.io", f"leases[{name}]", v) for v in ("get", "update")},
+    }
+
+
 def grants(role: Obj) -> set[Grant]:
     out: set[Grant] = set()
     for rule in role.get("rules") or []:
-        assert "resourceNames" not in rule, f"{describe(role)}: {rule}"
         assert "nonResourceURLs" not in rule, f"{describe(role)}: {rule}"
+        names = rule.get("resourceNames")
+        assert names is None or names, f"{describe(role)}: empty resourceNames grant every name: {rule}"
         for group in rule["apiGroups"]:
             for resource in rule["resources"]:
                 for verb in rule["verbs"]:
-                    out.add((group, resource, verb))
+                    if names is None:
+                        out.add((group, resource, verb))
+                    else:
+                        out.update((group, f"{resource}[{name}]", verb) for name in names)
     return out
 
 
-def rbac_violations(objects: list[Obj], service_account: Obj, watched: list[str] | None) -> list[str]:
+def rbac_violations(
+    objects: list[Obj], service_account: Obj, watched: list[str] | None, lease: tuple[str, str] | None = None
+) -> list[str]:
     """Least privilege: the grants of every role bound to the operator, compared with what it uses.
 
     ``watched`` None means all namespaces (ClusterRoles only); a list means Roles in exactly those namespaces
-    plus a ClusterRole for what is cluster-scoped.
+    plus a ClusterRole for what is cluster-scoped. ``lease`` (namespace, name): leader election, a Role in
+    that namespace for that Lease (:func:`lease_of`); None: no lease permission at all.
     """
     problems: list[str] = []
     roles = {(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in objects}
@@ -349,6 +382,12 @@ def rbac_violations(objects: list[Obj], service_account: Obj, watched: list[str]
     else:
         expected_cluster = DISCOVERY_GRANTS | NAMESPACE_GRANTS
         expected_namespaced = {namespace: NAMESPACED_GRANTS for namespace in watched}
+    if lease is not None:
+        lease_namespace, lease_name = lease
+        expected_namespaced = {**expected_namespaced}
+        expected_namespaced[lease_namespace] = expected_namespaced.get(lease_namespace, set()) | lease_grants(
+            lease_name
+        )
     if cluster != expected_cluster:
         missing, extra = sorted(expected_cluster - cluster), sorted(cluster - expected_cluster)
         problems.append(f"cluster-wide grants: missing {missing}, extra {extra}")
@@ -358,13 +397,12 @@ def rbac_violations(objects: list[Obj], service_account: Obj, watched: list[str]
 
 
 def pod_violations(deployment: Obj) -> list[str]:
-    """Restricted Pod Security Standard and the operator's own rules for its Deployment."""
+    """Restricted Pod Security Standard and the operator's own rules for its pod (replicas and strategy:
+    :func:`election_violations`)."""
     problems: list[str] = []
     spec = deployment["spec"]
     pod = spec["template"]["spec"]
     pod_sc = pod.get("securityContext") or {}
-    if spec.get("replicas") != 1 or spec.get("strategy", {}).get("type") != "Recreate":
-        problems.append("must run one replica with the Recreate strategy (kopf standalone, no peering)")
     for key in ("hostNetwork", "hostPID", "hostIPC"):
         if pod.get(key):
             problems.append(f"{key} is set")
@@ -434,6 +472,84 @@ def wiring_violations(objects: list[Obj]) -> list[str]:
         mounted_config(objects)
     except (ValueError, StopIteration, KeyError) as exc:
         problems.append(f"the mounted configuration is unusable: {exc!r}")
+    return problems
+
+
+def _selects(selector: Obj, labels: Obj) -> bool:
+    """Whether a matchLabels-only label selector selects these labels (the only form the manifests use)."""
+    assert set(selector) == {"matchLabels"}, f"unexpected selector form {selector}"
+    match: Obj = selector["matchLabels"]
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+def election_violations(objects: list[Obj]) -> list[str]:
+    """Replicas, update strategy and leader election agree, so that two operators never reconcile at once.
+
+    Without --leader-election (kopf standalone): one replica, replaced with Recreate, no lease flag and no
+    PodDisruptionBudget. With it: RollingUpdate that never goes below the desired count (maxSurge 1,
+    maxUnavailable 0), lease timings ordered duration > renew deadline > retry period, the Lease in the
+    operator's namespace, POD_NAME and POD_NAMESPACE from the downward API, a preferred anti-affinity that
+    spreads the replicas over nodes, and from two replicas a PodDisruptionBudget keeping one. The Role for
+    the Lease is checked by :func:`rbac_violations` with :func:`lease_of`.
+    """
+    problems: list[str] = []
+    deployment = only(objects, "Deployment")
+    spec = deployment["spec"]
+    strategy = spec.get("strategy") or {}
+    pod = spec["template"]["spec"]
+    pod_labels = spec["template"]["metadata"]["labels"]
+    args = run_args(deployment)
+    replicas = spec.get("replicas", 1)
+    budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
+    if not args.leader_election:
+        if replicas != 1 or strategy.get("type") != "Recreate":
+            problems.append("without --leader-election: one replica and the Recreate strategy (kopf standalone)")
+        given = [a for a in container_of(deployment)["args"] if re.match(r"--(lease|leader|renew|retry)-", a)]
+        if given:
+            problems.append(f"lease arguments without --leader-election: {given}")
+        if budgets:
+            problems.append("a PodDisruptionBudget for a single replica blocks node drains")
+        return problems
+
+    if strategy != {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}:
+        problems.append(f"with leader election: RollingUpdate, maxSurge 1, maxUnavailable 0; not {strategy}")
+    if not isinstance(replicas, int) or replicas < 1:
+        problems.append(f"replicas {replicas!r}")
+    if not args.lease_duration > args.renew_deadline > args.retry_period > 0:
+        problems.append(
+            f"lease timings must be duration > renew deadline > retry period > 0: "
+            f"{args.lease_duration}, {args.renew_deadline}, {args.retry_period}"
+        )
+    lease = lease_of(deployment)
+    if lease is None or lease[0] != deployment["metadata"]["namespace"]:
+        problems.append(f"the Lease {lease} is not in the operator's namespace")
+    env = {e["name"]: e for e in container_of(deployment).get("env", [])}
+    for name, field in (("POD_NAME", "metadata.name"), ("POD_NAMESPACE", "metadata.namespace")):
+        if env.get(name, {}).get("valueFrom") != {"fieldRef": {"fieldPath": field}}:
+            problems.append(f"{name} is not {field} from the downward API: {env.get(name)}")
+    anti = (pod.get("affinity") or {}).get("podAntiAffinity") or {}
+    spread = [
+        term["podAffinityTerm"]
+        for term in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])
+        + [{"podAffinityTerm": t} for t in anti.get("requiredDuringSchedulingIgnoredDuringExecution", [])]
+    ]
+    if not any(
+        t.get("topologyKey") == "kubernetes.io/hostname" and _selects(t.get("labelSelector") or {}, pod_labels)
+        for t in spread
+    ):
+        problems.append(f"no pod anti-affinity spreads the replicas over nodes: {anti}")
+    if replicas >= 2:
+        selecting = [b for b in budgets if _selects(b["spec"]["selector"], pod_labels)]
+        if (
+            len(selecting) != 1
+            or selecting[0]["spec"].get("minAvailable") != 1
+            or "maxUnavailable" in (selecting[0]["spec"])
+        ):
+            problems.append(f"{replicas} replicas need one PodDisruptionBudget with minAvailable 1: {budgets}")
+        elif selecting[0]["metadata"]["namespace"] != deployment["metadata"]["namespace"]:
+            problems.append("the PodDisruptionBudget is not in the operator's namespace")
+    elif budgets:
+        problems.append("a PodDisruptionBudget for a single replica blocks node drains")
     return problems
 
 

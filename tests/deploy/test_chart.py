@@ -3,8 +3,11 @@
 Covers: `helm lint --strict` for Kubernetes 1.32; rendering with default and non-default values; every
 rendered object valid for Kubernetes 1.32; least-privilege RBAC for all-namespace and per-namespace modes;
 the restricted pod policy; arguments, ports, probe and configuration agreeing with each other and with the
-operator's own CLI and config parser; the CRD identical to crds/; workload identity, service principal and
-monitoring switches; values.schema.json refusing bad values (in Helm and in jsonschema).
+operator's own CLI and config parser; replicas, update strategy and Lease-based leader election agreeing
+(two electing replicas by default, one standalone replica without election, the Role for the Lease, the
+PodDisruptionBudget, the render failing on values that would let two operators reconcile); the CRD identical
+to crds/; workload identity, service principal and monitoring switches; values.schema.json refusing bad
+values (in Helm and in jsonschema).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from .support import (
     KUBERNETES_VERSION,
     check_rule_groups,
     container_of,
+    election_violations,
+    lease_of,
     metric_names_in,
     mounted_config,
     only,
@@ -92,6 +97,25 @@ SCENARIOS: dict[str, dict[str, Any]] = {
         "metrics": {"port": 9100},
         "livenessPort": 8081,
     },
+    # kopf standalone, as before leader election: one pod, Recreate.
+    "standalone": {"replicas": 1, "leaderElection": {"enabled": False}},
+    # Three replicas, own Lease name and timings, the release namespace also watched (its Role and the
+    # Lease's Role must not collide), and an anti-affinity of the user's own that replaces the chart's.
+    "three-replicas-own-lease": {
+        "replicas": 3,
+        "leaderElection": {"leaseName": "ssi-leader", "leaseDuration": 30, "renewDeadline": 20, "retryPeriod": 5},
+        "watchNamespaces": [NAMESPACE, "team-a"],
+        "affinity": {
+            "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "topologyKey": "kubernetes.io/hostname",
+                        "labelSelector": {"matchLabels": {"app.kubernetes.io/component": "operator"}},
+                    }
+                ]
+            }
+        },
+    },
 }
 
 
@@ -100,7 +124,11 @@ def watched_namespaces(objects: list[dict[str, Any]]) -> list[str] | None:
     return None if args.all_namespaces else list(args.namespace)
 
 
-@pytest.mark.parametrize("values", [{}, SCENARIOS["aks-namespaced-monitored"]], ids=["defaults", "non-default"])
+@pytest.mark.parametrize(
+    "values",
+    [{}, SCENARIOS["aks-namespaced-monitored"], SCENARIOS["standalone"]],
+    ids=["defaults", "non-default", "standalone"],
+)
 def test_helm_lint_strict_is_clean(values: dict[str, Any]) -> None:
     report = helm_python.lint(CHART, values, strict=True, kube_version=f"v{KUBERNETES_VERSION}.0")
     assert report["total_charts_linted"] == 1
@@ -117,13 +145,21 @@ def test_every_rendered_object_is_valid(render: Render, scenario: str) -> None:
     }
     for obj in objects:
         validate_object(obj)
+    keys = [(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys)), f"two objects of one name: {sorted(keys)}"
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_rbac_is_least_privilege_for_what_the_operator_watches(render: Render, scenario: str) -> None:
     objects = render(SCENARIOS[scenario])
     watched = watched_namespaces(objects)
-    assert rbac_violations(objects, only(objects, "ServiceAccount"), watched) == []
+    lease = lease_of(only(objects, "Deployment"))
+    assert rbac_violations(objects, only(objects, "ServiceAccount"), watched, lease) == []
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_replicas_strategy_and_leader_election_agree(render: Render, scenario: str) -> None:
+    assert election_violations(render(SCENARIOS[scenario])) == []
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
@@ -136,13 +172,111 @@ def test_arguments_ports_probe_and_config_agree(render: Render, scenario: str) -
     assert wiring_violations(render(SCENARIOS[scenario])) == []
 
 
+def _roles(objects: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return sorted(
+        (o["kind"], o["metadata"]["namespace"], o["metadata"]["name"])
+        for o in objects
+        if o["kind"] in ("Role", "RoleBinding")
+    )
+
+
 def test_namespaced_mode_has_roles_only_in_the_watched_namespaces(render: Render) -> None:
     objects = render(SCENARIOS["aks-namespaced-monitored"])
     assert watched_namespaces(objects) == ["team-a", "team-b"]
-    roles = sorted(o["metadata"]["namespace"] for o in objects if o["kind"] == "Role")
-    assert roles == ["team-a", "team-b"]
+    election = "scaleset-image-operator-leader-election"
+    assert _roles(objects) == [
+        ("Role", NAMESPACE, election),
+        ("Role", "team-a", "scaleset-image-operator"),
+        ("Role", "team-b", "scaleset-image-operator"),
+        ("RoleBinding", NAMESPACE, election),
+        ("RoleBinding", "team-a", "scaleset-image-operator"),
+        ("RoleBinding", "team-b", "scaleset-image-operator"),
+    ]
     assert watched_namespaces(render({})) is None
-    assert [o for o in render({}) if o["kind"] in ("Role", "RoleBinding")] == []
+    assert _roles(render({})) == [("Role", NAMESPACE, election), ("RoleBinding", NAMESPACE, election)]
+    assert _roles(render(SCENARIOS["standalone"])) == []
+
+
+def test_defaults_run_two_replicas_electing_a_leader(render: Render) -> None:
+    objects = render({})
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
+    args = container_of(deployment)["args"]
+    assert args[args.index("--leader-election") :] == [
+        "--leader-election",
+        "--lease-name=scaleset-image-operator",
+        f"--lease-namespace={NAMESPACE}",
+        "--lease-duration=15",
+        "--renew-deadline=10",
+        "--retry-period=2",
+    ]
+    assert lease_of(deployment) == (NAMESPACE, "scaleset-image-operator")
+    env = {e["name"]: e["valueFrom"] for e in container_of(deployment)["env"]}
+    assert env == {
+        "POD_NAME": {"fieldRef": {"fieldPath": "metadata.name"}},
+        "POD_NAMESPACE": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    }
+    role = next(o for o in objects if o["kind"] == "Role")
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["scaleset-image-operator"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    budget = only(objects, "PodDisruptionBudget")
+    assert budget["spec"]["minAvailable"] == 1
+    assert budget["spec"]["selector"] == deployment["spec"]["selector"]
+    (term,) = deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"][
+        "preferredDuringSchedulingIgnoredDuringExecution"
+    ]
+    assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert term["podAffinityTerm"]["labelSelector"] == deployment["spec"]["selector"]
+
+
+def test_without_leader_election_one_standalone_pod_as_before(render: Render) -> None:
+    objects = render(SCENARIOS["standalone"])
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["strategy"] == {"type": "Recreate"}
+    assert not [
+        a for a in container_of(deployment)["args"] if a.startswith(("--lease", "--leader", "--renew", "--retry"))
+    ]
+    assert lease_of(deployment) is None
+    assert "env" not in container_of(deployment)
+    assert "affinity" not in deployment["spec"]["template"]["spec"]
+    assert not {o["kind"] for o in objects} & {"Role", "RoleBinding", "PodDisruptionBudget"}
+
+
+def test_lease_name_replicas_and_timings_are_values(render: Render) -> None:
+    objects = render(SCENARIOS["three-replicas-own-lease"])
+    deployment = only(objects, "Deployment")
+    assert deployment["spec"]["replicas"] == 3
+    args = run_args(deployment)
+    assert (args.lease_duration, args.renew_deadline, args.retry_period) == (30, 20, 5)
+    assert lease_of(deployment) == (NAMESPACE, "ssi-leader")
+    # The user's podAntiAffinity replaces the chart's, it is not merged with it.
+    affinity = deployment["spec"]["template"]["spec"]["affinity"]
+    assert affinity == SCENARIOS["three-replicas-own-lease"]["affinity"]
+    # The lease name defaults to the release's full name.
+    assert lease_of(only(render({"fullnameOverride": "ssi"}), "Deployment")) == (NAMESPACE, "ssi")
+    assert lease_of(only(render({}, namespace="platform"), "Deployment")) == ("platform", "scaleset-image-operator")
+    # One replica with election: no PodDisruptionBudget, which would block every node drain.
+    assert [o for o in render({"replicas": 1}) if o["kind"] == "PodDisruptionBudget"] == []
+    assert [o for o in render({"podDisruptionBudget": {"enabled": False}}) if o["kind"] == "PodDisruptionBudget"] == []
+
+
+def test_anti_affinity_is_added_to_the_users_node_affinity(render: Render) -> None:
+    values = SCENARIOS["aks-namespaced-monitored"]
+    affinity = only(render(values), "Deployment")["spec"]["template"]["spec"]["affinity"]
+    assert affinity["nodeAffinity"] == values["affinity"]["nodeAffinity"]
+    assert affinity["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
 
 
 def test_chart_crds_are_identical_to_crds_directory(chart: helm_python.Chart) -> None:
@@ -180,7 +314,7 @@ def test_service_principal_comes_from_the_named_secret(render: Render) -> None:
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "scaleset-image-azure-credentials", "key": name}
     assert env["AZURE_AUTHORITY_HOST"]["value"] == "https://adfs.west.azurestack.contoso.com/"
     assert env["HTTPS_PROXY"]["value"] == "http://proxy.contoso.com:3128"
-    assert "env" not in container_of(only(render({}), "Deployment"))
+    assert [e["name"] for e in container_of(only(render({}), "Deployment"))["env"]] == ["POD_NAME", "POD_NAMESPACE"]
 
 
 def test_cloud_profiles_reach_the_operator_configuration(render: Render) -> None:
@@ -369,6 +503,15 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "no memory limit": {"resources": {"limits": {"memory": None}}},
     "bad scrape interval": {"serviceMonitor": {"interval": "30 seconds"}},
     "label value not a string": {"dashboard": {"labels": {"grafana_dashboard": 1}}},
+    "zero replicas": {"replicas": 0},
+    "replicas not a number": {"replicas": "two"},
+    "zero lease duration": {"leaderElection": {"leaseDuration": 0}},
+    "negative renew deadline": {"leaderElection": {"renewDeadline": -10}},
+    "zero retry period": {"leaderElection": {"retryPeriod": 0}},
+    "lease duration with a unit": {"leaderElection": {"leaseDuration": "15s"}},
+    "invalid lease name": {"leaderElection": {"leaseName": "Leader_A"}},
+    "unknown leader election key": {"leaderElection": {"namespace": "kube-system"}},
+    "election switch not a boolean": {"leaderElection": {"enabled": "yes"}},
 }
 
 
@@ -387,6 +530,30 @@ def test_schema_refuses_bad_values(chart: helm_python.Chart, render: Render, val
         ({"config": {"defaultCloud": "stack-west"}}, 'config.defaultCloud "stack-west" is not one of the profiles'),
         ({"metrics": {"port": 8080}}, "metrics.port and livenessPort must differ"),
         ({"serviceAccount": {"create": False}}, "serviceAccount.name is required"),
+        (
+            {"leaderElection": {"leaseDuration": 10, "renewDeadline": 10}},
+            r"leaderElection.leaseDuration \(10\) must be greater than leaderElection.renewDeadline \(10\)",
+        ),
+        (
+            {"leaderElection": {"leaseDuration": 5, "renewDeadline": 10}},
+            r"leaderElection.leaseDuration \(5\) must be greater than leaderElection.renewDeadline \(10\)",
+        ),
+        (
+            {"leaderElection": {"renewDeadline": 2, "retryPeriod": 2}},
+            r"leaderElection.renewDeadline \(2\) must be greater than leaderElection.retryPeriod \(2\)",
+        ),
+        (
+            {"leaderElection": {"renewDeadline": 10, "retryPeriod": 12}},
+            r"leaderElection.renewDeadline \(10\) must be greater than leaderElection.retryPeriod \(12\)",
+        ),
+        (
+            {"leaderElection": {"enabled": False}},
+            "replicas is 2 but leaderElection.enabled is false: standalone operators would all reconcile",
+        ),
+        (
+            {"replicas": 3, "leaderElection": {"enabled": False}},
+            "replicas is 3 but leaderElection.enabled is false",
+        ),
     ],
 )
 def test_inconsistent_values_fail_the_render(render: Render, values: dict[str, Any], message: str) -> None:

@@ -4,9 +4,11 @@ Covers: each file in deploy/ (except deploy/monitoring/, owned and tested with t
 classified and validated for Kubernetes 1.32; no file left unreferenced by a kustomization or a test; every
 CRD copy (crds/, deploy/base/, the chart's crds/: the Makefile's CRD_COPIES) byte-identical to the
 generator's output; each kustomization built (resources and JSON 6902 patches) and checked for
-least-privilege RBAC matching the namespaces the operator is told to watch, the restricted pod policy, and
-arguments / ports / probe / configuration that the operator's own CLI and config parser accept; the
-workload identity and Azure Stack Hub variants; the ScaleSetImage examples.
+least-privilege RBAC matching the namespaces the operator is told to watch (and the Lease it elects its
+leader with), the restricted pod policy, replicas and update strategy agreeing with leader election, and
+arguments / ports / probe / configuration that the operator's own CLI and config parser accept; two replicas
+electing a leader in the base and every overlay; the workload identity and Azure Stack Hub variants; the
+ScaleSetImage examples.
 """
 
 from __future__ import annotations
@@ -31,9 +33,11 @@ from .support import (
     OWNED_ELSEWHERE,
     ROOT,
     container_of,
+    election_violations,
     group_of,
     kustomizations,
     kustomize_build,
+    lease_of,
     load_file,
     mounted_config,
     only,
@@ -161,7 +165,30 @@ class TestKustomizeBuild:
         objects = kustomize_build(directory)
         args = run_args(only(objects, "Deployment"))
         watched = None if args.all_namespaces else list(args.namespace)
-        assert rbac_violations(objects, only(objects, "ServiceAccount"), watched) == []
+        lease = lease_of(only(objects, "Deployment"))
+        assert rbac_violations(objects, only(objects, "ServiceAccount"), watched, lease) == []
+
+    def test_replicas_strategy_and_leader_election_agree(self, directory: Path) -> None:
+        assert election_violations(kustomize_build(directory)) == []
+
+    def test_two_replicas_elect_a_leader(self, directory: Path) -> None:
+        objects = kustomize_build(directory)
+        deployment = only(objects, "Deployment")
+        assert deployment["spec"]["replicas"] == 2
+        assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+        args = run_args(deployment)
+        assert args.leader_election
+        assert (args.lease_duration, args.renew_deadline, args.retry_period) == (15, 10, 2)
+        assert lease_of(deployment) == ("scaleset-image-system", "scaleset-image-operator")
+        env = [e["name"] for e in container_of(deployment)["env"]]
+        assert env[:2] == ["POD_NAME", "POD_NAMESPACE"]
+        assert {
+            (o["kind"], o["metadata"]["namespace"]) for o in objects if "leader-election" in o["metadata"]["name"]
+        } == {
+            ("Role", "scaleset-image-system"),
+            ("RoleBinding", "scaleset-image-system"),
+        }
+        assert only(objects, "PodDisruptionBudget")["spec"]["minAvailable"] == 1
 
     def test_pod_meets_the_restricted_policy(self, directory: Path) -> None:
         assert pod_violations(only(kustomize_build(directory), "Deployment")) == []
@@ -190,7 +217,14 @@ def test_base_watches_all_namespaces_with_workload_identity() -> None:
 def test_namespaced_overlay_watches_only_its_namespaces() -> None:
     objects = kustomize_build(DEPLOY / "overlays" / "namespaced")
     assert run_args(only(objects, "Deployment")).namespace == ["team-a"]
-    assert {o["metadata"]["namespace"] for o in objects if o["kind"] in ("Role", "RoleBinding")} == {"team-a"}
+    roles = {
+        (o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] in ("Role", "RoleBinding")
+    }
+    # The watched namespace's permissions, and the Lease's in the operator's own namespace.
+    assert roles == {
+        ("team-a", "scaleset-image-operator"),
+        ("scaleset-image-system", "scaleset-image-operator-leader-election"),
+    }
 
 
 def test_azure_stack_hub_overlay_uses_a_service_principal_and_its_cloud_profile() -> None:

@@ -9,10 +9,12 @@ write is tested in tests/unit/test_writes.py: here kopf itself stops the timer o
 
 from __future__ import annotations
 
+from typing import Any
+
 import kopf
 import pytest
 
-from controller.operator.live import LiveMeta, LiveObjects, LiveReadError
+from controller.operator.live import LiveMeta, LiveObjects, LiveReadError, StatusWrite
 
 from .harness import RESOURCES, resource, running_system, scenario
 
@@ -32,6 +34,9 @@ class Counting:
         answer = await self.inner.meta(namespace, name)
         self.answers.append(answer)
         return answer
+
+    async def patch_status(self, plural: str, namespace: str, name: str, ops: list[dict[str, Any]]) -> StatusWrite:
+        return await self.inner.patch_status(plural, namespace, name, ops)
 
     async def close(self) -> None:
         await self.inner.close()

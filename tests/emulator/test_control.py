@@ -24,7 +24,7 @@ from .conftest import (
 )
 
 REQUEST_KEYS = {"type", "time", "method", "path", "apiVersion", "status", "body"}
-REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault", "executedStatus", "clientRequestId"}
+REQUEST_OPTIONAL = {"operation", "operationId", "errorCode", "fault", "executedStatus", "clientRequestId", "userAgent"}
 INSTANCE_KEYS = {
     "type",
     "time",
@@ -253,7 +253,9 @@ def test_audit_event_shapes_and_order(emulator_thread: Any, sync_client: Any) ->
         "operation": "VirtualMachineScaleSets_UpdateInstances",
         "operationId": post["operationId"],
         "clientRequestId": post["clientRequestId"],  # the SDK's x-ms-client-request-id
+        "userAgent": post["userAgent"],  # the client (with leader election: the replica) that sent it
     }
+    assert "azsdk-python" in post["userAgent"]
     assert requests[-1]["apiVersion"] is None
     assert requests[-1]["status"] == 401
     assert requests[-1]["errorCode"] == "AuthenticationFailed"

@@ -1,9 +1,10 @@
 """Generate the emulator's OpenAPI definitions of the built-in kinds it serves, from the official schemas.
 
-The emulator publishes these in ``/openapi/v2`` and ``/openapi/v3`` and admits Namespaces, Events and
-CRDs with them. They come from the Kubernetes OpenAPI as ``kubernetes-validate`` bundles it (a dev
-dependency), turned back from its JSON-schema form into OpenAPI (``type: [X, "null"]`` -> ``type: X``,
-``#/$defs/`` -> ``#/definitions/``, no ``enum`` on apiVersion/kind). Regenerate with::
+The emulator publishes these in ``/openapi/v2`` and ``/openapi/v3`` and admits Namespaces, Events,
+CRDs and Leases (leader election) with them. They come from the Kubernetes OpenAPI as
+``kubernetes-validate`` bundles it (a dev dependency), turned back from its JSON-schema form into
+OpenAPI (``type: [X, "null"]`` -> ``type: X``, ``#/$defs/`` -> ``#/definitions/``, no ``enum`` on
+apiVersion/kind). Regenerate with::
 
     .venv/bin/python -m tests.kube_emulator.builtin_schemas
 
@@ -28,6 +29,8 @@ ROOTS = (
     "io.k8s.api.core.v1.EventList",
     "io.k8s.api.events.v1.Event",
     "io.k8s.api.events.v1.EventList",
+    "io.k8s.api.coordination.v1.Lease",
+    "io.k8s.api.coordination.v1.LeaseList",
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinition",
     "io.k8s.apiextensions-apiserver.pkg.apis.apiextensions.v1.CustomResourceDefinitionList",
     "io.k8s.apimachinery.pkg.apis.meta.v1.APIResourceList",

@@ -12,7 +12,9 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from controller.config import OperatorConfig
 from controller.metrics import DOMAIN_STATE_CODES, MAX_DOMAIN_SERIES, OperatorMetrics
+from controller.operator import OperatorContext
 from controller.resource import DomainState, Phase
 
 from .support import DONE_STATUS, GATED_STATUS, MID_STATUS, VMSS_PATH, exposition, fed_metrics, tool
@@ -45,6 +47,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaleset_image_azure_budget_wait_seconds": ("counter", ("limit",)),
     "scaleset_image_azure_ratelimit_remaining": ("gauge", ("policy",)),
     "scaleset_image_operations_in_flight": ("gauge", ()),
+    "scaleset_image_leader": ("gauge", ()),
     "scaleset_image_analysis_phase": ("gauge", (*RESOURCE, "phase")),
     "scaleset_image_analysis_failed_rounds": ("gauge", RESOURCE),
     "scaleset_image_analysis_inconclusive_rounds": ("gauge", RESOURCE),
@@ -309,6 +312,18 @@ def test_budget_waits_add_up_by_limit() -> None:
     listings = "Compute instance listings (180 per 180 s)"
     assert value(metrics, "scaleset_image_azure_budget_wait_seconds_total", limit=listings) == 13.0
     assert value(metrics, "scaleset_image_azure_budget_wait_seconds_total", limit="ARM reads (20/s, burst 200)") == 0.05
+
+
+def test_leader_is_one_without_election_and_follows_the_lease_with_it() -> None:
+    metrics = OperatorMetrics()
+    assert value(metrics, "scaleset_image_leader") == 1  # a single replica without election acts
+    ctx = OperatorContext(config=OperatorConfig())
+    metrics.attach(ctx)
+    assert ctx.leader_hook is not None
+    ctx.leader_hook(False)  # standing by
+    assert value(metrics, "scaleset_image_leader") == 0
+    ctx.leader_hook(True)
+    assert value(metrics, "scaleset_image_leader") == 1
 
 
 def test_reconciles_by_result_start_at_zero() -> None:

@@ -28,6 +28,7 @@ ALERTS = {
     "ScaleSetImageReconcileErrors",
     "ScaleSetImageAzureThrottled",
     "ScaleSetImageOperatorDown",
+    "ScaleSetImageNoLeader",  # issue 16: every replica stands by
     "ScaleSetImageAnalysisFailed",
     "ScaleSetImageAnalysisInconclusive",
     "ScaleSetImageMaintenanceWindowFarAway",

@@ -100,3 +100,23 @@ app.kubernetes.io/component: operator
   resources: [events]
   verbs: [create, patch]
 {{- end -}}
+
+{{/* The Lease the replicas elect their leader with. */}}
+{{- define "scaleset-image-operator.leaseName" -}}
+{{- default (include "scaleset-image-operator.fullname" .) .Values.leaderElection.leaseName -}}
+{{- end -}}
+
+{{/* Refuse replica and election values that would let two operators reconcile at once. */}}
+{{- define "scaleset-image-operator.checkLeaderElection" -}}
+{{- $election := .Values.leaderElection -}}
+{{- if $election.enabled -}}
+{{- if le (int $election.leaseDuration) (int $election.renewDeadline) -}}
+{{- fail (printf "leaderElection.leaseDuration (%d) must be greater than leaderElection.renewDeadline (%d): a leader must give up before its lease can expire" (int $election.leaseDuration) (int $election.renewDeadline)) -}}
+{{- end -}}
+{{- if le (int $election.renewDeadline) (int $election.retryPeriod) -}}
+{{- fail (printf "leaderElection.renewDeadline (%d) must be greater than leaderElection.retryPeriod (%d): the leader must get more than one try to renew" (int $election.renewDeadline) (int $election.retryPeriod)) -}}
+{{- end -}}
+{{- else if gt (int .Values.replicas) 1 -}}
+{{- fail (printf "replicas is %d but leaderElection.enabled is false: standalone operators would all reconcile the same resources; enable leaderElection or set replicas to 1" (int .Values.replicas)) -}}
+{{- end -}}
+{{- end -}}

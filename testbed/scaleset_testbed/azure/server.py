@@ -155,6 +155,8 @@ class AzureEmulator:
         }
         if "x-ms-client-request-id" in request.headers:
             audit["clientRequestId"] = request.headers["x-ms-client-request-id"]
+        if "User-Agent" in request.headers:  # which client (with leader election: which replica) sent it
+            audit["userAgent"] = request.headers["User-Agent"]
         self.world.record(audit)
         request_id = str(uuid.uuid4())
         headers = {"x-ms-request-id": request_id, "x-ms-correlation-request-id": request_id}

@@ -52,6 +52,10 @@ def _record(
         "line": result.line(),
         "wall": result.wall,
         "kills": result.kills,
+        "replicas": result.extra.get("replicas", 1),
+        "failovers": result.extra.get("failovers", 0),
+        "leadershipLosses": result.extra.get("leadershipLosses", 0),
+        "leaseChanges": result.extra.get("leaseChanges", 0),
         "endPhase": result.end_phase,
         "error": result.error,
         "violations": [v.to_json() for v in result.violations],
@@ -61,13 +65,20 @@ def _record(
 
 
 async def _work(
-    seeds: Any, results: Any, kill_share: float, flex_share: float, out: Path, settle: float, fresh: bool
+    seeds: Any,
+    results: Any,
+    kill_share: float,
+    flex_share: float,
+    failover_share: float,
+    out: Path,
+    settle: float,
+    fresh: bool,
 ) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="scaleset-chaos-"))
     station = Station(workdir, fresh=fresh)
     try:
         while (seed := seeds.get()) is not None:
-            schedule = generate(seed, kill_share, flex_share=flex_share)
+            schedule = generate(seed, kill_share, flex_share=flex_share, failover_share=failover_share)
             started = time.monotonic()
             try:
                 result, observation = await station.run(schedule, settle=settle)
@@ -83,10 +94,17 @@ async def _work(
 
 
 def worker(
-    seeds: Any, results: Any, kill_share: float, flex_share: float, out: str, settle: float, fresh: bool
+    seeds: Any,
+    results: Any,
+    kill_share: float,
+    flex_share: float,
+    failover_share: float,
+    out: str,
+    settle: float,
+    fresh: bool,
 ) -> None:
     """One worker process: a station (emulators and an operator) that runs seeds until it reads None."""
-    asyncio.run(_work(seeds, results, kill_share, flex_share, Path(out), settle, fresh))
+    asyncio.run(_work(seeds, results, kill_share, flex_share, failover_share, Path(out), settle, fresh))
 
 
 def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
@@ -103,6 +121,10 @@ def summarize(results: list[dict[str, Any]], wall: float) -> dict[str, Any]:
     return {
         "schedules": len(results),
         "kills": sum(r["kills"] for r in results),
+        "failoverSchedules": sum(1 for r in results if r.get("replicas", 1) > 1),
+        "failovers": sum(r.get("failovers", 0) for r in results),
+        "leadershipLosses": sum(r.get("leadershipLosses", 0) for r in results),
+        "leaseChanges": sum(r.get("leaseChanges", 0) for r in results),
         "violating": sum(1 for r in results if r["violations"]),
         "errors": [r["seed"] for r in results if r["error"]],
         "violations": {name: {"count": counts[name], "seeds": sorted(seeds_by[name])} for name in sorted(counts)},
@@ -122,6 +144,12 @@ def print_summary(summary: dict[str, Any]) -> None:
         f" {len(summary['errors'])} errors; wall {summary['wall']}s; per schedule median {per['median']}s"
         f" p90 {per['p90']}s max {per['max']}s"
     )
+    if summary.get("failoverSchedules"):
+        print(
+            f"  two replicas in {summary['failoverSchedules']} schedules: {summary['failovers']} failover faults,"
+            f" {summary['leaseChanges']} changes of the Lease's holder, {summary['leadershipLosses']} replicas"
+            " that lost the Lease and exited (restarted as standbys)"
+        )
     for name in INVARIANTS:
         entry = summary["violations"].get(name)
         if entry:
@@ -140,6 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--flex-share", type=float, default=0.0, help="share of schedules whose scale set is Flexible (0..1)"
     )
+    parser.add_argument(
+        "--failover-share",
+        type=float,
+        default=0.0,
+        help="share of schedules run by two replicas with leader election and failover faults (0..1)",
+    )
     parser.add_argument("--out", default="chaos-out", help="where violating schedules are saved (default chaos-out)")
     parser.add_argument("-j", "--jobs", type=int, default=1, help="schedules run side by side (processes)")
     parser.add_argument(
@@ -156,8 +190,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if found else 0
     if args.seeds is None:
         parser.error("--seeds is required (or --recheck)")
-    if not 0.0 <= args.kill_share <= 1.0 or not 0.0 <= args.flex_share <= 1.0 or args.jobs < 1:
-        parser.error("--kill-share and --flex-share must be within 0..1 and -j at least 1")
+    shares = (args.kill_share, args.flex_share, args.failover_share)
+    if not all(0.0 <= share <= 1.0 for share in shares) or args.jobs < 1:
+        parser.error("--kill-share, --flex-share and --failover-share must be within 0..1 and -j at least 1")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
@@ -172,7 +207,17 @@ def main(argv: list[str] | None = None) -> int:
         seeds.put(None)
     workers = [
         context.Process(
-            target=worker, args=(seeds, finished, args.kill_share, args.flex_share, str(out), args.settle, args.fresh)
+            target=worker,
+            args=(
+                seeds,
+                finished,
+                args.kill_share,
+                args.flex_share,
+                args.failover_share,
+                str(out),
+                args.settle,
+                args.fresh,
+            ),
         )
         for _ in range(jobs)
     ]

@@ -30,6 +30,7 @@ NO_HOT_LOOP = "no-hot-retry-loop"
 NO_TRACEBACK = "no-traceback-in-log"
 OPERATOR_ALIVE = "operator-did-not-exit"
 MODEL_WRITE_TARGET = "model-write-is-target"
+LEASE_HOLDER_WRITES = "writes-only-by-the-lease-holder"
 INVARIANTS = (
     ONE_DOMAIN,
     MODEL_WRITE_TARGET,
@@ -42,6 +43,7 @@ INVARIANTS = (
     NO_HOT_LOOP,
     NO_TRACEBACK,
     OPERATOR_ALIVE,
+    LEASE_HOLDER_WRITES,
 )
 
 # Hot retry loop: more than HOT_LOOP_COUNT identical failing writes (same method, path and body, answered
@@ -83,6 +85,7 @@ class Observation:
     log: str = ""
     unexpected_exits: list[str] = field(default_factory=list)
     health_extension: bool = True
+    leases: list[dict[str, Any]] = field(default_factory=list)  # {"time", "holder"}: the Lease as committed
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -252,7 +255,42 @@ def check(obs: Observation) -> list[Violation]:
     out += check_no_write_after_delete(obs)
     out += check_hot_loop(obs)
     out += check_log(obs)
+    out += check_lease_holder_writes(obs)
     out += [Violation(OPERATOR_ALIVE, -1, text) for text in obs.unexpected_exits]
+    return out
+
+
+def _replica_of(event: dict[str, Any]) -> str | None:
+    """The replica that sent a request: the operator puts ``replica/<identity>`` in its User-Agent."""
+    agent = str(event.get("userAgent") or "")
+    marker = agent.find("replica/")
+    return agent[marker + len("replica/") :].split()[0] if marker >= 0 else None
+
+
+def check_lease_holder_writes(obs: Observation) -> list[Violation]:
+    """With leader election: every Azure write a replica sends arrives while that replica holds the Lease (as the
+    API server last committed it). A deposed or partitioned leader that still wrote after another replica took
+    the Lease is what fencing exists to prevent."""
+    if not obs.leases:
+        return []
+    out: list[Violation] = []
+    for event in obs.audit:
+        if event.get("type") != "request" or event.get("method") == "GET" or not operator_request(event, obs.prefix):
+            continue
+        replica = _replica_of(event)
+        if replica is None:
+            continue
+        t = float(event["time"])
+        holder = next((str(r["holder"]) for r in reversed(obs.leases) if float(r["time"]) <= t), None)
+        if holder != replica:
+            out.append(
+                Violation(
+                    LEASE_HOLDER_WRITES,
+                    t,
+                    f"replica {replica} sent {event['method']} {event['path'].rsplit('/', 1)[-1]} while the Lease"
+                    f" was held by {holder or 'nobody'}",
+                )
+            )
     return out
 
 

@@ -20,6 +20,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import signal
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +30,8 @@ from typing import Any
 from scaleset_testbed import worlds
 from scaleset_testbed.azure.faults import FaultRule
 from scaleset_testbed.kube import WriteFault
-from scaleset_testbed.system import Env, OperatorProcess, OperatorSettings, emulators, wait_until
+from scaleset_testbed.netcut import Relay
+from scaleset_testbed.system import Election, Env, OperatorProcess, OperatorSettings, emulators, wait_until
 from scaleset_testbed.worlds import CR, GROUP, LOCATION, OFFER, PLURAL, PUBLISHER, RG, SKU, SUB, TOKEN, VERSION, VMSS
 
 from . import invariants
@@ -40,6 +42,29 @@ NAME = "chaos"
 API_VERSION = "2026-04-01"
 TIME_SCALE = 20.0
 SETTINGS = OperatorSettings(poll_interval=0.1, tick=0.1, resync_interval=1.0)
+# Failover worlds: two replicas electing a leader on short timings, so that a takeover fits in a schedule.
+LEASE_NAME = "scaleset-image-operator"
+ELECTION = {"lease_duration": 2.0, "renew_deadline": 1.5, "retry_period": 0.25}
+REPLICAS = ("a", "b")
+LOST_LEADERSHIP = "leader election lost"
+
+
+def replica_settings(identity: str) -> OperatorSettings:
+    election = Election(
+        identity,
+        lease_name=LEASE_NAME,
+        lease_duration=ELECTION["lease_duration"],
+        renew_deadline=ELECTION["renew_deadline"],
+        retry_period=ELECTION["retry_period"],
+    )
+    return OperatorSettings(
+        poll_interval=SETTINGS.poll_interval,
+        tick=SETTINGS.tick,
+        resync_interval=SETTINGS.resync_interval,
+        election=election,
+    )
+
+
 SETTLED_PHASES = frozenset({"Succeeded", "Failed", "Paused"})
 
 
@@ -118,7 +143,13 @@ def manifest(schedule: Schedule, version: str) -> dict[str, Any]:
 class Campaign:
     """One schedule's run: the system, the recorders, and the actions."""
 
-    def __init__(self, env: Env, schedule: Schedule, operator: OperatorProcess) -> None:
+    def __init__(
+        self,
+        env: Env,
+        schedule: Schedule,
+        operators: list[OperatorProcess],
+        relays: dict[str, Relay] | None = None,
+    ) -> None:
         self.env = env
         self.schedule = schedule
         self.namespace = namespace_of(schedule)
@@ -127,19 +158,33 @@ class Campaign:
         self.prefix = self.path.lower()
         self.snapshots: list[dict[str, Any]] = []
         self.succeeded: list[dict[str, Any]] = []
-        self.operator = operator
-        self.killing = False
+        self.operators = operators
+        self.relays = relays or {}
+        self.restarting: set[str] = set()  # replicas the campaign stopped on purpose and restarts itself
         self.kills = 0
+        self.losses = 0  # replicas that lost the Lease and exited, as they must (restarted as standbys)
+        self.failovers = 0
+        self.leases: list[dict[str, Any]] = []
+        self.log_from = {p.name: (p.log_path.stat().st_size if p.log_path.exists() else 0) for p in operators}
         self.unexpected_exits: list[str] = []
         self.background: list[asyncio.Task[None]] = []
         self.t0 = time.monotonic()
         self.action_errors: list[str] = []
         self.unspent: list[dict[str, Any]] = []
+        if len(operators) > 1:
+            lease = env.kube.get_object("coordination.k8s.io/v1/leases", LEASE_NAME, "default")
+            holder = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+            self.leases.append({"time": round(env.azure.world.advance(), 6), "holder": holder})
         env.kube.emulator.listeners.append(self._on_commit)
 
     # --- recording ------------------------------------------------------------------------------------
     def _on_commit(self, event: str, obj: dict[str, Any]) -> None:
         meta = obj.get("metadata") or {}
+        if obj.get("kind") == "Lease" and meta.get("name") == LEASE_NAME and len(self.operators) > 1:
+            holder = str((obj.get("spec") or {}).get("holderIdentity") or "") if event != "DELETED" else ""
+            if not self.leases or self.leases[-1]["holder"] != holder:
+                self.leases.append({"time": round(self.env.azure.world.advance(), 6), "holder": holder})
+            return
         if meta.get("name") != NAME or meta.get("namespace") != self.namespace or obj.get("kind") != worlds.KIND:
             return
         now = self.env.azure.world.advance()
@@ -210,23 +255,49 @@ class Campaign:
                 raise RuntimeError(f"delete answered {response.status}")
 
     # --- the operator ---------------------------------------------------------------------------------
+    @property
+    def operator(self) -> OperatorProcess:
+        return self.operators[0]
+
+    def leader(self) -> OperatorProcess | None:
+        """The replica that holds the Lease now (the only one, without leader election)."""
+        if len(self.operators) == 1:
+            return self.operators[0]
+        holder = self.leases[-1]["holder"] if self.leases else ""
+        return next((p for p in self.operators if p.settings.election and p.settings.election.identity == holder), None)
+
+    def _lost_leadership(self, process: OperatorProcess) -> bool:
+        with contextlib.suppress(OSError), process.log_path.open("rb") as handle:
+            handle.seek(self.log_from.get(process.name, 0))
+            return LOST_LEADERSHIP in handle.read().decode("utf-8", errors="replace")
+        return False
+
     def check_operator(self) -> None:
-        proc = self.operator.proc
-        if proc is not None and proc.returncode is not None and not self.killing:
-            self.unexpected_exits.append(f"the operator exited by itself with {proc.returncode}")
-            self.killing = True  # restarted by the caller; do not report twice
-            self.background.append(asyncio.create_task(self._restart(0.0)))
+        for process in self.operators:
+            proc = process.proc
+            if proc is None or proc.returncode is None or process.name in self.restarting:
+                continue
+            if len(self.operators) > 1 and proc.returncode == 1 and self._lost_leadership(process):
+                self.losses += 1  # it lost the Lease and stopped, as it must: it comes back as a standby
+            else:
+                self.unexpected_exits.append(f"{process.name} exited by itself with {proc.returncode}")
+            self.restarting.add(process.name)
+            self.background.append(asyncio.create_task(self._restart(process, 0.0)))
 
-    async def _restart(self, after: float) -> None:
+    async def _restart(self, process: OperatorProcess, after: float) -> None:
         await asyncio.sleep(after)
-        await self.operator.start()
-        self.killing = False
+        await process.start()
+        self.log_from.setdefault(process.name, 0)
+        self.restarting.discard(process.name)
 
-    async def _kill(self, restart_after: float) -> None:
-        self.killing = True
+    async def _kill(self, restart_after: float, process: OperatorProcess | None = None) -> None:
+        process = process or self.leader()
+        if process is None or process.name in self.restarting:
+            return
+        self.restarting.add(process.name)
         self.kills += 1
-        await self.operator.kill()
-        await self._restart(restart_after)
+        await process.kill()
+        await self._restart(process, restart_after)
 
     async def _kill_after_write(self, restart_after: float) -> None:
         start = len(self.env.audit())
@@ -240,6 +311,31 @@ class Campaign:
                 break
             await asyncio.sleep(0.002)
         await self._kill(restart_after)
+
+    async def _partition_leader(self, seconds: float) -> None:
+        leader = self.leader()
+        if leader is None:
+            return
+        relay = self.relays[leader.name]
+        self.failovers += 1
+        relay.cut()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            relay.heal()
+
+    async def _freeze_leader(self, seconds: float) -> None:
+        leader = self.leader()
+        if leader is None or leader.proc is None or leader.proc.returncode is not None:
+            return
+        self.failovers += 1
+        with contextlib.suppress(ProcessLookupError):
+            leader.proc.send_signal(signal.SIGSTOP)
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                leader.proc.send_signal(signal.SIGCONT)
 
     # --- actions --------------------------------------------------------------------------------------
     async def perform(self, action: Action) -> None:
@@ -294,6 +390,13 @@ class Campaign:
             self.background.append(asyncio.create_task(self._kill(float(args["restartAfter"]))))
         elif kind == "killAfterWrite":
             self.background.append(asyncio.create_task(self._kill_after_write(float(args["restartAfter"]))))
+        elif kind == "killLeader":
+            self.failovers += 1
+            self.background.append(asyncio.create_task(self._kill(float(args["restartAfter"]))))
+        elif kind == "partitionLeader":
+            self.background.append(asyncio.create_task(self._partition_leader(float(args["seconds"]))))
+        elif kind == "freezeLeader":
+            self.background.append(asyncio.create_task(self._freeze_leader(float(args["seconds"]))))
         else:
             raise ValueError(f"unknown action {kind}")
 
@@ -378,7 +481,8 @@ class Station:
         self.fresh = fresh
         self.stack = contextlib.AsyncExitStack()
         self.env: Env | None = None
-        self.operator: OperatorProcess | None = None
+        self.operators: list[OperatorProcess] = []  # one operator, or two replicas (failover worlds)
+        self.relays: dict[str, Relay] = {}  # each replica's way to the Kubernetes API, which a schedule can cut
         self.previous: Campaign | None = None
 
     async def __aenter__(self) -> Station:
@@ -387,15 +491,24 @@ class Station:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    async def _stop_operators(self) -> None:
+        for process in self.operators:
+            if process.proc is not None and process.proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    process.proc.send_signal(signal.SIGCONT)  # a frozen replica must be able to stop
+            await process.stop()
+        self.operators = []
+        for relay in self.relays.values():
+            await relay.stop()
+        self.relays = {}
+
     async def close(self) -> None:
-        if self.operator is not None:
-            await self.operator.stop()
-            self.operator = None
+        await self._stop_operators()
         await self.stack.aclose()
         self.env = None
         self.previous = None
 
-    async def _prepare(self, schedule: Schedule) -> tuple[Env, OperatorProcess]:
+    async def _prepare(self, schedule: Schedule) -> tuple[Env, list[OperatorProcess]]:
         if self.fresh:
             await self.close()
         if self.env is None:
@@ -408,19 +521,32 @@ class Station:
             if response.status != 200:
                 raise RuntimeError(f"loading the scenario: {response.status} {await response.text()}")
         env.kube.emulator.write_faults.clear()
-        if self.operator is None:
-            self.operator = OperatorProcess(env, SETTINGS, name="operator")
-        if not self.operator.alive():
-            await self.operator.start()
-        return env, self.operator
+        if len(self.operators) != schedule.world.replicas:
+            await self._stop_operators()  # a single operator and a pair must never run at once
+        if not self.operators and schedule.world.replicas == 1:
+            self.operators = [OperatorProcess(env, SETTINGS, name="operator")]
+        elif not self.operators:
+            port = int(env.kube.url.rsplit(":", 1)[1])
+            for identity in REPLICAS:
+                name = f"replica-{identity}"
+                self.relays[name] = await Relay("127.0.0.1", port).start()
+                self.operators.append(
+                    OperatorProcess(env, replica_settings(identity), name=name, kube_url=self.relays[name].url)
+                )
+        for process in self.operators:
+            if not process.alive():
+                await process.start()
+        if len(self.operators) > 1:
+            holders = {p.settings.election.identity for p in self.operators if p.settings.election is not None}
+            await wait_until(lambda: _lease_holder(env) in holders, within=30, what="a replica to lead")
+        return env, self.operators
 
     async def run(self, schedule: Schedule, *, settle: float = 8.0) -> tuple[Result, Observation]:
         started = time.monotonic()
         error: str | None = None
         end_phase = ""
-        env, operator = await self._prepare(schedule)
-        log_from = operator.log_path.stat().st_size if operator.log_path.exists() else 0
-        campaign = Campaign(env, schedule, operator)
+        env, operators = await self._prepare(schedule)
+        campaign = Campaign(env, schedule, operators, self.relays)
         self.previous = campaign
         initial = campaign.initial_instances()
         try:
@@ -444,9 +570,11 @@ class Station:
             env.kube.emulator.listeners.remove(campaign._on_commit)
         audit = [dict(e) for e in env.audit()]
         log = ""
-        with contextlib.suppress(OSError), operator.log_path.open("rb") as handle:
-            handle.seek(log_from)
-            log = handle.read().decode("utf-8", errors="replace")
+        for process in operators:
+            with contextlib.suppress(OSError), process.log_path.open("rb") as handle:
+                handle.seek(campaign.log_from.get(process.name, 0))
+                text = handle.read().decode("utf-8", errors="replace")
+                log += text if len(operators) == 1 else f"===== {process.name}\n{text}"
         observation = Observation(
             scale=TIME_SCALE,
             prefix=campaign.prefix,
@@ -456,6 +584,7 @@ class Station:
             succeeded=campaign.succeeded,
             log=log,
             unexpected_exits=campaign.unexpected_exits,
+            leases=campaign.leases,
         )
         result = Result(
             seed=schedule.seed,
@@ -465,7 +594,14 @@ class Station:
             end_phase=end_phase,
             actions=len(schedule.actions),
             error=error,
-            extra={"actionErrors": campaign.action_errors, "unspentFaults": campaign.unspent},
+            extra={
+                "actionErrors": campaign.action_errors,
+                "unspentFaults": campaign.unspent,
+                "replicas": len(operators),
+                "failovers": campaign.failovers,
+                "leadershipLosses": campaign.losses,
+                "leaseChanges": max(0, len(campaign.leases) - 1),
+            },
         )
         return result, observation
 
@@ -476,6 +612,11 @@ async def run_schedule(
     """Run one schedule on a station of its own."""
     async with Station(workdir, fresh=fresh) as station:
         return await station.run(schedule, settle=settle)
+
+
+def _lease_holder(env: Env) -> str:
+    lease = env.kube.get_object("coordination.k8s.io/v1/leases", LEASE_NAME, "default")
+    return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
 
 def save(result: Result, schedule: Schedule, observation: Observation, out: Path) -> Path:
@@ -499,6 +640,7 @@ def save(result: Result, schedule: Schedule, observation: Observation, out: Path
         "prefix": observation.prefix,
         "initialInstances": observation.initial_instances,
         "unexpectedExits": observation.unexpected_exits,
+        "leases": observation.leases,
     }
     (folder / "world.json").write_text(json.dumps(facts, indent=2), encoding="utf-8")
     return folder
@@ -517,4 +659,5 @@ def load(folder: Path) -> Observation:
         succeeded=history["succeeded"],
         log=(folder / "operator.log").read_text(encoding="utf-8"),
         unexpected_exits=facts["unexpectedExits"],
+        leases=facts.get("leases", []),
     )

@@ -19,6 +19,12 @@ Action kinds and their arguments (``args``):
   after it is applied).
 - Other actors on the ARM API: ``actorImage`` (the model's image to another version), ``actorField``
   (another model field or the tags), ``scale`` (``sku.capacity`` up or down).
+- Failover (a world with two replicas and leader election, ``failover_share`` of the schedules): ``killLeader``
+  (SIGKILL whichever replica holds the Lease, restarted ``restartAfter`` s later as a standby),
+  ``partitionLeader`` (the leader's connection to the Kubernetes API held back for ``seconds``: shorter than
+  the renew deadline it survives, longer it must stop writing and exit), ``freezeLeader`` (SIGSTOP for
+  ``seconds``, then SIGCONT: past the lease duration both replicas believe they lead for a moment). In such a
+  world ``kill`` and ``killAfterWrite`` hit the leader.
 """
 
 from __future__ import annotations
@@ -48,7 +54,8 @@ OTHER_KINDS = (
     "scale",
 )
 KILL_KINDS = ("kill", "killAfterWrite")
-ALL_KINDS = (*FAULT_KINDS, *OTHER_KINDS, "recreate", *KILL_KINDS)
+FAILOVER_KINDS = ("killLeader", "partitionLeader", "freezeLeader")
+ALL_KINDS = (*FAULT_KINDS, *OTHER_KINDS, "recreate", *KILL_KINDS, *FAILOVER_KINDS)
 
 # Paths (regexes searched in the request path) a fault can hit: reads, writes and operation polls.
 _READ_PATHS = (r"virtualMachineScaleSets/[^/]+$", r"/virtualMachines$", r"/instanceView$")
@@ -74,6 +81,7 @@ class World:
     version: str = OLD  # what the scale set runs at the start
     target: str = NEW  # the ScaleSetImage's first spec.image version
     flexible: bool = False  # Flexible orchestration: named VMs walked by fault domain
+    replicas: int = 1  # 2: two operator replicas with leader election (failover schedules)
 
 
 @dataclass(frozen=True)
@@ -84,7 +92,11 @@ class Schedule:
 
     @property
     def kills(self) -> int:
-        return sum(1 for a in self.actions if a.kind in KILL_KINDS)
+        return sum(1 for a in self.actions if a.kind in KILL_KINDS or a.kind == "killLeader")
+
+    @property
+    def failovers(self) -> int:
+        return sum(1 for a in self.actions if a.kind in FAILOVER_KINDS)
 
     @property
     def end(self) -> float:
@@ -137,14 +149,20 @@ def _args(rng: random.Random, kind: str, world: World) -> dict[str, Any]:
         return {"field": rng.choice(["tags", "userData"]), "value": f"chaos-{rng.randrange(1000)}"}
     if kind == "scale":
         return {"delta": rng.choice([-2, -1, 1, 2])}
-    if kind in KILL_KINDS:
+    if kind in (*KILL_KINDS, "killLeader"):
         return {"restartAfter": round(rng.uniform(0.0, 0.8), 2)}
+    if kind in ("partitionLeader", "freezeLeader"):
+        # Shorter and longer than the campaign's renew deadline (1.5 s) and lease duration (2 s).
+        return {"seconds": round(rng.uniform(0.5, 4.0), 2)}
     return {}
 
 
-def generate(seed: int, kill_share: float = 0.1, *, flex_share: float = 0.0, horizon: float = 2.5) -> Schedule:
+def generate(
+    seed: int, kill_share: float = 0.1, *, flex_share: float = 0.0, failover_share: float = 0.0, horizon: float = 2.5
+) -> Schedule:
     """The schedule of ``seed``: a world, and 3-8 actions within ``horizon`` real seconds (plus kills); a
-    ``flex_share`` of the worlds are Flexible scale sets."""
+    ``flex_share`` of the worlds are Flexible scale sets, a ``failover_share`` run two replicas with 1-2
+    failover actions."""
     rng = random.Random(seed)
     update_domains = rng.randint(2, 4)
     world = World(capacity=rng.randint(max(4, update_domains), 8), update_domains=update_domains)
@@ -163,5 +181,11 @@ def generate(seed: int, kill_share: float = 0.1, *, flex_share: float = 0.0, hor
     # Drawn after the kills for the same reason: a Uniform seed's schedule is the same at any flex_share.
     if rng.random() < flex_share:
         world = replace(world, flexible=True, update_domains=min(3, world.update_domains))
+    # Drawn last for the same reason: the rest of a seed's schedule is the same at any failover_share.
+    if rng.random() < failover_share:
+        world = replace(world, replicas=2)
+        for _ in range(rng.randint(1, 2)):
+            kind = rng.choice(FAILOVER_KINDS)
+            actions.append(Action(round(rng.uniform(0.2, horizon), 2), kind, _args(rng, kind, world)))
     actions.sort(key=lambda a: a.at)
     return Schedule(seed, world, tuple(actions))

@@ -193,6 +193,15 @@ BUILTIN_MODELS: tuple[ResourceModel, ...] = (
         categories=("api-extensions",),
         tracks_generation=True,
     ),
+    _builtin(
+        "io.k8s.api.coordination.v1.Lease",  # what leader election (client-go's, and the operator's) holds
+        group="coordination.k8s.io",
+        version="v1",
+        plural="leases",
+        kind="Lease",
+        singular="lease",
+        namespaced=True,
+    ),
 )
 NAMESPACES = BUILTIN_MODELS[0]
 CRDS = BUILTIN_MODELS[3]
