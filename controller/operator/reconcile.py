@@ -308,11 +308,21 @@ async def _pass(
         ctx.seen[key] = seen
     new_status = plan.status
     requeue = plan.requeue_after if plan.requeue_after is not None else timings.resync_interval
-    for event in plan.events:
-        post_event(str(event.reason), event.message, event.warning)
-        log_decision(
-            namespace, name, str(event.reason), event.message, domain=new_status.current_domain, warning=event.warning
-        )
+
+    def announce() -> None:
+        """The plan's events, once its write went out or failed (a write withdrawn, or deferred for the budget,
+        decided nothing: its "domain started" would be news of something that did not happen)."""
+        for event in plan.events:
+            post_event(str(event.reason), event.message, event.warning)
+            log_decision(
+                namespace,
+                name,
+                str(event.reason),
+                event.message,
+                domain=new_status.current_domain,
+                warning=event.warning,
+            )
+
     uid = meta.get("uid")
 
     def still_wanted() -> str | None:
@@ -348,7 +358,9 @@ async def _pass(
     withdrawn = still_wanted() if plan.action is not None else None
     if withdrawn is not None:
         return _withdrawn(namespace, name, withdrawn, requeue)
-    if plan.action is not None:
+    if plan.action is None:
+        announce()
+    else:
         try:
             # Asked again right before the request leaves: the request budget may hold it back for a while.
             with checked_writes(still_wanted, still_wanted_live):
@@ -365,6 +377,7 @@ async def _pass(
             )
             op = new_status.operation
             operation_id = op.id if op is not None else None
+            announce()
             post_event(
                 EventReason.AZURE_OPERATION_STARTED, f"{_describe(plan.action)}, Azure operation {operation_id}", False
             )
@@ -391,6 +404,7 @@ async def _pass(
                 else (0.0 if exc.kind == "PreconditionFailed" else timings.poll_interval)
             )
             failure = f"{_describe(plan.action)} failed: {exc.code}: {exc.message}"
+            announce()
             post_event(EventReason.AZURE_OPERATION_FAILED, failure, True)
             log_decision(
                 namespace,

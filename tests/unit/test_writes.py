@@ -343,3 +343,66 @@ async def test_the_object_as_it_is_on_the_api_server_lets_the_write_go() -> None
     patch, _ = await reconcile(ctx, body(ScaleSetImageStatus()), post_event=lambda *a: None)
     assert (azure.sent, live.reads) == (1, 1), "one API-server read per Azure write"
     assert patch["operation"]["kind"] == "ModelUpdate"
+
+
+def ud0_in_flight() -> ScaleSetImageStatus:
+    """ud-0's manualupgrade done in Azure, not yet judged: the next pass finds it healthy and starts ud-1."""
+    from controller.observed import ImageFacts, Observation
+    from controller.rollout import plan_next_step
+
+    def plan(status: ScaleSetImageStatus, ss: ObservedScaleSet) -> ScaleSetImageStatus:
+        obs = Observation(scale_set=ss, image=ImageFacts(marketplace_versions=VERSIONS))
+        return plan_next_step(spec(), status, obs, now=NOW, generation=1).status
+
+    s = plan(plan(ScaleSetImageStatus(), scale_set()), scale_set(NEW))
+    return evolve(record_operation(s, UpgradeInstances("ud-0", ("0", "5")), "dG9rZW4=", NOW), operation=None)
+
+
+async def test_a_withdrawn_write_announces_nothing_and_a_sent_one_announces_its_domain() -> None:
+    status = ud0_in_flight()
+    instances = upgraded(scale_set(NEW), ["0", "5"]).instances
+    azure = FakeAzure(NEW, instances)
+    ctx = context(azure)
+    ctx.saw(*KEY, "uid-1", gone=False, generation=1)
+    azure.during_budget_wait = lambda: ctx.saw(*KEY, "uid-1", gone=False, generation=2)
+    events: list[tuple[Any, ...]] = []
+    await reconcile(ctx, body(status), post_event=lambda *e: events.append(e))
+    assert azure.sent == 0
+    assert events == [], "no 'domain started' for a manualupgrade that never left"
+    azure.during_budget_wait = lambda: None
+    await reconcile(context(azure), body(status), post_event=lambda *e: events.append(e))
+    assert azure.sent == 1
+    reasons = [str(e[0]) for e in events]
+    assert "DomainStarted" in reasons, reasons
+    assert reasons[-1] == "AzureOperationStarted"
+
+
+async def test_a_replica_whose_fence_closes_while_the_write_waits_sends_nothing() -> None:
+    status = walk_status()
+    azure = FakeAzure(NEW, upgraded(scale_set(NEW), ["0", "5"]).instances)
+    ctx = context(azure)
+    reason: str | None = None
+    ctx.fence = lambda: reason
+
+    def lease_lost() -> None:
+        nonlocal reason
+        reason = "LeaseNotRenewed"  # the renew deadline passed while the request waited for the budget
+
+    azure.during_budget_wait = lease_lost
+    patch, requeue = await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert (azure.calls["manual_upgrade"], azure.sent, patch) == (1, 0, {})
+    assert requeue >= 5.0, "not retried hot; by then this process has stopped leading"
+
+
+async def test_a_status_written_by_another_replica_since_the_pass_read_it_withdraws_the_write() -> None:
+    status = walk_status()
+    azure = FakeAzure(NEW, upgraded(scale_set(NEW), ["0", "5"]).instances)
+    moved = {**status.to_dict(), "leader": "replica-b", "currentDomain": "ud-1"}
+    ctx, live = live_context(azure, LiveMeta(uid="uid-1", generation=1, deleting=False, status=moved))
+    patch, requeue = await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert (azure.sent, live.reads, patch) == (0, 1, {})
+    assert requeue <= 1.0, "decided again soon, on the status as it is"
+    same = status.to_dict()
+    ctx, live = live_context(azure, LiveMeta(uid="uid-1", generation=1, deleting=False, status=same))
+    await reconcile(ctx, body(status), post_event=lambda *a: None)
+    assert azure.sent == 1, "the status this pass read lets the write go"
