@@ -10,17 +10,28 @@ lets a rollout survive an operator restart in the middle of an operation.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
+    ClientAuthenticationError,
     HttpResponseError,
+    ResourceExistsError,
     ResourceNotFoundError,
+    ResourceNotModifiedError,
+    map_error,
 )
 from azure.core.polling.base_polling import BadResponse, BadStatus, OperationFailed
+from azure.core.rest import HttpRequest
 from azure.mgmt.compute.aio import ComputeManagementClient
+from azure.mgmt.compute.operations._operations import (
+    build_virtual_machine_scale_set_vms_list_request,
+    build_virtual_machines_list_request,
+)
+from azure.mgmt.core.exceptions import ARMErrorFormat
 
 from controller.azure.budget import SubscriptionBudget, compute_policy
 from controller.azure.errors import AzureCallError, classify_error, monitor_error, polling_error
@@ -174,20 +185,21 @@ class AzureComputeGateway:
         """Every instance with its instance view, in one paged listing (no per-instance GETs).
 
         Uniform: the scale-set VM list. Flexible: the resource group's VM list filtered on the scale set.
+        The requests are the SDK operation's own (its request builder, its client pipeline: credential,
+        retries, api-version pin, budget, recorder); only the pages are read as JSON rather than models.
         """
         client = self._client(ref.subscription_id)
-        instances: list[ObservedInstance] = []
+        if flexible:
+            request = build_virtual_machines_list_request(
+                ref.resource_group, ref.subscription_id, filter=flexible_filter(ref), expand="instanceView"
+            )
+        else:
+            request = build_virtual_machine_scale_set_vms_list_request(
+                ref.resource_group, ref.name, ref.subscription_id, expand="instanceView"
+            )
+        read = flexible_instance if flexible else uniform_instance
         try:
-            if flexible:
-                async for flex_vm in client.virtual_machines.list(
-                    ref.resource_group, filter=flexible_filter(ref), expand="instanceView"
-                ):
-                    instances.append(flexible_instance(flex_vm))
-            else:
-                async for vm in client.virtual_machine_scale_set_vms.list(
-                    ref.resource_group, ref.name, expand="instanceView"
-                ):
-                    instances.append(uniform_instance(vm))
+            instances = [read(item) async for item in _page_items(client, request)]
         except AzureError as exc:
             raise classify_error(exc) from exc
         return tuple(sorted(instances, key=lambda i: instance_order(i.instance_id)))
@@ -368,6 +380,37 @@ class AzureComputeGateway:
             error_code=str(error.code) if error and error.code else None,
             error_message=str(error.message) if error and error.message else None,
         )
+
+
+_READ_ERRORS: dict[int, type[HttpResponseError]] = {
+    401: ClientAuthenticationError,
+    404: ResourceNotFoundError,
+    409: ResourceExistsError,
+    304: ResourceNotModifiedError,
+}
+"""The SDK operations' mapping of a read's HTTP status to an exception (the rest: HttpResponseError)."""
+
+
+async def _page_items(client: ComputeManagementClient, request: HttpRequest) -> AsyncIterator[dict[str, Any]]:
+    """The items of a paged listing as Azure sent them, page by page through the SDK client's pipeline.
+
+    What the SDK's paged operation does, minus turning every item into models: at 100 instances with their
+    instance views a page, that costs about 50 ms of CPU; the JSON is read in well under one.
+    """
+    while True:
+        response = await client.send_request(request)
+        if response.status_code != 200:
+            map_error(status_code=response.status_code, response=response, error_map=_READ_ERRORS)
+            raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+        page = response.json()
+        page = page if isinstance(page, dict) else {}
+        for item in page.get("value") or ():
+            if isinstance(item, dict):
+                yield item
+        next_link = page.get("nextLink")
+        if not next_link:
+            return
+        request = HttpRequest("GET", str(next_link), headers={"Accept": "application/json"})
 
 
 def _enum_text(value: Any) -> str:

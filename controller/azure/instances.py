@@ -5,7 +5,8 @@ virtualMachines``), numbered, with update and fault domains and ``latestModelApp
 set's are ordinary VMs (``Microsoft.Compute/virtualMachines``) that name the scale set in
 ``properties.virtualMachineScaleSet.id``: listed with a ``$filter`` on that id, known by their names (which
 is what ``manualupgrade`` takes on Flex), with fault domains (or zones) and no update domain, and no
-``latestModelApplied``: whether one runs the target is read from its image reference alone.
+``latestModelApplied``: whether one runs the target is read from its image reference alone. Both are read
+from the listing's JSON pages.
 """
 
 from __future__ import annotations
@@ -28,31 +29,6 @@ def flexible_filter(ref: ScaleSetRef) -> str:
     return f"'virtualMachineScaleSet/id' eq '{scale_set_id(ref)}'"
 
 
-def instance_view_fields(view: Any) -> tuple[int | None, int | None, str, str | None, str | None]:
-    """(update domain, fault domain, provisioning, power, health) from an instance view, None when absent."""
-    statuses = list(getattr(view, "statuses", None) or [])
-    provisioning, power = "unknown", None
-    for status in statuses:
-        code = str(status.code or "")
-        if code.startswith("ProvisioningState/"):
-            provisioning = code.split("/")[1].lower()
-        elif code.startswith("PowerState/"):
-            power = code.split("/", 1)[1].lower()
-    health = None
-    vm_health = getattr(view, "vm_health", None)
-    if vm_health is not None and vm_health.status is not None and vm_health.status.code:
-        health = str(vm_health.status.code).split("/", 1)[-1].lower()
-    ud = getattr(view, "platform_update_domain", None)
-    fd = getattr(view, "platform_fault_domain", None)
-    return (
-        int(ud) if ud is not None else None,
-        int(fd) if fd is not None else None,
-        provisioning,
-        power,
-        health,
-    )
-
-
 def image_reference(reference: Any) -> dict[str, str]:
     """An SDK ImageReference as its wire fields (publisher, offer, sku, version, id), the empty ones left out."""
     out: dict[str, str] = {}
@@ -63,26 +39,65 @@ def image_reference(reference: Any) -> dict[str, str]:
     return out
 
 
-def _image_fields(storage: Any) -> tuple[dict[str, str], str | None, str | None]:
-    image = storage.image_reference if storage else None
-    disk_image = storage.os_disk.image if storage and storage.os_disk else None
+# Listing pages are read as Azure sends them (JSON), not as azure-mgmt-compute models: a page holds up to 100
+# instances with their instance views, which as models cost about 50 ms of CPU a page, and the few fields
+# below are read from the JSON in well under a millisecond. The names are Azure's wire names, which the models
+# map (tests/unit/test_listing_pages.py compares both readings on the emulator's pages).
+Json = dict[str, Any]
+
+
+def _obj(value: object) -> Json:
+    return value if isinstance(value, dict) else {}
+
+
+def view_fields(view: Json) -> tuple[int | None, int | None, str, str | None, str | None]:
+    """(update domain, fault domain, provisioning, power, health) from an instance view's JSON."""
+    provisioning, power = "unknown", None
+    for status in view.get("statuses") or ():
+        code = str(_obj(status).get("code") or "")
+        if code.startswith("ProvisioningState/"):
+            provisioning = code.split("/")[1].lower()
+        elif code.startswith("PowerState/"):
+            power = code.split("/", 1)[1].lower()
+    health = None
+    health_code = _obj(_obj(view.get("vmHealth")).get("status")).get("code")
+    if health_code:
+        health = str(health_code).split("/", 1)[-1].lower()
+    ud = view.get("platformUpdateDomain")
+    fd = view.get("platformFaultDomain")
     return (
-        image_reference(image),
-        getattr(image, "exact_version", None) if image else None,
-        disk_image.uri if disk_image is not None else None,
+        int(ud) if ud is not None else None,
+        int(fd) if fd is not None else None,
+        provisioning,
+        power,
+        health,
     )
 
 
-def uniform_instance(vm: Any) -> ObservedInstance:
-    """One scale-set VM (``VirtualMachineScaleSetVM``, listed with ``$expand=instanceView``)."""
-    ud, fd, provisioning, power, health = instance_view_fields(vm.instance_view)
-    reference, exact, vhd = _image_fields(vm.storage_profile)
+def _image_json(storage: Json) -> tuple[dict[str, str], str | None, str | None]:
+    image = _obj(storage.get("imageReference"))
+    reference = {k: str(image[k]) for k in ("publisher", "offer", "sku", "version", "id") if image.get(k)}
+    exact = image.get("exactVersion")
+    uri = _obj(_obj(storage.get("osDisk")).get("image")).get("uri")
+    return reference, str(exact) if exact is not None else None, str(uri) if uri is not None else None
+
+
+def _zone(vm: Json) -> str | None:
+    zones = vm.get("zones") or ()
+    return str(zones[0]) if zones else None
+
+
+def uniform_instance(vm: Json) -> ObservedInstance:
+    """One scale-set VM of a listing page (``VirtualMachineScaleSetVM`` with ``$expand=instanceView``)."""
+    props = _obj(vm.get("properties"))
+    ud, fd, provisioning, power, health = view_fields(_obj(props.get("instanceView")))
+    reference, exact, vhd = _image_json(_obj(props.get("storageProfile")))
     return ObservedInstance(
-        instance_id=str(vm.instance_id),
+        instance_id=str(vm.get("instanceId")),
         update_domain=ud or 0,
         fault_domain=fd or 0,
-        zone=vm.zones[0] if vm.zones else None,
-        latest_model=bool(vm.latest_model_applied),
+        zone=_zone(vm),
+        latest_model=bool(props.get("latestModelApplied")),
         image_version=exact,
         provisioning=provisioning,
         power=power,
@@ -92,19 +107,20 @@ def uniform_instance(vm: Any) -> ObservedInstance:
     )
 
 
-def flexible_instance(vm: Any) -> ObservedInstance:
-    """One VM of a Flexible scale set (``VirtualMachine``, listed with ``$expand=instanceView``)."""
-    _ud, fd, provisioning, power, health = instance_view_fields(vm.instance_view)
-    if provisioning == "unknown" and vm.provisioning_state:
-        provisioning = str(vm.provisioning_state).lower()
+def flexible_instance(vm: Json) -> ObservedInstance:
+    """One VM of a Flexible scale set from a listing page (``VirtualMachine`` with ``$expand=instanceView``)."""
+    props = _obj(vm.get("properties"))
+    _ud, fd, provisioning, power, health = view_fields(_obj(props.get("instanceView")))
+    if provisioning == "unknown" and props.get("provisioningState"):
+        provisioning = str(props["provisioningState"]).lower()
     if fd is None:
-        fd = getattr(vm, "platform_fault_domain", None)
-    reference, exact, vhd = _image_fields(vm.storage_profile)
+        fd = props.get("platformFaultDomain")
+    reference, exact, vhd = _image_json(_obj(props.get("storageProfile")))
     return ObservedInstance(
-        instance_id=str(vm.name),
+        instance_id=str(vm.get("name")),
         update_domain=None,
         fault_domain=int(fd or 0),
-        zone=vm.zones[0] if vm.zones else None,
+        zone=_zone(vm),
         latest_model=None,
         image_version=exact,
         provisioning=provisioning,

@@ -18,6 +18,7 @@ from controller import __version__
 from controller.azure import AzureComputeGateway, ComputeGateway, RequestHook
 from controller.azure.observe import SeenScaleSet
 from controller.config import CloudProfile, OperatorConfig
+from controller.operator.anticipate import OperationClock
 from controller.operator.live import LiveObjects, LiveReadError
 from controller.operator.writes import LEADER_FIELD, Owned, WrittenStatus, status_patch_ops
 from controller.scope import ScopePolicy, ScopeTarget, parse_scope_policy
@@ -47,6 +48,7 @@ class OperatorContext:
     _due: dict[tuple[str, str], float] = field(default_factory=dict)
     _due_generation: dict[tuple[str, str], Any] = field(default_factory=dict)
     seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
+    clocks: dict[tuple[str, str], OperationClock] = field(default_factory=dict)  # operations timed, see anticipate
     _uids: dict[tuple[str, str], str] = field(default_factory=dict)
     _generations: dict[str, int] = field(default_factory=dict)
     _gone: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -189,6 +191,10 @@ class OperatorContext:
     def is_due(self, namespace: str, name: str) -> bool:
         return time.monotonic() >= self._due.get((namespace, name), 0.0)
 
+    def until_due(self, namespace: str, name: str) -> float:
+        """Seconds until the resource is due (0 when it is)."""
+        return max(0.0, self._due.get((namespace, name), 0.0) - time.monotonic())
+
     def schedule(self, namespace: str, name: str, seconds: float, generation: Any = None) -> None:
         """The next pass in ``seconds``; ``generation``: the spec generation that pass was decided on."""
         self._due[(namespace, name)] = time.monotonic() + max(0.0, seconds)
@@ -206,6 +212,7 @@ class OperatorContext:
         self._due.pop((namespace, name), None)
         self._due_generation.pop((namespace, name), None)
         self.seen.pop((namespace, name), None)
+        self.clocks.pop((namespace, name), None)
         if self.forget_hook is not None:
             self.forget_hook(namespace, name)
 

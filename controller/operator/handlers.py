@@ -18,7 +18,7 @@ from controller.operator.leader import ElectionSettings
 from controller.operator.live import LiveReadError
 from controller.operator.reconcile import logger, merge_apply, plain_body, reconcile
 from controller.operator.selector import LEGACY_FINALIZER, LabelFilter
-from controller.operator.writes import rollout_owned
+from controller.operator.writes import LEADER_FIELD, rollout_owned
 from controller.resource import (
     GROUP,
     PLURAL,
@@ -96,42 +96,65 @@ def build_registry(
         generation = plain["metadata"].get("generation")
         observed = plain["status"].get("observedGeneration")
         if not ctx.is_due(namespace, name) and (generation == observed or ctx.waiting(namespace, name, generation)):
-            return
-        started = time.monotonic()
+            # Due before the next tick: wait for that moment here rather than a whole tick past it (the end
+            # of a pause, a poll near an operation's expected end). The timer is this resource's own.
+            wait = ctx.until_due(namespace, name)
+            if wait >= ctx.tick:
+                return
+            await asyncio.sleep(wait)
+        until = time.monotonic() + ctx.tick
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
 
-        result = "ok"
-        try:
-            status_patch, requeue = await reconcile(ctx, plain, post_event=post)
-            if not ctx.is_current(namespace, name, plain["metadata"].get("uid")):
-                return  # deleted (maybe re-created) meanwhile: this status is about an object that is gone
-        except Exception:
-            result = "error"
-            logger.exception("reconcile of %s/%s failed", namespace, name)
-            ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
-            raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
-        finally:
-            if ctx.reconcile_hook is not None:
-                ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
-        new_status = merge_apply(plain["status"], status_patch)
-        try:
-            written = not status_patch or await ctx.write_status(
-                PLURAL, namespace, name, uid, plain["status"], new_status, rollout_owned, stamp=True
-            )
-        except LiveReadError as exc:
-            logger.warning("%s/%s: %s; the pass is done again later", namespace, name, exc)
-            ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
-            return
-        if not written:
-            ctx.schedule(namespace, name, min(requeue, _STATUS_NOT_WRITTEN_RETRY_SECONDS), generation)
-            return  # the status moved under this pass (or this replica may not write): decide again on it
-        ctx.schedule(namespace, name, requeue, generation)
-        if ctx.status_hook is not None:
-            ctx.status_hook(namespace, name, new_status)
+        while True:
+            if ctx.fenced() is not None or not ctx.is_current(namespace, name, uid):
+                return
+            started = time.monotonic()
+            result = "ok"
+            try:
+                status_patch, requeue = await reconcile(ctx, plain, post_event=post)
+                if not ctx.is_current(namespace, name, plain["metadata"].get("uid")):
+                    return  # deleted (maybe re-created) meanwhile: this status is about an object that is gone
+            except Exception:
+                result = "error"
+                logger.exception("reconcile of %s/%s failed", namespace, name)
+                ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
+                raise kopf.TemporaryError("reconcile failed; retrying", delay=ctx.config.poll_interval) from None
+            finally:
+                if ctx.reconcile_hook is not None:
+                    ctx.reconcile_hook(namespace, name, time.monotonic() - started, result)
+            new_status = merge_apply(plain["status"], status_patch)
+            try:
+                written = not status_patch or await ctx.write_status(
+                    PLURAL, namespace, name, uid, plain["status"], new_status, rollout_owned, stamp=True
+                )
+            except LiveReadError as exc:
+                logger.warning("%s/%s: %s; the pass is done again later", namespace, name, exc)
+                ctx.schedule(namespace, name, ctx.config.poll_interval, generation)
+                return
+            if not written:
+                ctx.schedule(namespace, name, min(requeue, _STATUS_NOT_WRITTEN_RETRY_SECONDS), generation)
+                return  # the status moved under this pass (or this replica may not write): decide again on it
+            ctx.schedule(namespace, name, requeue, generation)
+            if ctx.status_hook is not None:
+                ctx.status_hook(namespace, name, new_status)
+            started_operation = _operation_token(new_status) not in (None, _operation_token(plain["status"]))
+            # Due again before the next tick, with nothing started in Azure by this pass (an operation polled
+            # near its expected end): the next pass runs here, on the status just written, at that moment.
+            if started_operation or requeue <= 0 or time.monotonic() + requeue >= until:
+                return
+            await asyncio.sleep(requeue)
+            if status_patch:  # the status as written (write_status names the leader in it)
+                stamped = ctx.identity is not None and bool(new_status)
+                plain = {**plain, "status": {**new_status, LEADER_FIELD: ctx.identity} if stamped else new_status}
 
     return registry
+
+
+def _operation_token(status: dict[str, Any]) -> Any:
+    operation = status.get("operation")
+    return operation.get("continuationToken") if isinstance(operation, dict) else None
 
 
 _STATUS_NOT_WRITTEN_RETRY_SECONDS = 0.5

@@ -22,6 +22,7 @@ from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
 from controller.config import CloudProfile, RequestClass
 from controller.observed import OperationState
+from controller.operator.anticipate import OperationClock
 from controller.operator.context import OperatorContext
 from controller.operator.gates import run_gates
 from controller.operator.live import LiveReadError
@@ -272,6 +273,9 @@ async def _pass(
     # Approval, analysis measurements and webhook calls that are due: their outcomes are in status now.
     status = await run_gates(ctx, spec, status, meta, _now(), post_event)
 
+    in_flight = status.operation
+    clock = ctx.clocks.setdefault(key, OperationClock())
+
     def listing(outcome: OperationState | None) -> bool:
         return listing_needed(spec, status, now=_now(), generation=generation, operation=outcome)
 
@@ -285,6 +289,8 @@ async def _pass(
         image_facts_needed=needs_image_facts(spec, status),
         listing_needed=listing,
     )
+    if in_flight is not None and observation.operation is not None:
+        clock.polled(in_flight.continuation_token, str(in_flight.kind), observation.operation, time.monotonic())
     plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
     blind = isinstance(plan.action, UpdateModel) and plan.action.etag is None
     if plan.action is not None and seen is not None and (seen.read_at < pass_started or blind):
@@ -365,6 +371,7 @@ async def _pass(
                     token = await gateway.update_model_image(
                         ref, plan.action.image_reference, plan.action.vhd_uri, plan.action.etag
                     )
+            clock.started_operation(token, time.monotonic())
             new_status = record_operation(
                 new_status, plan.action, token, _now(), operation_id=continuation_token_operation_id(token)
             )
@@ -407,6 +414,11 @@ async def _pass(
                 domain=new_status.current_domain,
                 warning=True,
             )
+    op = new_status.operation
+    if op is not None and not (observation.operation is not None and observation.operation.retry_after):
+        # Near the end the last operation of this kind took, poll more often (anticipate.py).
+        fast = timings.poll_interval / 4
+        requeue = clock.next_poll(op.continuation_token, str(op.kind), time.monotonic(), requeue, fast)
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
 
 
