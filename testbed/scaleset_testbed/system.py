@@ -208,14 +208,25 @@ class Election:
 
     identity: str
     lease_name: str = "scaleset-image-operator"
+    per_start: bool = False  # each start a new candidate (identity-<n>), as a restarted pod is in the chart
     lease_duration: float = 15.0
     renew_deadline: float = 10.0
     retry_period: float = 2.0
 
-    def args(self) -> list[str]:
+    def identity_at(self, start: int) -> str:
+        """The identity of the ``start``-th start of this replica."""
+        return f"{self.identity}-{start}" if self.per_start else self.identity
+
+    def owns(self, holder: str | None) -> bool:
+        """Whether ``holder`` (a Lease's holderIdentity) is one of this replica's starts."""
+        if not holder:
+            return False
+        return holder == self.identity or (self.per_start and holder.rsplit("-", 1)[0] == self.identity)
+
+    def args(self, start: int = 1) -> list[str]:
         return [
             "--leader-election",
-            f"--leader-identity={self.identity}",
+            f"--leader-identity={self.identity_at(start)}",
             f"--lease-name={self.lease_name}",
             "--lease-namespace=default",
             f"--lease-duration={self.lease_duration:g}",
@@ -301,7 +312,7 @@ class OperatorProcess:
                 "--liveness",
                 f"http://127.0.0.1:{live_port}/healthz",
                 *(["--selector", self.settings.selector] if self.settings.selector else []),
-                *(self.settings.election.args() if self.settings.election is not None else []),
+                *(self.settings.election.args(self.starts) if self.settings.election is not None else []),
                 cwd=str(self.cwd) if self.cwd is not None else None,
                 env=env,
                 stdout=out,

@@ -193,6 +193,22 @@ def test_a_model_write_is_judged_by_the_status_written_with_it() -> None:
     assert check(observation(audit=[*walk(), model_patch(18.0, V3)], snapshots=history)) == []
 
 
+def test_a_model_write_whose_status_was_lost_is_judged_by_the_status_it_read() -> None:
+    """Campaign of 2026-12-06, seed 913: the model was put back to the target of the domain in flight (V2), the
+    status recording that write was lost, and 0.25 s later the next pass wrote the new target (V3) with its own
+    operation. The first write is judged by the status at its time, not by the second write's."""
+    retargeted = resource(16.0, states=("Succeeded", "Upgrading"), operation=["1", "3"])  # status: V2
+    retargeted["object"]["spec"]["image"]["marketplace"]["version"] = V3  # the spec already names V3
+    history = [*snapshots()[:-1], retargeted, resource(18.5, target=V3, states=("Pending", "Pending"))]
+    history[-1]["object"]["status"]["operation"] = {"kind": "ModelUpdate", "id": "op-2", "instanceIds": []}
+    put_back = {**model_patch(16.5, V2), "operationId": "op-1"}
+    new_target = {**model_patch(18.0, V3), "operationId": "op-2"}
+    assert check(observation(audit=[*walk(), put_back, new_target], snapshots=history)) == []
+    wrong = {**model_patch(16.5, V1), "operationId": "op-1"}  # neither the target then, nor the spec
+    found = check(observation(audit=[*walk(), wrong, new_target], snapshots=history))
+    assert [v.invariant for v in found] == [invariants.MODEL_WRITE_TARGET]
+
+
 def test_a_model_write_is_never_judged_by_the_status_of_the_object_re_created_under_its_name() -> None:
     """Campaign C, seed 686: the first object's model write (its target, not yet in its status) went out as it
     was being deleted; the re-created object's status, written later within the look-ahead, named another

@@ -172,14 +172,22 @@ class Timeline:
                 return dict(status)
         return now
 
-    def model_intent(self, t: float, within: float) -> dict[str, Any]:
+    def model_intent(self, t: float, within: float, operation_id: str | None = None) -> dict[str, Any]:
         """The status a model update sent at ``t`` acted on: the first version written within ``within`` that
-        records a ModelUpdate operation, else the status at ``t`` (or the first later one with a target)."""
+        records this Azure operation (``operation_id``, when Azure started one), else the status at ``t`` (or the
+        first later one with a target).
+
+        Without an operation id, the first version recording any ModelUpdate counts. With one, a version
+        recording another operation is another pass's decision: when this write's own status write was lost,
+        the next model update (say, to a new target) can follow within ``within``.
+        """
         later = self._later(t, within)
         for snap in later:
-            status = snap["object"].get("status") or {}
-            if (status.get("operation") or {}).get("kind") in ("ModelUpdate", "Rollback"):
-                return dict(status)
+            operation = (snap["object"].get("status") or {}).get("operation") or {}
+            if operation.get("kind") not in ("ModelUpdate", "Rollback"):
+                continue
+            if operation_id is None or operation.get("id") == operation_id:
+                return dict(snap["object"].get("status") or {})
         now = self.status_at(t)
         if now.get("target"):
             return now
@@ -375,7 +383,7 @@ def check_audit_replay(obs: Observation) -> list[Violation]:
             last_model_read = t
         written = _model_image_version(event)
         if written is not None:
-            meant = target_version(timeline.model_intent(t, lookahead))
+            meant = target_version(timeline.model_intent(t, lookahead, event.get("operationId")))
             # A retarget is written into the model before the status records it: the spec's version counts too.
             asked = _version_of(timeline.spec_at(t).get("image"))
             # A spec naming 'latest' may be resolved to any version Azure lists by then (a newly published one too).

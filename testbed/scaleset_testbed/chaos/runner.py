@@ -53,6 +53,7 @@ def replica_settings(identity: str) -> OperatorSettings:
     election = Election(
         identity,
         lease_name=LEASE_NAME,
+        per_start=True,  # a restarted replica is a new candidate and waits the Lease out, as in the chart
         lease_duration=ELECTION["lease_duration"],
         renew_deadline=ELECTION["renew_deadline"],
         retry_period=ELECTION["retry_period"],
@@ -264,7 +265,7 @@ class Campaign:
         if len(self.operators) == 1:
             return self.operators[0]
         holder = self.leases[-1]["holder"] if self.leases else ""
-        return next((p for p in self.operators if p.settings.election and p.settings.election.identity == holder), None)
+        return next((p for p in self.operators if p.settings.election and p.settings.election.owns(holder)), None)
 
     def _lost_leadership(self, process: OperatorProcess) -> bool:
         with contextlib.suppress(OSError), process.log_path.open("rb") as handle:
@@ -537,8 +538,10 @@ class Station:
             if not process.alive():
                 await process.start()
         if len(self.operators) > 1:
-            holders = {p.settings.election.identity for p in self.operators if p.settings.election is not None}
-            await wait_until(lambda: _lease_holder(env) in holders, within=30, what="a replica to lead")
+            elections = [p.settings.election for p in self.operators if p.settings.election is not None]
+            await wait_until(
+                lambda: any(e.owns(_lease_holder(env)) for e in elections), within=30, what="a replica to lead"
+            )
         return env, self.operators
 
     async def run(self, schedule: Schedule, *, settle: float = 8.0) -> tuple[Result, Observation]:
