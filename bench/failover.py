@@ -31,7 +31,6 @@ from scaleset_testbed.worlds import RG, V1, V2, VMSS
 
 from .common import log
 
-LEASE = ("coordination.k8s.io/v1/leases", "scaleset-image-operator", "default")
 JITTER = 1.2  # client-go's jitter factor, as controller.operator.leader uses it
 STOPS = ("kill", "sigterm")
 
@@ -64,11 +63,6 @@ class FailoverParams:
         return self.lease_duration + 2 * JITTER * self.retry_period
 
 
-def _holder(env: Env) -> str | None:
-    lease = env.kube.get_object(*LEASE)
-    return None if lease is None else str((lease.get("spec") or {}).get("holderIdentity") or "")
-
-
 def _in_flight(env: Env, domain: str) -> bool:
     status = env.status("web")
     return status.get("currentDomain") == domain and bool(status.get("operation"))
@@ -81,11 +75,7 @@ def _requests_by(env: Env, identity: str) -> int:
 
 
 def _walk_ok(env: Env, instances: int, domains: int) -> bool:
-    upgrades = [
-        e["body"]["instanceIds"]
-        for e in env.audit()
-        if e["type"] == "request" and e["path"].endswith("/manualupgrade") and e["status"] == 202
-    ]
+    upgrades = env.accepted_upgrades()
     per_instance = Counter(i for ids in upgrades for i in ids)
     return (
         sorted(per_instance, key=int) == [str(i) for i in range(instances)]
@@ -112,7 +102,7 @@ async def one_failover(p: FailoverParams, stop: str) -> dict[str, Any]:
             b = OperatorProcess(env, settings("b"), "replica-b")
             try:
                 await a.start()
-                await wait_until(lambda: _holder(env) == "a", within=60, what="replica a to lead")
+                await wait_until(lambda: env.lease_holder() == "a", within=60, what="replica a to lead")
                 await b.start()
                 await env.create(worlds.manifest("web", version=V2))
                 await wait_until(
@@ -129,7 +119,9 @@ async def one_failover(p: FailoverParams, stop: str) -> dict[str, Any]:
                     await a.kill()
                 else:
                     a.proc.send_signal(signal.SIGTERM)
-                took = await wait_until(lambda: _holder(env) == "b", within=120, what="replica b to take the Lease")
+                took = await wait_until(
+                    lambda: env.lease_holder() == "b", within=120, what="replica b to take the Lease"
+                )
                 acted = await wait_until(
                     lambda: _requests_by(env, "b") > before, within=120, what="replica b's first Azure request"
                 )

@@ -29,6 +29,9 @@ from scaleset_testbed.azure import AzureEmulator, parse_scenario
 from scaleset_testbed.kube import KubeEmulator, RunningKubeEmulator, start_kube_emulator, write_kubeconfig
 from scaleset_testbed.worlds import CR, GROUP, PLURAL, VERSION
 
+LEASES = "coordination.k8s.io/v1/leases"
+LEASE_NAME = "scaleset-image-operator"  # scaleset-image run's default --lease-name
+
 TOKEN_ENV = "SCALESET_IMAGE_BENCH_TOKEN"
 
 
@@ -127,6 +130,23 @@ class Env:
             meta = obj.get("metadata") or {}
             out[(str(meta.get("namespace")), str(meta.get("name")))] = str((obj.get("status") or {}).get("phase", ""))
         return out
+
+    def lease(self, name: str = LEASE_NAME, namespace: str = "default") -> dict[str, Any] | None:
+        """The leader-election Lease (None before any replica created it)."""
+        return self.kube.get_object(LEASES, name, namespace)
+
+    def lease_holder(self, name: str = LEASE_NAME, namespace: str = "default") -> str | None:
+        """Who holds the leader-election Lease: its holderIdentity ("" once released, None without a Lease)."""
+        lease = self.lease(name, namespace)
+        return None if lease is None else str((lease.get("spec") or {}).get("holderIdentity") or "")
+
+    def accepted_upgrades(self) -> list[list[str]]:
+        """The instance ids of every manualupgrade Azure accepted, in order (to check a walk)."""
+        return [
+            e["body"]["instanceIds"]
+            for e in self.audit()
+            if e["type"] == "request" and e["path"].endswith("/manualupgrade") and e["status"] == 202
+        ]
 
     def operator_watching(self) -> bool:
         """True once some client holds a watch on ScaleSetImages (kopf's watcher is up)."""

@@ -30,9 +30,7 @@ def assert_each_domain_waits_for_the_previous(system: System) -> None:
     events = [e for e in system.audit() if e["type"] == "instance"]
     for d in range(DOMAINS - 1):
         done = max(e["time"] for e in events if int(e["instanceId"]) % DOMAINS == d and e["healthy"])
-        nxt = min(
-            e["time"] for e in events if int(e["instanceId"]) % DOMAINS == d + 1 and e["state"] == "Updating"
-        )
+        nxt = min(e["time"] for e in events if int(e["instanceId"]) % DOMAINS == d + 1 and e["state"] == "Updating")
         assert done <= nxt, f"domain {d + 1} started before domain {d} was healthy"
 
 

@@ -27,7 +27,6 @@ from scaleset_testbed.worlds import RG, V1, V2, VMSS
 
 pytestmark = pytest.mark.slow
 
-LEASE = ("coordination.k8s.io/v1/leases", "scaleset-image-operator", "default")
 TIMINGS = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
 
 
@@ -48,11 +47,6 @@ def settings(identity: str) -> OperatorSettings:
     return OperatorSettings(poll_interval=0.2, tick=0.1, resync_interval=2.0, election=election)
 
 
-def holder(env: Env) -> str | None:
-    lease = env.kube.get_object(*LEASE)
-    return None if lease is None else str((lease.get("spec") or {}).get("holderIdentity") or "")
-
-
 def writes_by(env: Env, identity: str, since: int = 0) -> list[dict[str, Any]]:
     """Azure writes (anything but GET) the replica sent, from audit entry ``since`` on."""
     return [
@@ -64,11 +58,7 @@ def writes_by(env: Env, identity: str, since: int = 0) -> list[dict[str, Any]]:
 
 def check_walk(env: Env) -> None:
     """Every instance upgraded exactly once, domain after domain, none repeated or skipped."""
-    upgrades = [
-        e["body"]["instanceIds"]
-        for e in env.audit()
-        if e["type"] == "request" and e["path"].endswith("/manualupgrade") and e["status"] == 202
-    ]
+    upgrades = env.accepted_upgrades()
     per_instance = Counter(i for ids in upgrades for i in ids)
     assert sorted(per_instance, key=int) == [str(i) for i in range(10)], f"an instance skipped: {upgrades}"
     assert set(per_instance.values()) == {1}, f"an instance upgraded twice: {upgrades}"
@@ -84,7 +74,7 @@ async def replicas(
         b = OperatorProcess(env, settings("b"), "replica-b")
         try:
             await a.start()
-            await wait_until(lambda: holder(env) == "a", within=30, what="replica a to lead")
+            await wait_until(lambda: env.lease_holder() == "a", within=30, what="replica a to lead")
             await b.start()
             yield env, a, b
         finally:
@@ -109,7 +99,7 @@ async def test_the_standby_takes_over_a_killed_leader_and_finishes_without_repea
         assert env.status("web")["leader"] == "a"
         killed = time.monotonic()
         await a.kill()
-        took_over = await wait_until(lambda: holder(env) == "b", within=30, what="replica b to take the Lease")
+        took_over = await wait_until(lambda: env.lease_holder() == "b", within=30, what="replica b to take the Lease")
         failover = took_over - killed
         # At most the lease duration, plus one jittered retry and the time to see and write the Lease.
         assert failover <= TIMINGS["lease_duration"] + 1.2 * TIMINGS["retry_period"] + 1.5, failover
@@ -117,7 +107,7 @@ async def test_the_standby_takes_over_a_killed_leader_and_finishes_without_repea
         assert env.status("web")["leader"] == "b"
         check_walk(env)
         assert writes_by(env, "b"), "the new leader finished the rollout"
-        lease = env.kube.get_object(*LEASE)
+        lease = env.lease()
         assert lease is not None
         assert lease["spec"]["leaseTransitions"] == 1
 
@@ -131,7 +121,7 @@ async def test_a_leader_cut_off_from_the_api_server_stops_writing_to_azure(tmp_p
             b = OperatorProcess(env, settings("b"), "replica-b")
             try:
                 await a.start()
-                await wait_until(lambda: holder(env) == "a", within=30, what="replica a to lead")
+                await wait_until(lambda: env.lease_holder() == "a", within=30, what="replica a to lead")
                 await b.start()
                 await env.create(worlds.manifest("web", version=V2))
                 await domain_in_flight(env, "ud-1")
@@ -143,7 +133,7 @@ async def test_a_leader_cut_off_from_the_api_server_stops_writing_to_azure(tmp_p
                 await asyncio.wait_for(a.proc.wait(), 20)
                 assert a.proc.returncode == 1
                 assert "leader election lost" in a.log_path.read_text()
-                await wait_until(lambda: holder(env) == "b", within=30, what="replica b to take the Lease")
+                await wait_until(lambda: env.lease_holder() == "b", within=30, what="replica b to take the Lease")
                 await wait_until(lambda: env.status("web").get("phase") == "Succeeded", within=90, what="Succeeded")
                 assert writes_by(env, "a", fenced_from) == []
                 check_walk(env)
@@ -160,7 +150,7 @@ async def test_a_frozen_leader_that_wakes_after_the_takeover_writes_nothing(tmp_
         await domain_in_flight(env, "ud-1")
         assert a.proc is not None
         a.proc.send_signal(signal.SIGSTOP)  # a long GC pause, a starved node: a still believes it leads
-        await wait_until(lambda: holder(env) == "b", within=30, what="replica b to take the Lease")
+        await wait_until(lambda: env.lease_holder() == "b", within=30, what="replica b to take the Lease")
         await wait_until(lambda: writes_by(env, "b") != [], within=30, what="replica b to write to Azure")
         b_status = env.status("web")
         woke = len(env.audit())

@@ -171,7 +171,9 @@ def upgrading(domain: int, *, done_before: bool = True) -> ScaleSetImageStatus:
     domains = tuple(
         evolve(
             dom,
-            state=DomainState.SUCCEEDED if n < domain and done_before else DomainState.UPGRADING
+            state=DomainState.SUCCEEDED
+            if n < domain and done_before
+            else DomainState.UPGRADING
             if n == domain
             else DomainState.PENDING,
             started_at=NOW if n <= domain else None,

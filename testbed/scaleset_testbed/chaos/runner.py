@@ -31,7 +31,15 @@ from scaleset_testbed import worlds
 from scaleset_testbed.azure.faults import FaultRule
 from scaleset_testbed.kube import WriteFault
 from scaleset_testbed.netcut import Relay
-from scaleset_testbed.system import Election, Env, OperatorProcess, OperatorSettings, emulators, wait_until
+from scaleset_testbed.system import (
+    LEASE_NAME,
+    Election,
+    Env,
+    OperatorProcess,
+    OperatorSettings,
+    emulators,
+    wait_until,
+)
 from scaleset_testbed.worlds import CR, GROUP, LOCATION, OFFER, PLURAL, PUBLISHER, RG, SKU, SUB, TOKEN, VERSION, VMSS
 
 from . import invariants
@@ -43,7 +51,6 @@ API_VERSION = "2026-04-01"
 TIME_SCALE = 20.0
 SETTINGS = OperatorSettings(poll_interval=0.1, tick=0.1, resync_interval=1.0)
 # Failover worlds: two replicas electing a leader on short timings, so that a takeover fits in a schedule.
-LEASE_NAME = "scaleset-image-operator"
 ELECTION = {"lease_duration": 2.0, "renew_deadline": 1.5, "retry_period": 0.25}
 REPLICAS = ("a", "b")
 LOST_LEADERSHIP = "leader election lost"
@@ -173,8 +180,7 @@ class Campaign:
         self.action_errors: list[str] = []
         self.unspent: list[dict[str, Any]] = []
         if len(operators) > 1:
-            lease = env.kube.get_object("coordination.k8s.io/v1/leases", LEASE_NAME, "default")
-            holder = str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
+            holder = env.lease_holder(LEASE_NAME) or ""
             self.leases.append({"time": round(env.azure.world.advance(), 6), "holder": holder})
         env.kube.emulator.listeners.append(self._on_commit)
 
@@ -540,7 +546,7 @@ class Station:
         if len(self.operators) > 1:
             elections = [p.settings.election for p in self.operators if p.settings.election is not None]
             await wait_until(
-                lambda: any(e.owns(_lease_holder(env)) for e in elections), within=30, what="a replica to lead"
+                lambda: any(e.owns(env.lease_holder()) for e in elections), within=30, what="a replica to lead"
             )
         return env, self.operators
 
@@ -615,11 +621,6 @@ async def run_schedule(
     """Run one schedule on a station of its own."""
     async with Station(workdir, fresh=fresh) as station:
         return await station.run(schedule, settle=settle)
-
-
-def _lease_holder(env: Env) -> str:
-    lease = env.kube.get_object("coordination.k8s.io/v1/leases", LEASE_NAME, "default")
-    return str(((lease or {}).get("spec") or {}).get("holderIdentity") or "")
 
 
 def save(result: Result, schedule: Schedule, observation: Observation, out: Path) -> Path:
