@@ -28,6 +28,8 @@ from controller.operator.leader import ElectionSettings, LeaderElector, Leadersh
 logger = logging.getLogger("scaleset_image.leader")
 _KOPF_STOP_SECONDS = 10.0
 """How long a stopping kopf may take before it is cancelled (its passes' Azure writes are fenced already)."""
+_LOST_STOP_SECONDS = 2.0
+"""The same after the Lease was lost."""
 
 KopfRun = Callable[[asyncio.Event, asyncio.Event], Coroutine[Any, Any, None]]
 """Starts kopf with the given stop flag and ready flag (everything else bound already)."""
@@ -81,7 +83,9 @@ async def run_elected(
         if lost:
             kopf_stop.set()
             logger.error("leader election lost: %s; stopping (a restart stands by again)", keep.exception())
-            await _stop_kopf(kopf_task)
+            # Fenced already, so nothing is left to finish gracefully: kopf's watches may hang on the very
+            # connection that failed, and a quick exit makes the restart a standby sooner.
+            await _stop_kopf(kopf_task, _LOST_STOP_SECONDS)
             exc = keep.exception()
             assert exc is not None
             raise exc
@@ -128,9 +132,9 @@ def _on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
-async def _stop_kopf(task: asyncio.Task[None]) -> None:
+async def _stop_kopf(task: asyncio.Task[None], seconds: float = 0.0) -> None:
     try:
-        await asyncio.wait_for(asyncio.shield(task), _KOPF_STOP_SECONDS)
+        await asyncio.wait_for(asyncio.shield(task), seconds or _KOPF_STOP_SECONDS)
     except TimeoutError:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

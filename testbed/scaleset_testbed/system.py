@@ -283,6 +283,7 @@ class OperatorProcess:
             write_kubeconfig(kube_url, env.workdir / f"{name}-kubeconfig") if kube_url is not None else env.kubeconfig
         )
         self.starts = 0
+        self.log_offset = 0  # where the log of the process started last begins
         self.proc: asyncio.subprocess.Process | None = None
         self.log_path = env.workdir / f"{name}.log"
         self.cpu_s = 0.0
@@ -316,7 +317,9 @@ class OperatorProcess:
             TOKEN_ENV: "bench-token",
             "PYTHONUNBUFFERED": "1",
         }
-        # A restarted operator appends to the same log, so one file tells the whole story.
+        # A restarted operator appends to the same log, so one file tells the whole story; ``log_offset`` is
+        # where this start's part begins.
+        self.log_offset = self.log_path.stat().st_size if self.starts and self.log_path.exists() else 0
         with self.log_path.open("ab" if self.starts else "wb") as out:
             self.starts += 1
             self.proc = await asyncio.create_subprocess_exec(

@@ -274,8 +274,11 @@ class Campaign:
         return next((p for p in self.operators if p.settings.election and p.settings.election.owns(holder)), None)
 
     def _lost_leadership(self, process: OperatorProcess) -> bool:
+        """Whether the process that just exited said it lost the Lease. Read from where that process started:
+        a replica that lost the Lease late in one schedule may take seconds to wind down (kopf stopping with its
+        API connection cut) and exit during the next."""
         with contextlib.suppress(OSError), process.log_path.open("rb") as handle:
-            handle.seek(self.log_from.get(process.name, 0))
+            handle.seek(process.log_offset)
             return LOST_LEADERSHIP in handle.read().decode("utf-8", errors="replace")
         return False
 
