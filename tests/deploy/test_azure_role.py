@@ -25,8 +25,8 @@ NEEDED_BY = {
     "Microsoft.Compute/virtualMachineScaleSets/write": "begin_update(",
     # POST {vmss}/manualupgrade
     "Microsoft.Compute/virtualMachineScaleSets/manualUpgrade/action": "begin_update_instances(",
-    # GET {vmss}/virtualMachines, paged
-    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read": "virtual_machine_scale_set_vms.list(",
+    # GET {vmss}/virtualMachines, paged (the SDK's own request builder, pages read as JSON)
+    "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read": "vms_list_request(",
     # ... with $expand=instanceView: update and fault domains, power, provisioning and health states
     "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/instanceView/read": 'expand="instanceView"',
     # GET {vmss}/rollingUpgrades/latest

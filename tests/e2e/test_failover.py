@@ -152,13 +152,13 @@ async def test_a_frozen_leader_that_wakes_after_the_takeover_writes_nothing(tmp_
         a.proc.send_signal(signal.SIGSTOP)  # a long GC pause, a starved node: a still believes it leads
         await wait_until(lambda: env.lease_holder() == "b", within=30, what="replica b to take the Lease")
         await wait_until(lambda: writes_by(env, "b") != [], within=30, what="replica b to write to Azure")
-        b_status = env.status("web")
+        await wait_until(lambda: env.status("web").get("leader") == "b", within=30, what="b's first status write")
         woke = len(env.audit())
         a.proc.send_signal(signal.SIGCONT)  # both believe they lead, for a moment
         await asyncio.wait_for(a.proc.wait(), 20)
         assert a.proc.returncode == 1
         assert writes_by(env, "a", woke) == [], "the woken replica sent an Azure write"
+        assert env.status("web")["leader"] == "b", "the woken replica wrote the status"
         await wait_until(lambda: env.status("web").get("phase") == "Succeeded", within=90, what="Succeeded")
         assert env.status("web")["leader"] == "b"
-        assert b_status.get("leader") == "b"
         check_walk(env)
