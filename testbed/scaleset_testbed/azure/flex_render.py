@@ -11,7 +11,6 @@ virtual-machine-scale-sets-manage-fault-domains.md, "Instance View API").
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from . import api_fields
@@ -41,7 +40,7 @@ def vm_instance_view_json(world: World, ss: ScaleSet, inst: Instance) -> dict[st
 
 
 def vm_resource_json(world: World, ss: ScaleSet, inst: Instance, api_version: str, *, expand: bool) -> dict[str, Any]:
-    image_ref = copy.deepcopy(inst.image.reference)
+    image_ref = dict(inst.image.reference)  # an image reference is flat: names and ids
     if inst.image.exact_version:
         image_ref["exactVersion"] = inst.image.exact_version
     props: dict[str, Any] = {

@@ -135,7 +135,7 @@ def os_disk_name(ss: ScaleSet, inst: Instance) -> str:
 def vm_json(
     world: World, ss: ScaleSet, inst: Instance, api_version: str, *, expand: bool, power_only: bool = False
 ) -> dict[str, Any]:
-    image_ref = copy.deepcopy(inst.image.reference)
+    image_ref = dict(inst.image.reference)  # an image reference is flat: names and ids
     if inst.image.exact_version:
         image_ref["exactVersion"] = inst.image.exact_version
     storage: dict[str, Any] = {

@@ -84,6 +84,72 @@ def test_a_removed_field_has_its_last_version() -> None:
     assert not api_fields.visible("virtualMachineScaleSets", path, "2020-06-01")
 
 
+def _reference_strip(kind: str, obj: Any, version: str, path: str = "") -> Any:
+    """The plain definition: every key is kept when its path is visible at ``version``, its value stripped too."""
+    if isinstance(obj, dict):
+        out = {}
+        for key, value in obj.items():
+            here = f"{path}.{key}" if path else key
+            if api_fields.visible(kind, here, version):
+                out[key] = _reference_strip(kind, value, version, here)
+        return out
+    if isinstance(obj, list):
+        return [_reference_strip(kind, item, version, path + "[]") for item in obj]
+    return obj
+
+
+def _steps(path: str) -> list[str]:
+    """``a.b[].c`` -> ``["a", "b", "[]", "c"]``."""
+    steps: list[str] = []
+    for segment in path.split("."):
+        name = segment.rstrip("[]")
+        steps += ([name] if name else []) + ["[]"] * ((len(segment) - len(name)) // 2)
+    return steps
+
+
+def _body_with_every_path(kind: str) -> tuple[dict[str, Any], int]:
+    """A body that holds every path of the kind's table (arrays of two items) besides fields every version has;
+    and how many of those paths it holds (the deepest first, so that a field's parent is an object)."""
+    body: dict[str, Any] = {"name": "x", "properties": {"always": 1, "list": [{"a": 1}]}}
+    held = 0
+    for steps in sorted((_steps(path) for path in TABLE["introduced"][kind]), key=len, reverse=True):
+        node: Any = body
+        for i, step in enumerate(steps):
+            following = steps[i + 1] if i + 1 < len(steps) else None
+            fresh: Any = f"value-{i}" if following is None else ([] if following == "[]" else {})
+            if step == "[]":
+                if not isinstance(node, list):
+                    break
+                if not node:
+                    node.extend([fresh, {"second": 2} if isinstance(fresh, dict) else fresh])
+                node = node[0]
+            else:
+                if not isinstance(node, dict):
+                    break
+                node = node.setdefault(step, fresh)
+        else:
+            held += 1
+    return body, held
+
+
+VERSIONS = sorted(
+    {v for kind in TABLE["introduced"].values() for e in kind.values() for v in (e if isinstance(e, list) else [e])}
+    | {"2015-06-15", "2099-01-01"}
+)
+
+
+@pytest.mark.parametrize("kind", sorted(TABLE["introduced"]))
+def test_strip_answers_as_the_plain_definition_at_every_version(kind: str) -> None:
+    body, held = _body_with_every_path(kind)
+    assert held == len(TABLE["introduced"][kind]), "the body leaves out paths of the table"
+    hidden_somewhere = 0
+    for version in VERSIONS:
+        expected = _reference_strip(kind, body, version)
+        assert api_fields.strip(kind, body, version) == expected, version
+        hidden_somewhere += expected != body
+    assert hidden_somewhere, f"no version hides any field of {kind}: the body does not exercise strip"
+
+
 # ------------------------------------------------------------------------------------------------ the validator
 DEFS: dict[str, Any] = {
     "Base": {"properties": {"id": {"type": "string", "readOnly": True}, "location": {"type": "string"}}},
