@@ -395,10 +395,15 @@ async def _page_items(client: ComputeManagementClient, request: HttpRequest) -> 
     """The items of a paged listing as Azure sent them, page by page through the SDK client's pipeline.
 
     What the SDK's paged operation does, minus turning every item into models: at 100 instances with their
-    instance views a page, that costs about 50 ms of CPU; the JSON is read in well under one.
+    instance views a page, that costs about 50 ms of CPU; the JSON is read in well under one, and only once.
     """
     while True:
-        response = await client.send_request(request)
+        # As a stream: the pipeline's content policy would read the JSON once more, into nothing we use.
+        response = await client.send_request(request, stream=True)
+        try:
+            await response.read()
+        finally:
+            await response.close()
         if response.status_code != 200:
             map_error(status_code=response.status_code, response=response, error_map=_READ_ERRORS)
             raise HttpResponseError(response=response, error_format=ARMErrorFormat)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from controller.azure.errors import AzureCallError
 from controller.azure.gateway import ComputeGateway
@@ -22,6 +24,9 @@ from controller.resource import (
     ScaleSetRef,
     UpgradeMode,
 )
+
+A = TypeVar("A")
+B = TypeVar("B")
 
 
 async def image_facts(gateway: ComputeGateway, image: ImageSource, sub: str, location: str) -> ImageFacts:
@@ -58,6 +63,7 @@ async def observe(
     *,
     image_facts_needed: bool,
     listing_needed: Callable[[OperationState | None], bool] | None = None,
+    model_too_wanted: Callable[[OperationState | None], bool] | None = None,
 ) -> tuple[Observation, SeenScaleSet | None]:
     """Everything the planner needs from Azure for one pass, with as few calls as the state allows.
 
@@ -69,6 +75,8 @@ async def observe(
       in flight, if any) says the walk waits for time alone (a pause between domains, an analysis): the
       cached ones are handed on, marked as not current (``Observation.instances_current``), and the model is
       read only if the cached one is ``max_age`` old.
+    - Mid-walk, when ``model_too_wanted`` (asked like ``listing_needed``) says a write likely follows the listing, the
+      model is read at the same time as the instances: the write then needs no GET of its own after them.
     The cache is an optimization only: after a restart the first pass reads everything.
     """
     ref = spec.scale_set
@@ -92,6 +100,7 @@ async def observe(
             and (op is None or op.kind == "ManualUpgrade")
         )
         current = True
+        model_too = model_too_wanted is not None and model_too_wanted(operation)
         if seen is not None and listing_needed is not None and not listing_needed(operation):
             current = False
             if fresh:
@@ -102,6 +111,16 @@ async def observe(
                     return Observation(scale_set=None), None
                 observed = dataclasses.replace(model, instances=seen.scale_set.instances)
                 seen = SeenScaleSet(observed, now)
+        elif fresh and mid_walk and seen is not None and model_too:
+            # A write likely follows this listing, and a write goes out only on a model read in its own pass:
+            # read the model alongside the instances rather than after them.
+            model, instances = await _both(
+                gateway.get_model(ref), gateway.list_instances(ref, flexible=seen.scale_set.flexible)
+            )
+            if model is None:
+                return Observation(scale_set=None), None
+            observed = dataclasses.replace(model, instances=instances)
+            seen = SeenScaleSet(observed, now)
         elif fresh and mid_walk and seen is not None:
             observed = dataclasses.replace(
                 seen.scale_set, instances=await gateway.list_instances(ref, flexible=seen.scale_set.flexible)
@@ -129,6 +148,15 @@ async def observe(
             message=exc.message[:2000], code=exc.code, observed_at=datetime.now(UTC).replace(microsecond=0)
         )
         return Observation(scale_set=None, azure_error=error), seen
+
+
+async def _both(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Two reads at once; the first error of either is raised once both have ended (none is left running)."""
+    a, b = await asyncio.gather(first, second, return_exceptions=True)
+    for result in (a, b):
+        if isinstance(result, BaseException):
+            raise result
+    return a, b  # type: ignore[return-value]
 
 
 async def reread_model(

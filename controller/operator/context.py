@@ -195,9 +195,13 @@ class OperatorContext:
         """Seconds until the resource is due (0 when it is)."""
         return max(0.0, self._due.get((namespace, name), 0.0) - time.monotonic())
 
-    def schedule(self, namespace: str, name: str, seconds: float, generation: Any = None) -> None:
-        """The next pass in ``seconds``; ``generation``: the spec generation that pass was decided on."""
-        self._due[(namespace, name)] = time.monotonic() + max(0.0, seconds)
+    def schedule(
+        self, namespace: str, name: str, seconds: float, generation: Any = None, *, since: float | None = None
+    ) -> None:
+        """The next pass ``seconds`` after ``since`` (a ``time.monotonic()`` reading; default now);
+        ``generation``: the spec generation that pass was decided on."""
+        start = time.monotonic() if since is None else since
+        self._due[(namespace, name)] = start + max(0.0, seconds)
         if generation is None:
             self._due_generation.pop((namespace, name), None)
         else:

@@ -102,7 +102,9 @@ def build_registry(
             if wait >= ctx.tick:
                 return
             await asyncio.sleep(wait)
-        until = time.monotonic() + ctx.tick
+        # Passes due sooner than a tick (polls near an operation's expected end) run in this call, for a few ticks
+        # at most: returning would put the next one a whole tick after this call ends (kopf's timer interval).
+        until = time.monotonic() + _IN_CALL_TICKS * ctx.tick
 
         def post(reason: str, message: str, warning: bool) -> None:
             kopf.event(body, type="Warning" if warning else "Normal", reason=reason, message=message)
@@ -114,6 +116,9 @@ def build_registry(
             result = "ok"
             try:
                 status_patch, requeue = await reconcile(ctx, plain, post_event=post)
+                # The pass's delays count from its decision, not from the end of the status write after it: a
+                # pause seen starting at the end of an operation is served from then, not a write later.
+                decided = time.monotonic()
                 if not ctx.is_current(namespace, name, plain["metadata"].get("uid")):
                     return  # deleted (maybe re-created) meanwhile: this status is about an object that is gone
             except Exception:
@@ -136,15 +141,15 @@ def build_registry(
             if not written:
                 ctx.schedule(namespace, name, min(requeue, _STATUS_NOT_WRITTEN_RETRY_SECONDS), generation)
                 return  # the status moved under this pass (or this replica may not write): decide again on it
-            ctx.schedule(namespace, name, requeue, generation)
+            ctx.schedule(namespace, name, requeue, generation, since=decided)
             if ctx.status_hook is not None:
                 ctx.status_hook(namespace, name, new_status)
             started_operation = _operation_token(new_status) not in (None, _operation_token(plain["status"]))
             # Due again before the next tick, with nothing started in Azure by this pass (an operation polled
             # near its expected end): the next pass runs here, on the status just written, at that moment.
-            if started_operation or requeue <= 0 or time.monotonic() + requeue >= until:
+            if started_operation or requeue <= 0 or requeue >= ctx.tick or decided + requeue >= until:
                 return
-            await asyncio.sleep(requeue)
+            await asyncio.sleep(max(0.0, decided + requeue - time.monotonic()))
             if status_patch:  # the status as written (write_status names the leader in it)
                 stamped = ctx.identity is not None and bool(new_status)
                 plain = {**plain, "status": {**new_status, LEADER_FIELD: ctx.identity} if stamped else new_status}
@@ -156,6 +161,9 @@ def _operation_token(status: dict[str, Any]) -> Any:
     operation = status.get("operation")
     return operation.get("continuationToken") if isinstance(operation, dict) else None
 
+
+_IN_CALL_TICKS = 4
+"""How many ticks one timer call may go on running passes that are due within a tick of each other."""
 
 _STATUS_NOT_WRITTEN_RETRY_SECONDS = 0.5
 """A pass whose status write was refused is done again this soon (on the status as it is by then)."""

@@ -49,6 +49,7 @@ from controller.rollout import (
     needs_image_facts,
     plan_next_step,
     record_operation,
+    write_likely,
 )
 from controller.scope import ScopeTarget
 
@@ -288,6 +289,9 @@ async def _pass(
         ctx.config.resync_interval,
         image_facts_needed=needs_image_facts(spec, status),
         listing_needed=listing,
+        model_too_wanted=lambda outcome: write_likely(
+            spec, status, now=_now(), generation=generation, operation=outcome
+        ),
     )
     if in_flight is not None and observation.operation is not None:
         clock.polled(in_flight.continuation_token, str(in_flight.kind), observation.operation, time.monotonic())
@@ -417,8 +421,10 @@ async def _pass(
     op = new_status.operation
     if op is not None and not (observation.operation is not None and observation.operation.retry_after):
         # Near the end the last operation of this kind took, poll more often (anticipate.py).
-        fast = timings.poll_interval / 4
-        requeue = clock.next_poll(op.continuation_token, str(op.kind), time.monotonic(), requeue, fast)
+        poll = timings.poll_interval
+        requeue = clock.next_poll(
+            op.continuation_token, str(op.kind), time.monotonic(), requeue, fast=poll / 8, first=poll / 4
+        )
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
 
 

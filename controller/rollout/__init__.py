@@ -10,7 +10,7 @@ from controller.rollout.actions import Action, Event, Plan, UpdateModel, Upgrade
 from controller.rollout.health import Verdict, is_on_target, verdict
 from controller.rollout.images import ImageProblem, model_matches, needs_image_facts, resolve_image, same_declaration
 from controller.rollout.layout import choose_layout, layout_domains
-from controller.rollout.listing import listing_needed
+from controller.rollout.listing import listing_needed, write_likely
 from controller.rollout.planner import plan_next_step
 
 __all__ = [
@@ -32,4 +32,5 @@ __all__ = [
     "resolve_image",
     "same_declaration",
     "verdict",
+    "write_likely",
 ]

@@ -116,3 +116,51 @@ def listing_needed(
         if analysed is not None and analysed.state == DomainState.SUCCEEDED:
             return False
     return status.next_domain_at is None or status.next_domain_at <= now
+
+
+def write_likely(
+    spec: ScaleSetImageSpec,
+    status: ScaleSetImageStatus,
+    *,
+    now: datetime,
+    generation: int,
+    operation: OperationState | None = None,
+) -> bool:
+    """Whether the listing of this pass is likely followed by the next domain's manualupgrade: its upgrade has
+    just ended with no pause to serve, or the pause it was judged after is over. Only a hint for reading the
+    model alongside the instances (``observe``); the planner decides on what was read, whatever this said."""
+    if (
+        status.phase != Phase.PROGRESSING
+        or status.target is None
+        or status.observed_generation != generation
+        or status.upgrade_policy_mode != UpgradeMode.MANUAL
+        or spec.rollout.abort
+        or spec.rollout.paused
+        or (status.rollback is not None and status.rollback.in_progress)
+    ):
+        return False
+    op = status.operation
+    if op is not None:
+        domain = status.domain(op.domain) if op.domain is not None else None
+        return (
+            operation is not None
+            and operation.status == "Succeeded"
+            and op.kind == OperationKind.MANUAL_UPGRADE
+            and domain is not None
+            and domain.state == DomainState.UPGRADING
+            and spec.rollout.analysis is None
+            and not judged_after_pause(spec, status, domain.id)
+            and _pending_after(status, domain.id)
+        )
+    in_flight = [dom for dom in status.domains if dom.state in IN_FLIGHT]
+    if in_flight:
+        until = deferred_until(spec, status, in_flight[0])
+        return until is not None and until <= now and _pending_after(status, in_flight[0].id)
+    return False
+
+
+def _pending_after(status: ScaleSetImageStatus, domain_id: str) -> bool:
+    ids = [dom.id for dom in status.domains]
+    return domain_id in ids and any(
+        dom.state not in DOMAIN_DONE_STATES for dom in status.domains[ids.index(domain_id) + 1 :]
+    )

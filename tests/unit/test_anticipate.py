@@ -1,7 +1,8 @@
 """Polling an operation near the end the last one of its kind took (issue 14: the end of a domain seen sooner).
 
-Aspects: with nothing learned, polls keep ``pollInterval``; once an operation of a kind has ended, the next
-one of that kind is polled at the quarter interval from a little before its shortest possible duration to a
+Aspects: with nothing learned, polls come after a quarter interval and then twice as long from the start each
+time, up to ``pollInterval``; once an operation of a kind has ended, the next one of that kind is polled at a
+fraction of the interval (in a pass: an eighth) from a little before its shortest possible duration to a
 little after its longest, and at ``pollInterval`` outside that window; another kind or another operation's
 token are told apart; in a reconcile pass, Azure's ``Retry-After`` wins over it.
 """
@@ -37,10 +38,20 @@ def learned() -> OperationClock:
     return clock
 
 
-def test_nothing_learned_keeps_the_poll_interval() -> None:
+@pytest.mark.parametrize(
+    ("now", "expected"),
+    [
+        (0.0, FAST),  # just requested: a quarter interval
+        (0.05, FAST),  # then at twice that from the start (0.1) ...
+        (0.1, 0.1),  # ... and twice again (0.2)
+        (0.2, POLL),  # a whole interval in: the interval from then on
+        (2.95, POLL),
+    ],
+)
+def test_nothing_learned_polls_sooner_first_then_at_the_poll_interval(now: float, expected: float) -> None:
     clock = OperationClock()
     clock.started_operation("op-1", 0.0)
-    assert clock.next_poll("op-1", "ManualUpgrade", 2.95, POLL, FAST) == POLL
+    assert clock.next_poll("op-1", "ManualUpgrade", now, POLL, FAST) == pytest.approx(expected)
 
 
 def test_an_ended_operation_bounds_how_long_the_next_of_its_kind_takes() -> None:
@@ -103,15 +114,16 @@ class RunningAzure(FakeAzure):
 
 
 @pytest.mark.parametrize(
-    ("case", "learned_took", "retry_after", "expected"),
+    ("case", "learned_took", "retry_after", "elapsed", "expected"),
     [
-        ("near the end the last one took: a quarter interval", (2.9, 3.1), None, 2.5),
-        ("nothing learned yet: the interval", None, None, 10.0),
-        ("Azure said when: as Azure said", (2.9, 3.1), 7.0, 7.0),
+        ("near the end the last one took: an eighth of the interval", (2.9, 3.1), None, 2.95, 1.25),
+        ("nothing learned yet, 2.95 s in: 2.95 s more (doubling up to the interval)", None, None, 2.95, 2.95),
+        ("nothing learned yet, just started: a quarter interval", None, None, 0.0, 2.5),
+        ("Azure said when: as Azure said", (2.9, 3.1), 7.0, 2.95, 7.0),
     ],
 )
 async def test_a_pass_polls_sooner_near_the_expected_end_unless_azure_said_when(
-    case: str, learned_took: tuple[float, float] | None, retry_after: float | None, expected: float
+    case: str, learned_took: tuple[float, float] | None, retry_after: float | None, elapsed: float, expected: float
 ) -> None:
     azure = RunningAzure(retry_after)
     tok = token()
@@ -121,7 +133,17 @@ async def test_a_pass_polls_sooner_near_the_expected_end_unless_azure_said_when(
     clock = ctx.clocks.setdefault(KEY, OperationClock())
     if learned_took is not None:
         clock.took["ManualUpgrade"] = learned_took
-    clock.started_operation(tok, time.monotonic() - 2.95)
+    clock.started_operation(tok, time.monotonic() - elapsed)
     _, requeue = await reconcile(ctx, body(status), post_event=lambda *args: None)
     assert azure.calls["poll"] == 1, case
-    assert requeue == pytest.approx(expected), case
+    assert requeue == pytest.approx(expected, abs=0.05), case
+
+
+def test_the_next_pass_counts_from_the_decision_not_from_the_status_write_after_it() -> None:
+    """A pass decides "the pause ends in 1 s" and its status write takes 0.3 s: due 0.7 s after that write."""
+    ctx = context(RunningAzure(None))
+    decided = time.monotonic() - 0.3
+    ctx.schedule("default", "web", 1.0, 1, since=decided)
+    assert 0.6 < ctx.until_due("default", "web") <= 0.7
+    ctx.schedule("default", "web", 1.0, 1)  # no decision time given: from now
+    assert 0.9 < ctx.until_due("default", "web") <= 1.0

@@ -6,6 +6,7 @@ settled or just after a model write costs model + listing; a stale cache or a re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
@@ -28,7 +29,7 @@ from controller.resource import (
     ScaleSetImageStatus,
     evolve,
 )
-from controller.rollout import listing_needed, needs_image_facts, plan_next_step
+from controller.rollout import UpgradeInstances, listing_needed, needs_image_facts, plan_next_step, write_likely
 from tests.planner.builders import NEW, NOW, later, scale_set, spec
 from tests.planner.test_gates import ANALYSIS
 
@@ -202,6 +203,7 @@ async def one_pass(
         max_age=300,
         image_facts_needed=needs_image_facts(sp, status),
         listing_needed=lambda outcome: listing_needed(sp, status, now=now, generation=1, operation=outcome),
+        model_too_wanted=lambda outcome: write_likely(sp, status, now=now, generation=1, operation=outcome),
     )
     plan = plan_next_step(sp, status, observation, now=now, generation=1)
     return gateway.calls, observation, plan.status
@@ -241,7 +243,7 @@ async def test_nothing_is_read_during_the_pause_and_one_listing_ends_it() -> Non
     assert reconciling is not None
     assert reconciling.reason == "PausingBetweenDomains"
     calls, observation, _ = await one_pass(PAUSED, pausing, later(36))
-    assert dict(calls) == {"list_instances": 1}
+    assert dict(calls) == {"list_instances": 1, "get_model": 1}, "the next domain likely starts: model read alongside"
     assert observation.instances_current
 
 
@@ -267,3 +269,63 @@ async def test_cached_instances_are_never_judged() -> None:
     assert plan.action is None
     assert plan.relist
     assert plan.requeue_after == 0.0
+
+
+# ------------------------------------------------ the model read alongside a listing that a write likely follows
+@pytest.mark.parametrize(
+    ("case", "sp", "domain", "expected"),
+    [
+        ("no pause, more domains: the next starts now", spec(), 0, {"poll": 1, "list_instances": 1, "get_model": 1}),
+        ("the last domain: nothing follows", spec(), 4, {"poll": 1, "list_instances": 1}),
+        ("with an analysis: it measures first", spec(analysis=ANALYSIS), 0, {"poll": 1, "list_instances": 1}),
+        ("paused by the user: nothing follows", spec(paused=True), 0, {"poll": 1, "list_instances": 1}),
+    ],
+)
+async def test_a_listing_that_a_write_likely_follows_reads_the_model_alongside(
+    case: str, sp: ScaleSetImageSpec, domain: int, expected: dict[str, int]
+) -> None:
+    calls, _, _ = await one_pass(sp, upgrading(domain), later(5))
+    assert dict(calls) == expected, case
+
+
+class SlowGateway(CountingGateway):
+    """Each read takes 50 ms; when each started and ended (monotonic seconds)."""
+
+    def __init__(self) -> None:
+        super().__init__("Succeeded")
+        self.spans: dict[str, tuple[float, float]] = {}
+
+    async def _slow(self, name: str) -> None:
+        start = time.monotonic()
+        await asyncio.sleep(0.05)
+        self.spans[name] = (start, time.monotonic())
+
+    async def get_model(self, ref: Any) -> ObservedScaleSet | None:
+        await self._slow("get_model")
+        return await super().get_model(ref)
+
+    async def list_instances(self, ref: Any, *, flexible: bool = False) -> tuple[Any, ...]:
+        await self._slow("list_instances")
+        return await super().list_instances(ref, flexible=flexible)
+
+
+async def test_the_model_and_the_instances_are_read_at_once_and_the_model_counts_as_read_now() -> None:
+    gateway, sp, status = SlowGateway(), spec(), upgrading(0)
+    old = SeenScaleSet(scale_set(NEW), time.monotonic() - 10)
+    before = time.monotonic()
+    observation, seen = await observe(
+        gateway,  # type: ignore[arg-type]
+        sp,
+        status,
+        ARM,
+        old,
+        image_facts_needed=False,
+        listing_needed=lambda outcome: True,
+        model_too_wanted=lambda outcome: write_likely(sp, status, now=later(5), generation=1, operation=outcome),
+    )
+    (model_start, model_end), (list_start, list_end) = gateway.spans["get_model"], gateway.spans["list_instances"]
+    assert model_start < list_end and list_start < model_end, "the two reads overlap"
+    assert seen is not None and seen.read_at >= before, "a write decided on it needs no GET of its own"
+    assert observation.scale_set is not None and observation.instances_current
+    plan = plan_next_step(sp, status, observation, now=later(5), generation=1)
+    assert isinstance(plan.action, UpgradeInstances)

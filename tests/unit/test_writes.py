@@ -158,6 +158,40 @@ async def test_a_normal_mid_walk_write_costs_one_extra_model_get() -> None:
     assert azure.calls == Counter({"list_instances": 1, "get_model": 1, "manual_upgrade": 1})
 
 
+async def test_at_a_domain_boundary_the_model_is_read_with_the_listing_not_after_it() -> None:
+    """ud-1's manualupgrade has just ended and ud-2 follows: the pass reads the model while it lists the
+    instances (write_likely), so the write needs no GET after the listing: the same reads, less wait."""
+    ud1 = walk_status()
+    ud1 = record_operation(ud1, UpgradeInstances("ud-1", ("1", "6")), "dG9rZW4=", NOW)
+    ud1 = evolve(
+        ud1, domains=tuple(evolve(d, state=DomainState.UPGRADING) if d.id == "ud-1" else d for d in ud1.domains)
+    )
+    instances = upgraded(scale_set(NEW), ["0", "5", "1", "6"]).instances
+
+    class Ordered(FakeAzure):
+        def __init__(self) -> None:
+            super().__init__(NEW, instances)
+            self.order: list[str] = []
+
+        async def get_model(self, ref: Any) -> ObservedScaleSet | None:
+            self.order.append("get_model started")
+            return await super().get_model(ref)
+
+        async def list_instances(self, ref: Any, *, flexible: bool = False) -> tuple[ObservedInstance, ...]:
+            self.order.append("listing started")
+            found = await super().list_instances(ref, flexible=flexible)
+            self.order.append("listing ended")
+            return found
+
+    azure = Ordered()
+    ctx = context(azure)
+    cache(ctx, scale_set(NEW, instances))
+    patch, _ = await reconcile(ctx, body(ud1), post_event=lambda *a: None)
+    assert azure.calls == Counter({"list_instances": 1, "get_model": 1, "manual_upgrade": 1})
+    assert azure.order == ["get_model started", "listing started", "listing ended"]
+    assert patch["currentDomain"] == "ud-2"
+
+
 async def test_after_a_412_the_next_pass_reads_the_model_instead_of_resending_the_etag() -> None:
     status = ScaleSetImageStatus()
     azure = FakeAzure(OLD, scale_set().instances)

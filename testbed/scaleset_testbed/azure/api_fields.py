@@ -90,20 +90,26 @@ def _hidden(kind: str, version: str) -> dict[str, Any]:
 
 
 def _pruned(obj: Any, hidden: dict[str, Any]) -> Any:
-    if not hidden:
-        return obj
     if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for key, value in obj.items():
-            below = hidden.get(key)
-            if below is None:
+        out = obj
+        for key, below in hidden.items():  # a few keys: walk them, not the object's
+            if key == _ITEMS or key not in obj:
+                continue
+            value = obj[key] if below == _HIDE else _pruned(obj[key], below)
+            if below != _HIDE and value is obj[key]:
+                continue
+            if out is obj:
+                out = dict(obj)
+            if below == _HIDE:
+                del out[key]
+            else:
                 out[key] = value
-            elif below != _HIDE:
-                out[key] = _pruned(value, below)
         return out
     if isinstance(obj, list):
         items = hidden.get(_ITEMS)
-        return [_pruned(item, items) for item in obj] if isinstance(items, dict) else obj
+        if isinstance(items, dict):
+            pruned = [_pruned(item, items) for item in obj]
+            return obj if all(a is b for a, b in zip(pruned, obj, strict=True)) else pruned
     return obj
 
 
