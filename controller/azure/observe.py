@@ -100,7 +100,6 @@ async def observe(
             and (op is None or op.kind == "ManualUpgrade")
         )
         current = True
-        model_too = model_too_wanted is not None and model_too_wanted(operation)
         if seen is not None and listing_needed is not None and not listing_needed(operation):
             current = False
             if fresh:
@@ -111,21 +110,20 @@ async def observe(
                     return Observation(scale_set=None), None
                 observed = dataclasses.replace(model, instances=seen.scale_set.instances)
                 seen = SeenScaleSet(observed, now)
-        elif fresh and mid_walk and seen is not None and model_too:
-            # A write likely follows this listing, and a write goes out only on a model read in its own pass:
-            # read the model alongside the instances rather than after them.
-            model, instances = await _both(
-                gateway.get_model(ref), gateway.list_instances(ref, flexible=seen.scale_set.flexible)
-            )
-            if model is None:
-                return Observation(scale_set=None), None
-            observed = dataclasses.replace(model, instances=instances)
-            seen = SeenScaleSet(observed, now)
         elif fresh and mid_walk and seen is not None:
-            observed = dataclasses.replace(
-                seen.scale_set, instances=await gateway.list_instances(ref, flexible=seen.scale_set.flexible)
-            )
-            seen = SeenScaleSet(observed, seen.read_at)
+            together = model_too_wanted is not None and model_too_wanted(operation)
+            listing = gateway.list_instances(ref, flexible=seen.scale_set.flexible)
+            if together:
+                # A write likely follows this listing, and a write goes out only on a model read in its own pass:
+                # read the model alongside the instances rather than after them.
+                model, instances = await _both(gateway.get_model(ref), listing)
+                if model is None:
+                    return Observation(scale_set=None), None
+                observed = dataclasses.replace(model, instances=instances)
+                seen = SeenScaleSet(observed, now)
+            else:
+                observed = dataclasses.replace(seen.scale_set, instances=await listing)
+                seen = SeenScaleSet(observed, seen.read_at)
         else:
             found = await gateway.observe(ref)
             if found is None:

@@ -324,7 +324,7 @@ async def test_the_model_and_the_instances_are_read_at_once_and_the_model_counts
         model_too_wanted=lambda outcome: write_likely(sp, status, now=later(5), generation=1, operation=outcome),
     )
     (model_start, model_end), (list_start, list_end) = gateway.spans["get_model"], gateway.spans["list_instances"]
-    assert model_start < list_end, "the model read ends after the listing starts"
+    assert model_start < list_end, "the model read starts before the listing ends"
     assert list_start < model_end, "the listing starts before the model read ends"
     assert seen is not None
     assert seen.read_at >= before, "a write decided on it needs no GET of its own"
