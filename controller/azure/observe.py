@@ -51,6 +51,8 @@ class SeenScaleSet:
 
     scale_set: ObservedScaleSet
     read_at: float
+    listed_in: float | None = None
+    """How long the last listing of its instances took (seconds, with the model read alongside it if any)."""
 
 
 async def observe(
@@ -109,10 +111,11 @@ async def observe(
                 if model is None:
                     return Observation(scale_set=None), None
                 observed = dataclasses.replace(model, instances=seen.scale_set.instances)
-                seen = SeenScaleSet(observed, now)
+                seen = SeenScaleSet(observed, now, seen.listed_in)
         elif fresh and mid_walk and seen is not None:
             together = model_too_wanted is not None and model_too_wanted(operation)
             listing = gateway.list_instances(ref, flexible=seen.scale_set.flexible)
+            listing_started = time.monotonic()
             if together:
                 # A write likely follows this listing, and a write goes out only on a model read in its own pass:
                 # read the model alongside the instances rather than after them.
@@ -120,15 +123,16 @@ async def observe(
                 if model is None:
                     return Observation(scale_set=None), None
                 observed = dataclasses.replace(model, instances=instances)
-                seen = SeenScaleSet(observed, now)
+                seen = SeenScaleSet(observed, now, time.monotonic() - listing_started)
             else:
                 observed = dataclasses.replace(seen.scale_set, instances=await listing)
-                seen = SeenScaleSet(observed, seen.read_at)
+                seen = SeenScaleSet(observed, seen.read_at, time.monotonic() - listing_started)
         else:
+            reading = time.monotonic()
             found = await gateway.observe(ref)
             if found is None:
                 return Observation(scale_set=None), None
-            observed, seen = found, SeenScaleSet(found, now)
+            observed, seen = found, SeenScaleSet(found, now, time.monotonic() - reading)
         facts = ImageFacts()
         if image_facts_needed:
             facts = await image_facts(gateway, spec.image, ref.subscription_id, observed.location)
@@ -177,4 +181,5 @@ async def reread_model(
         return Observation(scale_set=None), None
     instances = observation.scale_set.instances if observation.scale_set is not None else ()
     observed = dataclasses.replace(model, instances=instances)
-    return dataclasses.replace(observation, scale_set=observed), SeenScaleSet(observed, time.monotonic())
+    reread = SeenScaleSet(observed, time.monotonic(), seen.listed_in)
+    return dataclasses.replace(observation, scale_set=observed), reread

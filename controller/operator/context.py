@@ -49,6 +49,7 @@ class OperatorContext:
     _due_generation: dict[tuple[str, str], Any] = field(default_factory=dict)
     seen: dict[tuple[str, str], SeenScaleSet] = field(default_factory=dict)
     clocks: dict[tuple[str, str], OperationClock] = field(default_factory=dict)  # operations timed, see anticipate
+    ahead: dict[tuple[str, str], float] = field(default_factory=dict)  # the end of a pause a pass runs ahead of
     _uids: dict[tuple[str, str], str] = field(default_factory=dict)
     _generations: dict[str, int] = field(default_factory=dict)
     _gone: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -217,6 +218,7 @@ class OperatorContext:
         self._due_generation.pop((namespace, name), None)
         self.seen.pop((namespace, name), None)
         self.clocks.pop((namespace, name), None)
+        self.ahead.pop((namespace, name), None)
         if self.forget_hook is not None:
             self.forget_hook(namespace, name)
 

@@ -9,6 +9,7 @@ JSON merge patch computed from the old and new status, so fields the planner cle
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import Any
 
 from controller.azure import AzureCallError, ComputeGateway
 from controller.azure.budget import BudgetDeferred
-from controller.azure.observe import observe, reread_model
+from controller.azure.observe import SeenScaleSet, observe, reread_model
 from controller.azure.pipeline import checked_writes
 from controller.azure.trust import continuation_token_operation_id
 from controller.config import CloudProfile, RequestClass
@@ -242,12 +243,15 @@ async def reconcile(
         new = _reconciling(status, Reason.WAITING_FOR_AZURE_BUDGET, message, generation)
         return merge_patch(old_status_dict, new.to_dict()), wait
 
-    listing = listing_needed(spec, status, now=_now(), generation=generation)
+    # A pass moved ahead of the end of a pause by a listing's duration (``ahead_of_pause``) reads as of that end.
+    key = (namespace, name)
+    at = _ahead_at(ctx.ahead.pop(key, None))
+    listing = listing_needed(spec, status, now=_now_at(at), generation=generation)
     held = _budget_hold(gateway, ref, status, listing)
     if held is not None:
         return held_by_budget(*held)
     try:
-        return await _pass(ctx, body, status, spec, profile, gateway, post_event, generation)
+        return await _pass(ctx, body, status, spec, profile, gateway, post_event, generation, at)
     except BudgetDeferred as deferred:
         # Nothing was sent for the deferred request; this pass's decision is made again when it comes back.
         return held_by_budget(deferred.seconds, deferred.limit)
@@ -262,8 +266,11 @@ async def _pass(
     gateway: ComputeGateway,
     post_event: Callable[[str, str, bool], None],
     generation: int,
+    at: float | None = None,
 ) -> tuple[dict[str, Any], float]:
-    """Observe, plan, and carry out at most one write (the part of a pass that talks to Azure)."""
+    """Observe, plan, and carry out at most one write (the part of a pass that talks to Azure). ``at``: the
+    end of a pause this pass runs just ahead of (``time.monotonic()``): it reads Azure as of then, and plans then.
+    """
     meta = body.get("metadata") or {}
     old_status_dict = dict(body.get("status") or {})
     namespace, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
@@ -278,7 +285,7 @@ async def _pass(
     clock = ctx.clocks.setdefault(key, OperationClock())
 
     def listing(outcome: OperationState | None) -> bool:
-        return listing_needed(spec, status, now=_now(), generation=generation, operation=outcome)
+        return listing_needed(spec, status, now=_now_at(at), generation=generation, operation=outcome)
 
     observation, seen = await observe(
         gateway,
@@ -290,12 +297,15 @@ async def _pass(
         image_facts_needed=needs_image_facts(spec, status),
         listing_needed=listing,
         model_too_wanted=lambda outcome: write_likely(
-            spec, status, now=_now(), generation=generation, operation=outcome
+            spec, status, now=_now_at(at), generation=generation, operation=outcome
         ),
     )
     if in_flight is not None and observation.operation is not None:
         clock.polled(in_flight.continuation_token, str(in_flight.kind), observation.operation, time.monotonic())
+    if at is not None:
+        await asyncio.sleep(max(0.0, at - time.monotonic()))  # the pause is served in full before anything is decided
     plan = plan_next_step(spec, status, observation, now=_now(), generation=generation, timings=timings)
+    planned = time.monotonic()
     blind = isinstance(plan.action, UpdateModel) and plan.action.etag is None
     if plan.action is not None and seen is not None and (seen.read_at < pass_started or blind):
         # The write was decided on a cached model: read it again and decide again (one GET per write).
@@ -425,7 +435,55 @@ async def _pass(
         requeue = clock.next_poll(
             op.continuation_token, str(op.kind), time.monotonic(), requeue, fast=poll / 8, first=poll / 4
         )
+    elif op is None and plan.action is None and not plan.relist:
+        requeue = ahead_of_pause(ctx, key, spec, new_status, generation, seen, planned, requeue)
     return merge_patch(old_status_dict, new_status.to_dict()), requeue
+
+
+def ahead_of_pause(
+    ctx: OperatorContext,
+    key: tuple[str, str],
+    spec: ScaleSetImageSpec,
+    status: ScaleSetImageStatus,
+    generation: int,
+    seen: SeenScaleSet | None,
+    planned: float,
+    requeue: float,
+) -> float:
+    """``requeue``, or less by how long the last listing took when the next pass lists the instances only
+    because a pause will be over (``listing_needed``): that listing then ends when the pause does, rather than
+    start then. The pass is held until the end of the pause before it plans (``ctx.ahead``), so the pause is
+    served in full; what it judges was listed within the lead of that end (at most ``MAX_LISTING_LEAD``)."""
+    if seen is None or seen.listed_in is None or requeue <= 0:
+        return requeue
+    lead = min(seen.listed_in, MAX_LISTING_LEAD, requeue / 4)
+    end = planned + requeue
+    if lead <= 0 or listing_needed(spec, status, now=_now(), generation=generation):
+        return requeue
+    if not listing_needed(spec, status, now=_now_at(end), generation=generation):
+        return requeue
+    ctx.ahead[key] = end
+    return requeue - lead
+
+
+MAX_LISTING_LEAD = 0.5
+"""At most this many seconds ahead of the end of a pause, a listing is started so as to end with it."""
+
+
+def _ahead_at(end: float | None) -> float | None:
+    """The end of a pause a pass is moved ahead of, if that pass runs within the lead of it (else None)."""
+    if end is None:
+        return None
+    left = end - time.monotonic()
+    return end if 0 < left <= 2 * MAX_LISTING_LEAD else None
+
+
+def _now_at(moment: float | None) -> datetime:
+    """``_now()``, or the UTC time (to the second, like ``_now``) at ``moment``, a later ``time.monotonic()``."""
+    if moment is None:
+        return _now()
+    later = max(0.0, moment - time.monotonic())
+    return (datetime.now(UTC) + timedelta(seconds=later)).replace(microsecond=0)
 
 
 _UNREADABLE_RETRY_SECONDS = 5.0

@@ -2,7 +2,9 @@
 
 Listing a scale set's instances is the read that Azure throttles hardest (Compute's high-cost GET, a
 page per 100 instances), so a pass lists them only when the walk will judge them. With
-``pauseBetweenDomains``, a domain is judged once, on a listing taken when the pause is over:
+``pauseBetweenDomains``, a domain is judged once, on a listing taken when the pause is over (the kopf side
+starts it ahead of the end by the last listing's duration, so that it ends then, and decides only once the
+pause is over: ``operator.reconcile.ahead_of_pause``):
 
 - when a domain's manualupgrade ends, the pause starts (``status.nextDomainAt``, the domain still
   ``Verifying``); that pass does not list the instances, since nothing is decided on them before the pause
