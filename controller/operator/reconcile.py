@@ -475,7 +475,7 @@ def _ahead_at(end: float | None) -> float | None:
     if end is None:
         return None
     left = end - time.monotonic()
-    return end if 0 < left <= 2 * MAX_LISTING_LEAD else None
+    return end if 0 < left <= MAX_LISTING_LEAD else None  # a pass nudged (say, by a spec change) is not held
 
 
 def _now_at(moment: float | None) -> datetime:
