@@ -18,6 +18,7 @@ but the reconcile itself runs on the resource's next timer tick, so ``tick`` is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .common import (
     new_workdir,
     operator,
     percentile,
+    published_budget,
     remove_workdir,
     scale_set,
     scale_set_prefix,
@@ -61,6 +63,8 @@ class LatencyParams:
             "time_scale": self.scale,
             "T_upgrade_s": round(self.upgrade_sim / self.scale, 4),
             "operator": self.operator.describe(),
+            "emulator_throttling": "published ARM and Compute limits, counted in emulated seconds",
+            "operator_budget": "published limits, rates times the time scale; default shares (0.5, 0.75)",
             "runs": self.runs,
         }
 
@@ -72,12 +76,21 @@ def _settled_on(env: Any, generation: int) -> bool:
 
 async def one_run(p: LatencyParams) -> dict[str, Any]:
     workdir = new_workdir("latency")
-    data = scenario({RG: {VMSS: scale_set(2, 2)}}, upgrade_s=p.upgrade_sim, model_update_s=p.model_update_sim)
+    # Azure's published limits in the world's time, as in benchmarks 1, 2 and 4: with the operator's default
+    # budget (real-time refill), its per-scale-set share of VMSS updates (3 a minute) would pace the changes,
+    # 50 a few seconds apart, and this would measure the budget rather than how soon a change is acted on.
+    data = scenario(
+        {RG: {VMSS: scale_set(2, 2)}},
+        upgrade_s=p.upgrade_sim,
+        model_update_s=p.model_update_sim,
+        throttling={"enabled": True, "clock": "scenario"},
+    )
+    settings = dataclasses.replace(p.operator, budget=published_budget(p.scale))
     prefix = scale_set_prefix(RG, VMSS)
     latencies: list[float] = []
     cycle_s: list[float] = []
     try:
-        async with emulators(data, p.scale, workdir) as env, operator(env, p.operator) as op:
+        async with emulators(data, p.scale, workdir) as env, operator(env, settings) as op:
             await env.create(manifest(NAME, RG, VMSS, NEW, domainKind="Batch", batchSize=2))
             await wait_until(lambda: _settled_on(env, 1), within=120, what="the first rollout")
             rng = random.Random(20240601)
