@@ -196,6 +196,12 @@ class DeliveryConfig:
         return server
 
 
+DEFAULT_MAX_CONCURRENT_PASSES = 64
+"""Passes at once by default: far more than one subscription's request budget keeps busy (ARM reads at 12.5/s at
+the default share, a pass a few reads), few enough that a fleet of thousands starting together does not hold
+thousands of requests, their bodies and the SDK's objects in memory at the same moment."""
+
+
 @dataclass(frozen=True)
 class OperatorConfig:
     clouds: dict[str, CloudProfile] = field(default_factory=lambda: {PUBLIC_CLOUD: CloudProfile(PUBLIC_CLOUD)})
@@ -208,6 +214,8 @@ class OperatorConfig:
     scope: ScopePolicy | None = None
     # Prometheus servers for analysis and webhooks for hooks (progressive delivery).
     delivery: DeliveryConfig = field(default_factory=DeliveryConfig)
+    # How many ScaleSetImage passes talk to Azure at once; the others queue for a slot (first come, first served).
+    max_concurrent_passes: int = DEFAULT_MAX_CONCURRENT_PASSES
 
     @property
     def timings(self) -> Timings:
@@ -261,6 +269,9 @@ def parse_config(data: dict[str, Any]) -> OperatorConfig:
         raise ConfigError(f"pollInterval/resyncInterval: {exc}") from exc
     if poll <= 0 or resync <= 0:
         raise ConfigError("pollInterval and resyncInterval must be > 0")
+    passes = data.get("maxConcurrentPasses", DEFAULT_MAX_CONCURRENT_PASSES)
+    if isinstance(passes, bool) or not isinstance(passes, int) or passes < 1:
+        raise ConfigError(f"maxConcurrentPasses: expected a whole number >= 1, got {passes!r}")
     budget = _parse_budget(data.get("azureBudget") or {})
     try:
         scope = parse_scope_policy(data.get("scopePolicy"))
@@ -274,6 +285,7 @@ def parse_config(data: dict[str, Any]) -> OperatorConfig:
         budget=budget,
         scope=scope,
         delivery=_parse_delivery(data.get("prometheus") or {}, data.get("webhooks") or {}),
+        max_concurrent_passes=passes,
     )
 
 

@@ -197,6 +197,11 @@ class OperatorMetrics:
             ["limit"],
             registry=r,
         )
+        self.pass_slot_wait = Counter(
+            PREFIX + "pass_slot_wait_seconds",
+            "Seconds reconcile passes queued for one of the operator's maxConcurrentPasses slots.",
+            registry=r,
+        )
         self.ratelimit_remaining = Gauge(
             PREFIX + "azure_ratelimit_remaining", "Requests Azure last said remain, by policy.", ["policy"], registry=r
         )
@@ -224,6 +229,7 @@ class OperatorMetrics:
         """Feed this from an :class:`~controller.operator.OperatorContext`."""
         ctx.request_hook = self.observe_request
         ctx.budget_wait_hook = self.observe_budget_wait
+        ctx.slot_wait_hook = self.pass_slot_wait.inc
         ctx.reconcile_hook = self.observe_reconcile
         ctx.status_hook = self.observe_status
         ctx.forget_hook = self.forget

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,11 @@ GatewayFactory = Callable[[CloudProfile], ComputeGateway]
 logger = logging.getLogger("scaleset_image.operator")
 _SCOPE_RECHECK_SECONDS = 1.0
 """How often the configuration file is looked at (one stat) for a changed scope policy."""
+SLOT_WAIT_SHOWN = 1.0
+"""A pass that queued longer than this (seconds) for a pass slot is logged (``pass_slot``)."""
+SLOT_WAIT_LOG_EVERY = 60.0
+"""At most one log line about pass slot waits per this many seconds."""
+
 _GONE_REMEMBERED = 10_000
 """Deleted objects (uids) remembered, so a reconcile that outlived its object writes nothing."""
 
@@ -63,6 +70,10 @@ class OperatorContext:
     identity: str | None = None  # leader election: this replica's identity, written to status.leader
     leader_hook: Callable[[bool], None] | None = None  # leader election: this replica leads (True) or not
     written: WrittenStatus = field(default_factory=WrittenStatus)
+    slot_wait_hook: Callable[[float], None] | None = None  # seconds a pass queued for a slot (maxConcurrentPasses)
+    _slots: asyncio.Semaphore | None = None
+    _slot_waits: list[float] = field(default_factory=list)  # waits longer than SLOT_WAIT_SHOWN since the last log
+    _slot_logged: float = 0.0
 
     def connected(self, info: kopf.ConnectionInfo) -> None:
         """kopf logged in with ``info``: read live objects with the same connection."""
@@ -184,6 +195,34 @@ class OperatorContext:
         self._gateways.clear()
         if self.live is not None:
             await self.live.close()
+
+    @asynccontextmanager
+    async def pass_slot(self, namespace: str, name: str) -> AsyncIterator[None]:
+        """One of ``maxConcurrentPasses`` slots for a pass that talks to Azure (first come, first served). The time
+        queued goes to ``slot_wait_hook``; waits longer than a second are logged, one line a minute at most."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.config.max_concurrent_passes)
+        queued = time.monotonic()
+        async with self._slots:
+            waited = time.monotonic() - queued
+            if self.slot_wait_hook is not None and waited > 0:
+                self.slot_wait_hook(waited)
+            if waited > SLOT_WAIT_SHOWN:
+                self._slot_waits.append(waited)
+                if time.monotonic() - self._slot_logged >= SLOT_WAIT_LOG_EVERY:
+                    logger.warning(
+                        "%d pass(es) waited over %.0f s for one of the %d pass slots (longest %.1f s, last %s/%s); "
+                        "raise maxConcurrentPasses if this goes on",
+                        len(self._slot_waits),
+                        SLOT_WAIT_SHOWN,
+                        self.config.max_concurrent_passes,
+                        max(self._slot_waits),
+                        namespace,
+                        name,
+                    )
+                    self._slot_waits.clear()
+                    self._slot_logged = time.monotonic()
+            yield
 
     def nudge(self, namespace: str, name: str) -> None:
         self._due[(namespace, name)] = 0.0

@@ -72,7 +72,7 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext, labels
     @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="spec", registry=registry, labels=labels)
     @kopf.on.update(GROUP, VERSION, FLEET_PLURAL, field="metadata.annotations", registry=registry, labels=labels)
     @kopf.on.resume(GROUP, VERSION, FLEET_PLURAL, registry=registry, labels=labels)
-    def _fleet_nudge(**kwargs: Any) -> None:
+    async def _fleet_nudge(**kwargs: Any) -> None:
         ctx.nudge(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
 
     @kopf.timer(GROUP, VERSION, FLEET_PLURAL, interval=ctx.tick, registry=registry, labels=labels)
@@ -117,7 +117,7 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext, labels
             ctx.fleet_status_hook(namespace, name, new_status)
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def _member_changed(**kwargs: Any) -> None:
+    async def _member_changed(**kwargs: Any) -> None:  # async: no thread hop per member watch event
         # A member's status moved (phase, generation acted on, Stalled): the fleets running it look at once,
         # instead of at their next poll. Watch events cost no request; a fleet pass is one LIST per namespace.
         body = kwargs["body"]
@@ -130,7 +130,7 @@ def register_fleet(registry: kopf.OperatorRegistry, ctx: OperatorContext, labels
             ctx.nudge(_KEY_PREFIX + fleet[0], fleet[1])
 
     @kopf.on.delete(GROUP, VERSION, FLEET_PLURAL, registry=registry, optional=True, labels=labels)
-    def _fleet_forget(**kwargs: Any) -> None:
+    async def _fleet_forget(**kwargs: Any) -> None:
         ctx.forget(_KEY_PREFIX + str(kwargs["namespace"]), str(kwargs["name"]))
         _followed_cache.pop((str(kwargs["namespace"]), str(kwargs["name"])), None)
         watch_members((str(kwargs["namespace"]), str(kwargs["name"])), ())

@@ -111,7 +111,7 @@ def register_follow(registry: kopf.OperatorRegistry, ctx: OperatorContext, label
         ctx.schedule(_KEY_PREFIX + namespace, name, ctx.config.resync_interval)
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True, labels=labels)
-    def _follow_forget(**kwargs: Any) -> None:
+    async def _follow_forget(**kwargs: Any) -> None:
         key = (str(kwargs["namespace"]), str(kwargs["name"]))
         for cache in (_checked, _locations, _acted):
             cache.pop(key, None)

@@ -47,14 +47,16 @@ def build_registry(
         settings.background.instant_exit_timeout = 2.0
         settings.background.cancellation_polling = 1.0
 
+    # Handlers that only touch this context's dicts are async: kopf runs a plain function in a thread pool, a
+    # thread hop per watch event, with those dicts changed off the event loop that reads them.
     @kopf.on.create(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
     @kopf.on.update(GROUP, VERSION, PLURAL, field="spec", registry=registry, labels=labels)
     @kopf.on.resume(GROUP, VERSION, PLURAL, registry=registry, labels=labels)
-    def _nudge(**kwargs: Any) -> None:
+    async def _nudge(**kwargs: Any) -> None:
         ctx.nudge(str(kwargs["namespace"]), str(kwargs["name"]))
 
     @kopf.on.delete(GROUP, VERSION, PLURAL, registry=registry, optional=True, labels=labels)
-    def _forget(**kwargs: Any) -> None:
+    async def _forget(**kwargs: Any) -> None:
         meta = kwargs["body"].get("metadata", {})
         ctx.saw(str(kwargs["namespace"]), str(kwargs["name"]), meta.get("uid"), gone=True)
         ctx.forget(str(kwargs["namespace"]), str(kwargs["name"]))
@@ -115,7 +117,8 @@ def build_registry(
             started = time.monotonic()
             result = "ok"
             try:
-                status_patch, requeue = await reconcile(ctx, plain, post_event=post)
+                async with ctx.pass_slot(namespace, name):
+                    status_patch, requeue = await reconcile(ctx, plain, post_event=post)
                 # The pass's delays count from its decision, not from the end of the status write after it: a
                 # pause seen starting at the end of an operation is served from then, not a write later.
                 decided = time.monotonic()

@@ -495,6 +495,8 @@ BAD_VALUES: dict[str, dict[str, Any]] = {
     "non-https endpoint": {"config": {"clouds": {"s": {"armEndpoint": "ftp://management.contoso.com"}}}},
     "bad api-version": {"config": {"clouds": {"s": {"apiVersion": "2020"}}}},
     "zero poll interval": {"config": {"pollInterval": 0}},
+    "zero concurrent passes": {"config": {"maxConcurrentPasses": 0}},
+    "fractional concurrent passes": {"config": {"maxConcurrentPasses": 2.5}},
     "client id not a GUID": {"azure": {"workloadIdentity": {"clientId": "my-identity"}}},
     "http authority host": {"azure": {"authorityHost": "http://adfs.contoso.com"}},
     "unknown log format": {"logFormat": "xml"},

@@ -45,6 +45,7 @@ EXPECTED: dict[str, tuple[str, tuple[str, ...]]] = {
     "scaleset_image_azure_request_duration_seconds": ("histogram", ("operation",)),
     "scaleset_image_azure_throttled": ("counter", ()),
     "scaleset_image_azure_budget_wait_seconds": ("counter", ("limit",)),
+    "scaleset_image_pass_slot_wait_seconds": ("counter", ()),
     "scaleset_image_azure_ratelimit_remaining": ("gauge", ("policy",)),
     "scaleset_image_operations_in_flight": ("gauge", ()),
     "scaleset_image_leader": ("gauge", ()),

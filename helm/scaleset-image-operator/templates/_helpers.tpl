@@ -64,6 +64,9 @@ app.kubernetes.io/component: operator
 {{- $_ := set $clouds $name (default (dict) $profile) -}}
 {{- end -}}
 {{- $out := dict "defaultCloud" $config.defaultCloud "clouds" $clouds "pollInterval" $config.pollInterval "resyncInterval" $config.resyncInterval -}}
+{{- if $config.maxConcurrentPasses -}}
+{{- $_ := set $out "maxConcurrentPasses" $config.maxConcurrentPasses -}}
+{{- end -}}
 {{- if $config.azureBudget -}}
 {{- $_ := set $out "azureBudget" $config.azureBudget -}}
 {{- end -}}
