@@ -72,7 +72,7 @@ class OperatorContext:
     written: WrittenStatus = field(default_factory=WrittenStatus)
     slot_wait_hook: Callable[[float], None] | None = None  # seconds a pass queued for a slot (maxConcurrentPasses)
     _slots: asyncio.Semaphore | None = None
-    _slot_waits: list[float] = field(default_factory=list)  # waits longer than SLOT_WAIT_SHOWN since the last log
+    _slow_slots: tuple[int, float] = (0, 0.0)  # waits longer than SLOT_WAIT_SHOWN since the last log: count, longest
     _slot_logged: float = 0.0
 
     def connected(self, info: kopf.ConnectionInfo) -> None:
@@ -208,19 +208,20 @@ class OperatorContext:
             if self.slot_wait_hook is not None and waited > 0:
                 self.slot_wait_hook(waited)
             if waited > SLOT_WAIT_SHOWN:
-                self._slot_waits.append(waited)
+                count, longest = self._slow_slots[0] + 1, max(self._slow_slots[1], waited)
+                self._slow_slots = (count, longest)
                 if time.monotonic() - self._slot_logged >= SLOT_WAIT_LOG_EVERY:
                     logger.warning(
                         "%d pass(es) waited over %.0f s for one of the %d pass slots (longest %.1f s, last %s/%s); "
                         "raise maxConcurrentPasses if this goes on",
-                        len(self._slot_waits),
+                        count,
                         SLOT_WAIT_SHOWN,
                         self.config.max_concurrent_passes,
-                        max(self._slot_waits),
+                        longest,
                         namespace,
                         name,
                     )
-                    self._slot_waits.clear()
+                    self._slow_slots = (0, 0.0)
                     self._slot_logged = time.monotonic()
             yield
 

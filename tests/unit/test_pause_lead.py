@@ -104,6 +104,9 @@ async def test_the_listing_after_a_pause_starts_ahead_of_its_end_and_the_next_do
     assert status["domains"][1]["state"] == DomainState.UPGRADING
     assert azure.calls["list_instances"] == 1
     assert KEY not in ctx.ahead
+    listed_in = ctx.seen[KEY].listed_in
+    assert listed_in is not None, "the pass measured its listing, for the next lead"
+    assert LISTING <= listed_in < LAST_LISTING
 
 
 async def test_nothing_moves_ahead_without_a_listing_duration_known() -> None:
